@@ -1,0 +1,96 @@
+"""``ProvenanceLogging``: the Academy ``LogConfig`` that captures provenance.
+
+Pass one to ``Manager.from_exchange_factory(..., log_config=...)``. Academy
+pickles it into every worker that runs an agent and calls
+:meth:`ProvenanceLogging.init_logging` there, so every process that takes
+part writes its own journal into ``<output_dir>/<uuid>/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from collections.abc import Iterable
+from pathlib import Path
+
+from academy.logging.configs.base import LogConfig
+
+from provlog.session import start_session
+from provlog.values import DEFAULT_REDACT_KEYS
+from provlog.values import ValuePolicy
+
+__all__ = ['ProvenanceLogging']
+
+
+class ProvenanceLogging(LogConfig):
+    """Capture every Academy action of a run as W3C PROV provenance.
+
+    The config holds plain attributes only, so it pickles; the handler and
+    its writer are created in :meth:`init_logging`, in each process.
+
+    Args:
+        output_dir: Folder that holds one sub-folder per run, named by this
+            config's ``uuid``. Relative paths are resolved when the config
+            is created, so workers write to the same place.
+        capture_values: Keep previews of argument and result values. When
+            false, values are kept as type, size and content hash only.
+        max_value_bytes: Values larger than this (canonical encoding) are
+            kept as type, size and hash only.
+        preview_chars: Length bound of a value's preview.
+        redact_keys: Extra key substrings to mask, on top of the defaults
+            (``password``, ``token``, ``api_key``, ``secret``, ...).
+        flush_interval: Longest time, in seconds, that an event waits in
+            memory before it is written; what a SIGKILL can lose.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str] = 'prov-runs',
+        *,
+        capture_values: bool = True,
+        max_value_bytes: int = 64 * 1024,
+        preview_chars: int = 200,
+        redact_keys: Iterable[str] = (),
+        flush_interval: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if max_value_bytes < 0 or preview_chars < 1 or flush_interval <= 0:
+            raise ValueError(
+                'max_value_bytes must be >= 0, preview_chars >= 1 and '
+                'flush_interval > 0',
+            )
+        self.output_dir = str(Path(output_dir).resolve())
+        self.capture_values = capture_values
+        self.max_value_bytes = max_value_bytes
+        self.preview_chars = preview_chars
+        self.redact_keys = tuple(str(k).lower() for k in redact_keys)
+        self.flush_interval = flush_interval
+
+    @property
+    def run_dir(self) -> Path:
+        """The folder this run's journals go to."""
+        return Path(self.output_dir) / self.uuid
+
+    def policy(self) -> ValuePolicy:
+        """The value policy this config asks for."""
+        return ValuePolicy(
+            capture=self.capture_values,
+            max_bytes=self.max_value_bytes,
+            preview_chars=self.preview_chars,
+            redact_keys=DEFAULT_REDACT_KEYS | frozenset(self.redact_keys),
+        )
+
+    def init_logging(self) -> Callable[[], None]:
+        """Start capturing in this process; the callback stops and drains."""
+        return start_session(
+            self.run_dir,
+            self.uuid,
+            self.policy(),
+            flush_interval=self.flush_interval,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f'{type(self).__name__}(output_dir={self.output_dir!r}, '
+            f'uuid={self.uuid!r})'
+        )

@@ -1,0 +1,121 @@
+"""``RunGraph``: the merged PROV graph of one run, and what users ask of it."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from provlog.merge import MergedRun
+from provlog.merge import merge_run
+from provlog.model import build_graph
+from provlog.provjson import to_provjson
+from provlog.provjson import write_provjson
+
+__all__ = ['FORMATS', 'RunGraph', 'load']
+
+#: Export formats: ``provjson`` is written directly; the others go through ``prov``.
+FORMATS = ('provjson', 'provn', 'provxml')
+
+
+class RunGraph:
+    """The PROV graph of a run, merged from every process's journal.
+
+    Attributes:
+        nx: The :class:`networkx.MultiDiGraph` (nodes are compact IRIs with a
+            ``kind`` and PROV attributes; edges point from effect to cause
+            and carry the relation name in ``rel``).
+        run: The merged journals the graph was built from.
+    """
+
+    __slots__ = ('nx', 'run')
+
+    def __init__(self, run: MergedRun) -> None:
+        self.run = run
+        self.nx: nx.MultiDiGraph = build_graph(run)
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (the LogConfig's ``uuid``)."""
+        return self.run.run_id
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for people and scripts: actions by state, agents, processes."""
+        states = Counter(a.state for a in self.run.actions.values())
+        agents = sum(
+            1
+            for _, d in self.nx.nodes(data=True)
+            if d['kind'] == 'agent' and 'prov:SoftwareAgent' in d['prov:type']
+        )
+        processes = self.run.processes.values()
+        return {
+            'actions': len(self.run.actions),
+            'states': {
+                k: states.get(k, 0)
+                for k in ('completed', 'failed', 'cancelled', 'not_ended')
+            },
+            'agents': agents,
+            'processes': len(self.run.processes),
+            'run': self.run_id,
+            'processes_not_closed': sorted(
+                f'{p.host}:{p.pid}' for p in processes if not p.closed
+            ),
+            'events_dropped': sum(p.dropped for p in processes),
+            'lines_skipped': sum(p.skipped for p in processes),
+            'complete': self.run.complete,
+            'nodes': self.nx.number_of_nodes(),
+            'relations': self.nx.number_of_edges(),
+        }
+
+    def to_provjson(self) -> dict[str, Any]:
+        """The PROV-JSON document as a dict."""
+        return to_provjson(self.nx)
+
+    def to_prov(self) -> Any:
+        """The graph as a :class:`prov.model.ProvDocument` (slow; for interop)."""
+        from prov.model import ProvDocument  # noqa: PLC0415
+
+        return ProvDocument.deserialize(
+            content=write_provjson(self.nx).decode(),
+            format='json',
+        )
+
+    def serialize(self, fmt: str = 'provjson', *, indent: bool = False) -> bytes:
+        """Serialise the graph in ``fmt`` (one of :data:`FORMATS`)."""
+        if fmt == 'provjson':
+            return write_provjson(self.nx, indent=indent)
+        if fmt == 'provn':
+            return str(self.to_prov().get_provn()).encode()
+        if fmt == 'provxml':
+            out = self.to_prov().serialize(format='xml')
+            return out.encode() if isinstance(out, str) else bytes(out)
+        raise ValueError(f'unknown format {fmt!r}; choose from {", ".join(FORMATS)}')
+
+    def write(self, path: str | os.PathLike[str], fmt: str = 'provjson') -> Path:
+        """Write the graph to ``path`` in ``fmt``; return the path."""
+        target = Path(path)
+        target.write_bytes(self.serialize(fmt, indent=fmt == 'provjson'))
+        return target
+
+    def __repr__(self) -> str:
+        return (
+            f'<RunGraph {self.run_id} actions={len(self.run.actions)} '
+            f'nodes={self.nx.number_of_nodes()}>'
+        )
+
+
+def load(path: str | os.PathLike[str], *, lenient: bool = False) -> RunGraph:
+    """Merge the journals of a run folder into a :class:`RunGraph`.
+
+    Args:
+        path: A run folder, or a folder holding exactly one run.
+        lenient: Skip and count damaged journal lines instead of failing.
+
+    Raises:
+        provlog.journal.JournalError: A journal cannot be read; the message
+            names the file and line.
+    """
+    return RunGraph(merge_run(Path(path), lenient=lenient))

@@ -1,0 +1,108 @@
+"""The logging handler: cheap filter, snapshot, hand-off.
+
+On the host's thread :class:`ProvenanceHandler` only asks the adapter
+(:func:`provlog.capture.extract`) whether a record carries provenance and,
+if it does, passes the snapshot to its sink. A record without provenance
+extras costs one dict lookup. Encoding, hashing and disk writes happen on
+the sink's own thread. The handler never raises into the host, never takes
+the handler lock, and ignores records emitted while it is already handling
+one on the same thread (a sink or filter that logs cannot recurse).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from provlog.capture import RawEvent
+from provlog.capture import extract as academy_extract
+
+__all__ = ['ProvenanceHandler', 'Sink']
+
+
+class Sink(Protocol):
+    """Where captured events go (a journal writer, a test capture, ...)."""
+
+    def put(self, item: RawEvent) -> None:
+        """Accept one event; must not block or raise."""
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Persist what was accepted so far."""
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Persist and release resources."""
+
+
+class ProvenanceHandler(logging.Handler):
+    """A :class:`logging.Handler` that captures provenance events.
+
+    Args:
+        sink: Receives each event extracted from a record.
+        extract: Maps a record to an event or ``None`` (the host adapter).
+        ignore_thread: A thread whose records are never captured (the
+            sink's own writer thread).
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        extract: Callable[[logging.LogRecord], RawEvent | None] = academy_extract,
+        *,
+        ignore_thread: int | None = None,
+    ) -> None:
+        super().__init__(logging.NOTSET)
+        self.sink = sink
+        self._extract = extract
+        self._ignore_thread = ignore_thread
+        self._local = threading.local()
+        self.errors = 0
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        """Capture ``record`` if it carries provenance; never raises."""
+        local = self._local
+        if getattr(local, 'busy', False):
+            return False
+        local.busy = True
+        try:
+            if self.filters and not self.filter(record):
+                return False
+            if self._ignore_thread == threading.get_ident():
+                return False
+            event = self._extract(record)
+            if event is not None:
+                self.sink.put(event)
+                return True
+        except Exception:  # noqa: BLE001 - never raise into the host
+            self.errors += 1
+        finally:
+            local.busy = False
+        return False
+
+    def set_ignored_thread(self, ident: int | None) -> None:
+        """Never capture records emitted on thread ``ident`` (the writer)."""
+        self._ignore_thread = ident
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Capture ``record`` (``handle`` is the fast path; this is for callers of ``emit``)."""
+        self.handle(record)
+
+    def flush(self) -> None:
+        """Wait (bounded) until captured events are persisted."""
+        try:
+            self.sink.flush()
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+
+    def close(self) -> None:
+        """Persist everything and release the sink."""
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+        super().close()
+
+    def __repr__(self) -> str:
+        return f'<{type(self).__name__} sink={self.sink!r}>'
+

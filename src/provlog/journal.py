@@ -1,0 +1,328 @@
+"""Per-process append-only journals: the background writer and the reader.
+
+A journal is a JSON-lines file, one event per line, owned by exactly one
+process. Its first line is a header (format version, run id, host, pid,
+versions). The writer appends whole lines with single ``os.write`` calls on
+an ``O_APPEND`` descriptor at least every ``flush_interval`` seconds, so a
+process killed with SIGKILL loses at most the events of its last interval
+and leaves a file that reads cleanly up to its last complete line.
+
+The reader accepts nothing but JSON objects: no pickle, no eval. A damaged
+line is an error naming the file and line, unless ``lenient`` is set, in
+which case it is skipped and counted. An unfinished last line (the writer
+was killed mid-write) is not damage and is dropped silently but counted.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = [
+    'FORMAT_VERSION',
+    'JournalError',
+    'JournalWriter',
+    'ReadResult',
+    'read_journal',
+]
+
+#: Version of the journal line format this package writes and reads.
+FORMAT_VERSION = 1
+
+_MAX_PENDING = 200_000
+
+
+class JournalError(ValueError):
+    """A journal that cannot be read; the message names file and line."""
+
+
+def _warn_once(message: str) -> None:
+    """Report a problem on stderr, never through ``logging`` (no recursion)."""
+    try:
+        sys.stderr.write(f'provlog: {message}\n')
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001, S110 - stderr itself may be gone
+        pass
+
+
+class JournalWriter:
+    """Owns one journal file and the thread that appends to it.
+
+    ``put`` is called on the host's threads and only enqueues; ``encode``
+    (which may hash and describe values) and file writes run on the writer
+    thread. Pending events are bounded: past ``max_pending`` new events are
+    dropped and the count is written to the journal, never silently lost.
+    """
+
+    __slots__ = (
+        '_closed',
+        '_dropped',
+        '_enqueued',
+        '_encode',
+        '_fd',
+        '_failed',
+        '_flush_interval',
+        '_idle',
+        '_max_pending',
+        '_queue',
+        '_thread',
+        '_wake',
+        '_written',
+        'path',
+    )
+
+    def __init__(
+        self,
+        path: Path,
+        header: dict[str, Any],
+        encode: Callable[[Any], dict[str, Any] | None],
+        *,
+        flush_interval: float = 0.2,
+        max_pending: int = _MAX_PENDING,
+    ) -> None:
+        self.path = path
+        self._encode = encode
+        self._flush_interval = flush_interval
+        self._max_pending = max_pending
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._enqueued = 0
+        self._written = 0
+        self._dropped = 0
+        self._failed = False
+        self._closed = False
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(
+            path,
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+            0o644,
+        )
+        self._write([header])
+        self._thread = threading.Thread(
+            target=self._run,
+            name=f'provlog-writer-{path.name}',
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def thread_ident(self) -> int | None:
+        """Identifier of the writer thread (its records are never captured)."""
+        return self._thread.ident
+
+    def put(self, item: Any) -> None:
+        """Enqueue one raw event; never blocks, never raises."""
+        if self._closed:
+            return
+        if self._enqueued - self._written >= self._max_pending:
+            self._dropped += 1
+            return
+        self._enqueued += 1
+        self._queue.put(item)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything enqueued so far is on disk (or ``timeout``)."""
+        target = self._enqueued
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._written < target and self._thread.is_alive():
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(min(remaining, 0.05))
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Drain, write the closing line, and release the file."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        self._closed = True
+        self._queue.put(None)
+        self._wake.set()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------ thread
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            batch: list[dict[str, Any]] = []
+            taken = 0
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                taken += 1
+                try:
+                    line = self._encode(item)
+                except Exception as exc:  # noqa: BLE001 - never die silently
+                    line = {'e': 'encode_error', 'error': repr(exc)[:500]}
+                if line is not None:
+                    batch.append(line)
+            if self._dropped:
+                dropped, self._dropped = self._dropped, 0
+                batch.append({'e': 'dropped', 'n': dropped, 't': time.time()})
+            if stop:
+                batch.append({'e': 'close', 't': time.time()})
+            if batch:
+                self._write(batch)
+            with self._idle:
+                self._written += taken
+                self._idle.notify_all()
+
+    def _write(self, lines: list[dict[str, Any]]) -> None:
+        if self._failed:
+            return
+        data = b''.join(_dump_line(line) for line in lines)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as exc:
+            self._failed = True
+            _warn_once(
+                f'cannot write journal {self.path}: {exc}; '
+                'provenance from this process is lost from here on',
+            )
+
+
+def _dump_line(line: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError as exc:  # e.g. an int beyond 64 bits from a hostile value
+        fallback = {
+            'e': 'encode_error',
+            'kind': str(line.get('e')),
+            'tag': str(line.get('tag')),
+            'error': str(exc)[:500],
+        }
+        return orjson.dumps(fallback, option=orjson.OPT_APPEND_NEWLINE)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class ReadResult:
+    """What one journal file held."""
+
+    path: Path
+    header: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+    partial_tail: bool = False
+    closed: bool = False
+    dropped: int = 0
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    data = path.read_bytes()
+    lines = data.split(b'\n')
+    last = len(lines) - 1
+    for n, raw in enumerate(lines, start=1):
+        if n - 1 == last:
+            if raw.strip():
+                yield n, raw, False  # no newline: unfinished last write
+            return
+        yield n, raw, True
+
+
+def read_journal(path: Path, *, lenient: bool = False) -> ReadResult:
+    """Read one journal file.
+
+    Args:
+        path: The journal file.
+        lenient: Skip and count damaged lines instead of failing.
+
+    Returns:
+        The header, the events in file order, and what was skipped.
+
+    Raises:
+        JournalError: The file is not a provlog journal, is from a newer
+            format version, or (unless ``lenient``) has a damaged line.
+    """
+    result: ReadResult | None = None
+    try:
+        lines = list(_lines(path))
+    except OSError as exc:
+        raise JournalError(f'{path}: cannot read: {exc.strerror}') from exc
+    for lineno, raw, complete in lines:
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+            if not isinstance(obj, dict):
+                raise TypeError('not a JSON object')  # noqa: TRY301
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            if not complete and result is not None:
+                result.partial_tail = True
+                continue
+            if result is None or not lenient:
+                reason = str(exc).split('\n', 1)[0]
+                raise JournalError(f'{path}:{lineno}: {reason}') from exc
+            result.skipped += 1
+            continue
+        if result is None:
+            result = ReadResult(path, _check_header(path, lineno, obj))
+            continue
+        kind = obj.get('e')
+        if kind == 'journal':  # the same process initialised again
+            result.closed = False
+            continue
+        if not isinstance(kind, str):
+            if not lenient:
+                raise JournalError(f'{path}:{lineno}: line has no event kind')
+            result.skipped += 1
+            continue
+        if kind == 'close':
+            result.closed = True
+        elif kind == 'dropped':
+            result.dropped += int(obj.get('n', 0) or 0)
+        obj['_line'] = lineno
+        result.events.append(obj)
+    if result is None:
+        raise JournalError(f'{path}:1: empty file, no journal header')
+    return result
+
+
+def _check_header(path: Path, lineno: int, obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get('e') != 'journal':
+        raise JournalError(f'{path}:{lineno}: not a provlog journal header')
+    version = obj.get('v')
+    if not isinstance(version, int):
+        raise JournalError(f'{path}:{lineno}: header has no format version')
+    if version > FORMAT_VERSION:
+        raise JournalError(
+            f'{path}:{lineno}: journal format version {version} is newer '
+            f'than this provlog reads ({FORMAT_VERSION}); upgrade provlog',
+        )
+    for key in ('run', 'process'):
+        if not isinstance(obj.get(key), str):
+            raise JournalError(f'{path}:{lineno}: header has no {key!r}')
+    return obj

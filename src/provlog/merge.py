@@ -1,0 +1,239 @@
+"""Merge every journal of a run into one record per action invocation.
+
+The merge folds events by action tag. It does not depend on file order
+(journals are read in name order and each fold keeps the earliest event of
+a kind), and reading a journal twice, or a truncated copy of one, adds
+nothing: every event is keyed by ``(tag, kind)``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+from provlog.events import ACTION_KINDS
+from provlog.journal import JournalError
+from provlog.journal import ReadResult
+from provlog.journal import read_journal
+
+__all__ = ['Action', 'MergedRun', 'find_run', 'merge_run']
+
+JOURNAL_SUFFIX = '.jsonl'
+
+
+@dataclass
+class Action:
+    """Everything the journals say about one action invocation."""
+
+    tag: str
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    def get(self, kind: str) -> dict[str, Any] | None:
+        """The event of ``kind`` for this action, if any journal had it."""
+        return self.events.get(kind)
+
+    @property
+    def name(self) -> str | None:
+        """The action's name, from whichever side logged it."""
+        for kind in ('start', 'execute_start'):
+            event = self.events.get(kind)
+            if event is not None and isinstance(event.get('action'), str):
+                return str(event['action'])
+        return None
+
+    @property
+    def caller_state(self) -> str | None:
+        """``success``/``exception``/``cancelled`` as the caller saw it."""
+        for kind in ('success', 'exception', 'cancelled'):
+            if kind in self.events:
+                return kind
+        return None
+
+    @property
+    def execution_state(self) -> str | None:
+        """The agent side's final state, without the ``execute_`` prefix."""
+        for kind in ('execute_success', 'execute_exception', 'execute_cancelled'):
+            if kind in self.events:
+                return kind.removeprefix('execute_')
+        return None
+
+    @property
+    def state(self) -> str:
+        """``completed``, ``failed``, ``cancelled`` or ``not_ended``."""
+        end = self.caller_state or self.execution_state
+        return _STATE_NAMES.get(end or '', 'not_ended')
+
+
+_STATE_NAMES = {
+    'success': 'completed',
+    'exception': 'failed',
+    'cancelled': 'cancelled',
+}
+
+
+@dataclass
+class Process:
+    """One process that journalled into the run."""
+
+    process: str
+    host: str | None
+    pid: int | None
+    files: list[str]
+    closed: bool
+    dropped: int
+    skipped: int
+    partial_tail: bool
+    header: dict[str, Any]
+
+
+@dataclass
+class MergedRun:
+    """The merged content of a run folder."""
+
+    run_dir: Path
+    run_id: str
+    actions: dict[str, Action]
+    agents: dict[str, dict[str, Any]]
+    processes: dict[str, Process]
+
+    @property
+    def complete(self) -> bool:
+        """No process dropped events and every journal was read whole."""
+        return not any(
+            p.dropped or p.skipped for p in self.processes.values()
+        )
+
+
+def find_run(path: Path) -> Path:
+    """Resolve ``path`` to a run folder.
+
+    A folder that holds journals is a run; a folder that holds exactly one
+    run folder resolves to that run.
+
+    Raises:
+        JournalError: Nothing, or more than one run, is there.
+    """
+    if not path.is_dir():
+        raise JournalError(f'{path}: no such run folder')
+    if any(path.glob(f'*{JOURNAL_SUFFIX}')):
+        return path
+    runs = sorted(
+        p for p in path.iterdir()
+        if p.is_dir() and any(p.glob(f'*{JOURNAL_SUFFIX}'))
+    )
+    if len(runs) == 1:
+        return runs[0]
+    if not runs:
+        raise JournalError(f'{path}: no provlog journals here')
+    names = ', '.join(p.name for p in runs[:5])
+    raise JournalError(
+        f'{path}: holds {len(runs)} runs ({names}{", ..." if len(runs) > 5 else ""}); '
+        'name one',
+    )
+
+
+def _check_uuid(value: object, where: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        raise JournalError(f'{where}: {value!r} is not a UUID') from None
+
+
+def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
+    """Read and merge every journal in the run folder ``path``.
+
+    Raises:
+        JournalError: A journal is damaged (unless ``lenient``), from a
+            newer format, or from another run.
+    """
+    run_dir = find_run(path)
+    files = sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}'))
+    results = [read_journal(f, lenient=lenient) for f in files]
+    run_ids = {r.header['run'] for r in results}
+    if len(run_ids) > 1:
+        raise JournalError(
+            f'{run_dir}: journals from {len(run_ids)} runs mixed in one folder: '
+            + ', '.join(sorted(run_ids)),
+        )
+    run_id = run_ids.pop() if run_ids else run_dir.name
+    actions: dict[str, Action] = {}
+    agents: dict[str, dict[str, Any]] = {}
+    processes: dict[str, Process] = {}
+    for result in results:
+        _add_process(processes, result)
+        _fold(result, actions, agents, lenient=lenient)
+    return MergedRun(run_dir, run_id, actions, agents, processes)
+
+
+def _add_process(processes: dict[str, Process], result: ReadResult) -> None:
+    header = result.header
+    key = header['process']
+    known = processes.get(key)
+    if known is None:
+        processes[key] = Process(
+            key,
+            header.get('host'),
+            header.get('pid'),
+            [result.path.name],
+            result.closed,
+            result.dropped,
+            result.skipped,
+            result.partial_tail,
+            header,
+        )
+        return
+    known.files.append(result.path.name)
+    known.closed = known.closed or result.closed
+    known.dropped = max(known.dropped, result.dropped)
+    known.skipped += result.skipped
+
+
+def _earlier(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    if old is None:
+        return True
+    return (new.get('t', 0.0), new.get('_line', 0)) < (
+        old.get('t', 0.0),
+        old.get('_line', 0),
+    )
+
+
+def _fold(
+    result: ReadResult,
+    actions: dict[str, Action],
+    agents: dict[str, dict[str, Any]],
+    *,
+    lenient: bool,
+) -> None:
+    host = result.header.get('host')
+    process = result.header['process']
+    for event in result.events:
+        kind = event['e']
+        where = f'{result.path}:{event["_line"]}'
+        try:
+            if not isinstance(event.get('t', 0.0), (int, float)):
+                raise JournalError(f'{where}: time {event.get("t")!r} is not a number')
+            if kind == 'agent':
+                uid = _check_uuid(event.get('uid'), where)
+                agents.setdefault(uid, {}).update(
+                    {k: v for k, v in event.items() if not k.startswith('_')},
+                )
+                continue
+            if kind not in ACTION_KINDS:
+                continue  # close, dropped, encode_error, and future kinds
+            tag = _check_uuid(event.get('tag'), where)
+        except JournalError:
+            if not lenient:
+                raise
+            continue
+        action = actions.get(tag)
+        if action is None:
+            action = actions[tag] = Action(tag)
+        if _earlier(event, action.events.get(kind)):
+            event['_process'] = process
+            action.events[kind] = event
+            if host is not None:
+                action.hosts[kind] = str(host)

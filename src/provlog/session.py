@@ -1,0 +1,197 @@
+"""Capture sessions: install the handler in one process, and take it down.
+
+A session is what ``init_logging()`` starts in each process: one journal
+file in the run folder, one handler on the ``academy`` logger, and the two
+lifecycle loggers raised to DEBUG. It never touches the root logger. Starting
+the same run twice in one process shares the session (reference-counted),
+and a process that forks gets its own journal in the child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from provlog import __version__
+from provlog.events import Encoder
+from provlog.handler import ProvenanceHandler
+from provlog.journal import FORMAT_VERSION
+from provlog.journal import JournalWriter
+from provlog.values import ValuePolicy
+
+__all__ = ['CAPTURE_LOGGERS', 'HANDLER_LOGGER', 'start_session']
+
+#: The logger the handler is attached to (never the root logger).
+HANDLER_LOGGER = 'academy'
+
+#: Loggers that emit the action lifecycle, raised to DEBUG while capturing.
+CAPTURE_LOGGERS = ('academy.handle', 'academy.runtime')
+
+_lock = threading.Lock()
+_sessions: dict[str, _Session] = {}
+
+
+@dataclass
+class _Session:
+    run_dir: Path
+    run_id: str
+    policy: ValuePolicy
+    flush_interval: float
+    handler: ProvenanceHandler
+    writer: JournalWriter
+    saved_levels: dict[str, int]
+    refs: int = 1
+
+
+def _academy_version() -> str | None:
+    try:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version('academy-py')
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _safe_host() -> str:
+    return re.sub(r'[^A-Za-z0-9._-]', '_', socket.gethostname())[:64] or 'host'
+
+
+def _open_writer(
+    run_dir: Path,
+    run_id: str,
+    policy: ValuePolicy,
+    flush_interval: float,
+) -> JournalWriter:
+    process = uuid.uuid4().hex
+    host = socket.gethostname()
+    path = run_dir / f'{_safe_host()}-{os.getpid()}-{process[:8]}.jsonl'
+    header = {
+        'e': 'journal',
+        'v': FORMAT_VERSION,
+        'run': run_id,
+        'process': process,
+        'host': host,
+        'pid': os.getpid(),
+        'python': platform.python_version(),
+        'academy': _academy_version(),
+        'provlog': __version__,
+        'argv0': os.path.basename(sys.argv[0]) if sys.argv else None,
+        'flush_interval': flush_interval,
+        'capture_values': policy.capture,
+        'max_value_bytes': policy.max_bytes,
+        't': time.time(),
+    }
+    return JournalWriter(
+        path,
+        header,
+        Encoder(policy),
+        flush_interval=flush_interval,
+    )
+
+
+def start_session(
+    run_dir: Path,
+    run_id: str,
+    policy: ValuePolicy,
+    *,
+    flush_interval: float = 0.2,
+) -> Callable[[], None]:
+    """Start capturing this process's Academy records into ``run_dir``.
+
+    Args:
+        run_dir: The run folder; created if missing.
+        run_id: Identifier of the run (the LogConfig's ``uuid``).
+        policy: What to keep of argument and result values.
+        flush_interval: Longest time an event waits in memory.
+
+    Returns:
+        A callback that ends this use of the session: the last one removes
+        the handler, restores the logger levels and drains the journal.
+    """
+    with _lock:
+        session = _sessions.get(run_id)
+        if session is not None:
+            session.refs += 1
+        else:
+            writer = _open_writer(run_dir, run_id, policy, flush_interval)
+            handler = ProvenanceHandler(
+                writer,
+                ignore_thread=writer.thread_ident,
+            )
+            saved: dict[str, int] = {}
+            for name in CAPTURE_LOGGERS:
+                logger = logging.getLogger(name)
+                saved[name] = logger.level
+                logger.setLevel(logging.DEBUG)
+            logging.getLogger(HANDLER_LOGGER).addHandler(handler)
+            session = _Session(
+                run_dir,
+                run_id,
+                policy,
+                flush_interval,
+                handler,
+                writer,
+                saved,
+            )
+            _sessions[run_id] = session
+    done = threading.Event()
+
+    def stop() -> None:
+        if done.is_set():
+            return
+        done.set()
+        _release(run_id)
+
+    return stop
+
+
+def _release(run_id: str) -> None:
+    with _lock:
+        session = _sessions.get(run_id)
+        if session is None:
+            return
+        session.refs -= 1
+        if session.refs > 0:
+            return
+        del _sessions[run_id]
+        logging.getLogger(HANDLER_LOGGER).removeHandler(session.handler)
+        for name, level in session.saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+    session.handler.close()
+
+
+def _after_fork_in_child() -> None:
+    """Give each session a fresh journal in a forked child.
+
+    The parent's writer thread does not exist in the child, and parent and
+    child must never append to the same file.
+    """
+    global _lock  # noqa: PLW0603 - the parent's lock may be held mid-fork
+    _lock = threading.Lock()
+    for session in _sessions.values():
+        try:
+            writer = _open_writer(
+                session.run_dir,
+                session.run_id,
+                session.policy,
+                session.flush_interval,
+            )
+        except OSError:
+            continue
+        session.writer = writer
+        session.handler.sink = writer
+        session.handler.set_ignored_thread(writer.thread_ident)
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
