@@ -60,6 +60,8 @@ def _ident(entity: object) -> dict[str, Any] | None:
 def _class_name(agent: object) -> str:
     cls = agent if isinstance(agent, type) else type(agent)
     module = cls.__module__
+    if module == 'builtins':
+        return cls.__qualname__
     if module == '__mp_main__':
         module = '__main__'
     return f'{module}.{cls.__qualname__}'
