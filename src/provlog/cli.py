@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f'{len(graph.run.actions)} actions)',
                     file=sys.stderr,
                 )
-    except JournalError as exc:
+    except (JournalError, ValueError) as exc:
         print(f'provlog: error: {exc}', file=sys.stderr)
         return 2
     except OSError as exc:

@@ -90,6 +90,12 @@ class RunGraph:
         if fmt == 'provn':
             return str(self.to_prov().get_provn()).encode()
         if fmt == 'provxml':
+            try:
+                import lxml  # noqa: F401, PLC0415
+            except ImportError:
+                raise ValueError(
+                    "--format provxml needs lxml: pip install 'provlog[xml]'",
+                ) from None
             out = self.to_prov().serialize(format='xml')
             return out.encode() if isinstance(out, str) else bytes(out)
         raise ValueError(f'unknown format {fmt!r}; choose from {", ".join(FORMATS)}')

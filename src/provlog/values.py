@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import reprlib
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -61,9 +60,7 @@ DEFAULT_REDACT_KEYS: frozenset[str] = frozenset(
 
 _JSON_SAFE_INT = 2**53
 _SCALARS = (str, int, float, bool, bytes, type(None), complex)
-_REPR = reprlib.Repr()
-_REPR.maxstring = 200
-_REPR.maxother = 200
+_MAX_REPR = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +125,12 @@ def _type_name(value: object) -> str:
 
 def _safe_repr(value: object) -> str:
     try:
-        return _REPR.repr(value)
+        text = repr(value)
     except Exception as exc:  # noqa: BLE001 - user __repr__ may raise anything
         return f'<unrepresentable {_type_name(value)}: {type(exc).__name__}>'
+    if not isinstance(text, str):
+        return f'<unrepresentable {_type_name(value)}>'
+    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + '\u2026'
 
 
 def freeze(value: object, budget: int = 10_000) -> object:

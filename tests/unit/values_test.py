@@ -1,0 +1,139 @@
+"""Snapshots, canonical hashes, previews, caps and redaction."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from provlog.values import REDACTED
+from provlog.values import Frozen
+from provlog.values import Opaque
+from provlog.values import ValuePolicy
+from provlog.values import canonical_bytes
+from provlog.values import describe
+from provlog.values import freeze
+from provlog.values import hash_value
+
+POLICY = ValuePolicy()
+
+
+class TestFreeze:
+    """freeze() copies what it keeps and never raises."""
+
+    def test_scalars_kept(self):
+        for value in (1, 1.5, 'a', b'b', None, True):
+            assert freeze(value) is value
+
+    def test_containers_copied(self):
+        data = {'a': [1, 2]}
+        frozen = freeze(data)
+        data['a'].append(3)
+        assert describe(frozen, POLICY)['preview'] == '{"a":[1,2]}'
+
+    def test_cycle_cut(self):
+        data: list[object] = [1]
+        data.append(data)
+        frozen = freeze(data)
+        assert isinstance(frozen, Frozen)
+        assert isinstance(frozen.items[1], Opaque)
+        assert frozen.items[1].text == '<cycle>'
+
+    def test_budget_truncates(self):
+        frozen = freeze(list(range(100)), budget=10)
+        assert isinstance(frozen, Frozen)
+        assert frozen.truncated
+        assert frozen.length == 100
+        assert describe(frozen, POLICY)['truncated'] is True
+
+    def test_repr_that_raises(self):
+        class Bad:
+            def __repr__(self) -> str:
+                raise ValueError('no')
+
+        frozen = freeze(Bad())
+        assert isinstance(frozen, Opaque)
+        assert 'unrepresentable' in frozen.text
+
+    def test_eq_and_hash_that_raise_in_sets(self):
+        class Weird:
+            def __eq__(self, other: object) -> bool:
+                raise TypeError('no eq')
+
+            __hash__ = object.__hash__
+
+        frozen = freeze({Weird(), Weird()})
+        assert isinstance(frozen, Frozen)
+
+
+class TestHash:
+    """Content hashes match across containers that serialisation conflates."""
+
+    def test_list_and_tuple_equal(self):
+        assert hash_value([1, 2.0, 'x']) == hash_value((1, 2.0, 'x'))
+
+    def test_dict_order_irrelevant(self):
+        assert hash_value({'a': 1, 'b': 2}) == hash_value({'b': 2, 'a': 1})
+
+    def test_int_and_float_differ(self):
+        assert hash_value(1) != hash_value(1.0)
+
+    def test_str_and_bytes_differ(self):
+        assert hash_value('a') != hash_value(b'a')
+
+    @given(
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats(allow_nan=False)
+            | st.text()
+            | st.binary(),
+            lambda children: st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=5), children, max_size=4),
+            max_leaves=20,
+        ),
+    )
+    def test_hash_matches_describe(self, value):
+        desc = describe(freeze(value), ValuePolicy(redact_keys=frozenset()))
+        assert desc['sha256'] == hash_value(value)
+        assert desc['size'] == len(canonical_bytes(freeze(value)))
+
+
+class TestPolicy:
+    """Redaction happens before hashing; big values keep type, size and hash."""
+
+    def test_nested_secret_masked(self):
+        desc = describe(
+            freeze({'user': 'ada', 'auth': {'API-Key': 's3cret'}}),
+            POLICY,
+        )
+        assert desc['redacted'] is True
+        assert 's3cret' not in str(desc)
+        assert REDACTED in desc['preview']
+
+    def test_secret_keyword_masked_whole(self):
+        desc = describe('s3cret', POLICY, secret=True)
+        assert desc['redacted'] is True
+        assert 's3cret' not in str(desc)
+        assert desc['sha256'] == hash_value(REDACTED)
+
+    def test_cap(self):
+        desc = describe('x' * 100, ValuePolicy(max_bytes=50))
+        assert desc['capped'] is True
+        assert 'preview' not in desc
+        assert desc['sha256'] == hash_value('x' * 100)
+
+    def test_no_capture_keeps_hash_only(self):
+        desc = describe(freeze([1, 2]), ValuePolicy(capture=False))
+        assert 'preview' not in desc
+        assert 'sha256' in desc
+
+    def test_huge_int_not_a_json_value(self):
+        desc = describe(10**30, POLICY)
+        assert 'value' not in desc
+        assert desc['preview'] == str(10**30)
+
+    def test_members(self):
+        desc = describe(freeze([1, 'a']), POLICY)
+        assert [m[0] for m in desc['members']] == ['0', '1']
+        assert desc['members'][1][1]['value'] == 'a'
