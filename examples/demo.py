@@ -13,8 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import provlog  # noqa: E402
-from examples.pipeline import run_workflow  # noqa: E402
+from examples.pipeline import run_workflow
+
+import provlog
 
 
 def _seconds(start: str | None, end: str | None) -> str:
@@ -27,10 +28,14 @@ def _seconds(start: str | None, end: str | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--output-dir', default='prov-runs')
-    parser.add_argument('--mode', choices=('procpool', 'local'), default='procpool')
+    parser.add_argument(
+        '--mode', choices=('procpool', 'local'), default='procpool'
+    )
     args = parser.parse_args()
 
-    print(f'Running the example workflow ({args.mode}: agents in a spawn process pool over the local HTTP exchange)...')
+    print(
+        f'Running the example workflow ({args.mode}: agents in a spawn process pool over the local HTTP exchange)...'
+    )
     outcome = asyncio.run(run_workflow(args.output_dir, args.mode))
     run_dir = outcome['run_dir']
     print(f'  pipeline result: {outcome["result"]}')
@@ -72,10 +77,16 @@ def main() -> int:
                 data.get('provlog:errorType', ''),
             ),
         )
-    print(f'{"action":<16}{"caller":<13}{"agent":<13}{"state":<11}{"took":>8}  error')
+    print(
+        f'{"action":<16}{"caller":<13}{"agent":<13}{"state":<11}{"took":>8}  error'
+    )
     for row in sorted(rows):
-        print(f'{row[1]:<16}{row[2]:<13}{row[3]:<13}{row[4]:<11}{row[5]:>8}  {row[6]}')
-    print(f'\nNext: .venv/bin/provlog stats {run_dir}   |   .venv/bin/provlog export {run_dir} -o run.provjson')
+        print(
+            f'{row[1]:<16}{row[2]:<13}{row[3]:<13}{row[4]:<11}{row[5]:>8}  {row[6]}'
+        )
+    print(
+        f'\nNext: .venv/bin/provlog stats {run_dir}   |   .venv/bin/provlog export {run_dir} -o run.provjson'
+    )
     return 0
 
 

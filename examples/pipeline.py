@@ -22,8 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from academy.agent import Agent
 from academy.agent import action
+from academy.agent import Agent
 from academy.exchange import LocalExchangeFactory
 from academy.exchange.cloud import spawn_http_exchange
 from academy.handle import Handle
@@ -69,13 +69,17 @@ class WorkerB(Agent):
 class Coordinator(Agent):
     """Runs the pipeline by calling the two workers."""
 
-    def __init__(self, worker_a: Handle[WorkerA], worker_b: Handle[WorkerB]) -> None:
+    def __init__(
+        self, worker_a: Handle[WorkerA], worker_b: Handle[WorkerB]
+    ) -> None:
         super().__init__()
         self.worker_a = worker_a
         self.worker_b = worker_b
 
     @action
-    async def run_pipeline(self, xs: list[float], scale: float = 1.0) -> dict[str, float]:
+    async def run_pipeline(
+        self, xs: list[float], scale: float = 1.0
+    ) -> dict[str, float]:
         squares = await asyncio.gather(*(self.worker_a.square(x) for x in xs))
         summary = await self.worker_b.summarize(list(squares))
         with contextlib.suppress(ZeroDivisionError):
@@ -110,7 +114,9 @@ def _factory(mode: str) -> Iterator[tuple[Any, ProcessPoolExecutor | None]]:
 
 
 @contextlib.asynccontextmanager
-async def _manager(config: ProvenanceLogging, mode: str) -> AsyncIterator[Manager[Any]]:
+async def _manager(
+    config: ProvenanceLogging, mode: str
+) -> AsyncIterator[Manager[Any]]:
     with _factory(mode) as (factory, pool):
         async with await Manager.from_exchange_factory(
             factory,
@@ -136,14 +142,16 @@ async def run_workflow(
             args=(worker_a, worker_b),
             name='coordinator',
         )
-        outcome['result'] = await coordinator.run_pipeline([1.0, 2.0, 3.0], scale=0.5)
+        outcome['result'] = await coordinator.run_pipeline(
+            [1.0, 2.0, 3.0], scale=0.5
+        )
         try:
             await coordinator.validate(0.0)
         except ZeroDivisionError as exc:
             outcome['validate_error'] = repr(exc)
         try:
             await asyncio.wait_for(worker_b.slow_simulation(10), 0.3)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             outcome['cancelled'] = True
         outcome['stored'] = await worker_b.store(
             {'sample': 'A-17', 'temperature': 21.5},

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 __version__ = '0.1.0'
 
-from provlog.graph import RunGraph
 from provlog.graph import load
+from provlog.graph import RunGraph
 from provlog.handler import ProvenanceHandler
 from provlog.journal import JournalError
 from provlog.values import hash_value

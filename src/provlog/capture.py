@@ -79,7 +79,10 @@ def _error(record: Any) -> dict[str, Any] | None:
     }
 
 
-def extract(record: Any, budget: int = 10_000) -> RawEvent | None:  # noqa: C901, PLR0911
+def extract(  # noqa: C901, PLR0911, PLR0912
+    record: Any,
+    budget: int = 10_000,
+) -> RawEvent | None:
     """Map one log record to a raw event, or ``None`` when it carries none.
 
     Args:
@@ -101,7 +104,12 @@ def extract(record: Any, budget: int = 10_000) -> RawEvent | None:  # noqa: C901
             tag = current_execution.get()
             if tag is None:
                 return None
-            return ('exec_agent', tag, record.created, {'agent': _ident(agent_id)})
+            return (
+                'exec_agent',
+                tag,
+                record.created,
+                {'agent': _ident(agent_id)},
+            )
         agent = extras.get(AGENT)
         if agent is None:
             return None
@@ -131,7 +139,12 @@ def extract(record: Any, budget: int = 10_000) -> RawEvent | None:  # noqa: C901
         }
         return ('start', tag, created, data)
     if state == 'sending':
-        return ('sending', tag, created, {'src': _ident(extras.get('academy.src'))})
+        return (
+            'sending',
+            tag,
+            created,
+            {'src': _ident(extras.get('academy.src'))},
+        )
     if state == 'success':
         return (
             'success',

@@ -11,8 +11,8 @@ import orjson
 
 from provlog import __version__
 from provlog.graph import FORMATS
-from provlog.graph import RunGraph
 from provlog.graph import load
+from provlog.graph import RunGraph
 from provlog.journal import JournalError
 
 __all__ = ['main']
@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         prog='provlog',
         description='W3C PROV provenance of Academy agent runs.',
     )
-    parser.add_argument('--version', action='version', version=f'provlog {__version__}')
+    parser.add_argument(
+        '--version', action='version', version=f'provlog {__version__}'
+    )
     sub = parser.add_subparsers(dest='command', required=True)
 
     def run_arg(p: argparse.ArgumentParser) -> None:
@@ -48,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         help='output file (default: standard output)',
     )
 
-    stats = sub.add_parser('stats', help='counts: actions by state, agents, processes')
+    stats = sub.add_parser(
+        'stats', help='counts: actions by state, agents, processes'
+    )
     run_arg(stats)
     stats.add_argument('--json', action='store_true', help='one JSON object')
     return parser
@@ -99,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'provlog: error: {exc}', file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f'provlog: error: {exc.filename or ""}: {exc.strerror}', file=sys.stderr)
+        print(
+            f'provlog: error: {exc.filename or ""}: {exc.strerror}',
+            file=sys.stderr,
+        )
         return 2
     return 0
 

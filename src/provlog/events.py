@@ -31,8 +31,8 @@ from __future__ import annotations
 from typing import Any
 
 from provlog.capture import RawEvent
-from provlog.values import ValuePolicy
 from provlog.values import describe
+from provlog.values import ValuePolicy
 
 __all__ = ['ACTION_KINDS', 'Encoder']
 

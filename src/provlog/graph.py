@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections import Counter
 from pathlib import Path
@@ -9,15 +10,15 @@ from typing import Any
 
 import networkx as nx
 
-from provlog.merge import MergedRun
 from provlog.merge import merge_run
+from provlog.merge import MergedRun
 from provlog.model import build_graph
 from provlog.provjson import to_provjson
 from provlog.provjson import write_provjson
 
 __all__ = ['FORMATS', 'RunGraph', 'load']
 
-#: Export formats: ``provjson`` is written directly; the others go through ``prov``.
+#: Export formats. ``provjson`` is written directly; the rest use ``prov``.
 FORMATS = ('provjson', 'provn', 'provxml')
 
 
@@ -43,7 +44,7 @@ class RunGraph:
         return self.run.run_id
 
     def stats(self) -> dict[str, Any]:
-        """Counts for people and scripts: actions by state, agents, processes."""
+        """Counts for people and scripts: actions by state, agents, ..."""
         states = Counter(a.state for a in self.run.actions.values())
         agents = sum(
             1
@@ -75,7 +76,7 @@ class RunGraph:
         return to_provjson(self.nx)
 
     def to_prov(self) -> Any:
-        """The graph as a :class:`prov.model.ProvDocument` (slow; for interop)."""
+        """The graph as a ``prov`` ``ProvDocument`` (slow; for interop)."""
         from prov.model import ProvDocument  # noqa: PLC0415
 
         return ProvDocument.deserialize(
@@ -83,24 +84,28 @@ class RunGraph:
             format='json',
         )
 
-    def serialize(self, fmt: str = 'provjson', *, indent: bool = False) -> bytes:
+    def serialize(
+        self, fmt: str = 'provjson', *, indent: bool = False
+    ) -> bytes:
         """Serialise the graph in ``fmt`` (one of :data:`FORMATS`)."""
         if fmt == 'provjson':
             return write_provjson(self.nx, indent=indent)
         if fmt == 'provn':
             return str(self.to_prov().get_provn()).encode()
         if fmt == 'provxml':
-            try:
-                import lxml  # noqa: F401, PLC0415
-            except ImportError:
+            if importlib.util.find_spec('lxml') is None:
                 raise ValueError(
                     "--format provxml needs lxml: pip install 'provlog[xml]'",
-                ) from None
+                )
             out = self.to_prov().serialize(format='xml')
             return out.encode() if isinstance(out, str) else bytes(out)
-        raise ValueError(f'unknown format {fmt!r}; choose from {", ".join(FORMATS)}')
+        raise ValueError(
+            f'unknown format {fmt!r}; choose from {", ".join(FORMATS)}'
+        )
 
-    def write(self, path: str | os.PathLike[str], fmt: str = 'provjson') -> Path:
+    def write(
+        self, path: str | os.PathLike[str], fmt: str = 'provjson'
+    ) -> Path:
         """Write the graph to ``path`` in ``fmt``; return the path."""
         target = Path(path)
         target.write_bytes(self.serialize(fmt, indent=fmt == 'provjson'))

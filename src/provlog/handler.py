@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from provlog.capture import RawEvent
 from provlog.capture import extract as academy_extract
+from provlog.capture import RawEvent
 
 __all__ = ['ProvenanceHandler', 'Sink']
 
@@ -48,7 +48,9 @@ class ProvenanceHandler(logging.Handler):
     def __init__(
         self,
         sink: Sink,
-        extract: Callable[[logging.LogRecord], RawEvent | None] = academy_extract,
+        extract: Callable[
+            [logging.LogRecord], RawEvent | None
+        ] = academy_extract,
         *,
         ignore_thread: int | None = None,
     ) -> None:
@@ -59,7 +61,7 @@ class ProvenanceHandler(logging.Handler):
         self._local = threading.local()
         self.errors = 0
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         """Capture ``record`` if it carries provenance; never raises."""
         local = self._local
         if getattr(local, 'busy', False):
@@ -85,7 +87,7 @@ class ProvenanceHandler(logging.Handler):
         self._ignore_thread = ident
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Capture ``record`` (``handle`` is the fast path; this is for callers of ``emit``)."""
+        """Capture ``record``; ``handle`` is the fast path."""
         self.handle(record)
 
     def flush(self) -> None:
@@ -105,4 +107,3 @@ class ProvenanceHandler(logging.Handler):
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} sink={self.sink!r}>'
-

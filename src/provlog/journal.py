@@ -15,6 +15,7 @@ was killed mid-write) is not damage and is dropped silently but counted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -68,10 +69,10 @@ class JournalWriter:
     __slots__ = (
         '_closed',
         '_dropped',
-        '_enqueued',
         '_encode',
-        '_fd',
+        '_enqueued',
         '_failed',
+        '_fd',
         '_flush_interval',
         '_idle',
         '_max_pending',
@@ -133,7 +134,7 @@ class JournalWriter:
         self._queue.put(item)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything enqueued so far is on disk (or ``timeout``)."""
+        """Wait until all that was enqueued is on disk, or ``timeout``."""
         target = self._enqueued
         deadline = time.monotonic() + timeout
         with self._idle:
@@ -155,10 +156,8 @@ class JournalWriter:
         self._wake.set()
         self._thread.join(timeout)
         if not self._thread.is_alive():
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self._fd)
-            except OSError:
-                pass
 
     # ------------------------------------------------------------ thread
 
@@ -253,7 +252,11 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
         yield n, raw, True
 
 
-def read_journal(path: Path, *, lenient: bool = False) -> ReadResult:
+def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
+    path: Path,
+    *,
+    lenient: bool = False,
+) -> ReadResult:
     """Read one journal file.
 
     Args:
@@ -278,7 +281,7 @@ def read_journal(path: Path, *, lenient: bool = False) -> ReadResult:
         try:
             obj = orjson.loads(raw)
             if not isinstance(obj, dict):
-                raise TypeError('not a JSON object')  # noqa: TRY301
+                raise TypeError('not a JSON object')
         except (orjson.JSONDecodeError, TypeError) as exc:
             if not complete and result is not None:
                 result.partial_tail = True
@@ -311,7 +314,9 @@ def read_journal(path: Path, *, lenient: bool = False) -> ReadResult:
     return result
 
 
-def _check_header(path: Path, lineno: int, obj: dict[str, Any]) -> dict[str, Any]:
+def _check_header(
+    path: Path, lineno: int, obj: dict[str, Any]
+) -> dict[str, Any]:
     if obj.get('e') != 'journal':
         raise JournalError(f'{path}:{lineno}: not a provlog journal header')
     version = obj.get('v')

@@ -16,12 +16,13 @@ from typing import Any
 
 from provlog.events import ACTION_KINDS
 from provlog.journal import JournalError
-from provlog.journal import ReadResult
 from provlog.journal import read_journal
+from provlog.journal import ReadResult
 
 __all__ = ['Action', 'MergedRun', 'find_run', 'merge_run']
 
 JOURNAL_SUFFIX = '.jsonl'
+_SHOW_RUNS = 5
 
 
 @dataclass
@@ -56,7 +57,11 @@ class Action:
     @property
     def execution_state(self) -> str | None:
         """The agent side's final state, without the ``execute_`` prefix."""
-        for kind in ('execute_success', 'execute_exception', 'execute_cancelled'):
+        for kind in (
+            'execute_success',
+            'execute_exception',
+            'execute_cancelled',
+        ):
             if kind in self.events:
                 return kind.removeprefix('execute_')
         return None
@@ -103,9 +108,7 @@ class MergedRun:
     @property
     def complete(self) -> bool:
         """No process dropped events and every journal was read whole."""
-        return not any(
-            p.dropped or p.skipped for p in self.processes.values()
-        )
+        return not any(p.dropped or p.skipped for p in self.processes.values())
 
 
 def find_run(path: Path) -> Path:
@@ -122,17 +125,18 @@ def find_run(path: Path) -> Path:
     if any(path.glob(f'*{JOURNAL_SUFFIX}')):
         return path
     runs = sorted(
-        p for p in path.iterdir()
+        p
+        for p in path.iterdir()
         if p.is_dir() and any(p.glob(f'*{JOURNAL_SUFFIX}'))
     )
     if len(runs) == 1:
         return runs[0]
     if not runs:
         raise JournalError(f'{path}: no provlog journals here')
-    names = ', '.join(p.name for p in runs[:5])
+    names = ', '.join(p.name for p in runs[:_SHOW_RUNS])
+    more = ', ...' if len(runs) > _SHOW_RUNS else ''
     raise JournalError(
-        f'{path}: holds {len(runs)} runs ({names}{", ..." if len(runs) > 5 else ""}); '
-        'name one',
+        f'{path}: holds {len(runs)} runs ({names}{more}); name one',
     )
 
 
@@ -156,8 +160,8 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
     run_ids = {r.header['run'] for r in results}
     if len(run_ids) > 1:
         raise JournalError(
-            f'{run_dir}: journals from {len(run_ids)} runs mixed in one folder: '
-            + ', '.join(sorted(run_ids)),
+            f'{run_dir}: journals from {len(run_ids)} runs mixed in one '
+            'folder: ' + ', '.join(sorted(run_ids)),
         )
     run_id = run_ids.pop() if run_ids else run_dir.name
     actions: dict[str, Action] = {}
@@ -215,7 +219,9 @@ def _fold(
         where = f'{result.path}:{event["_line"]}'
         try:
             if not isinstance(event.get('t', 0.0), (int, float)):
-                raise JournalError(f'{where}: time {event.get("t")!r} is not a number')
+                raise JournalError(
+                    f'{where}: time {event.get("t")!r} is not a number'
+                )
             if kind == 'agent':
                 uid = _check_uuid(event.get('uid'), where)
                 agents.setdefault(uid, {}).update(

@@ -11,8 +11,8 @@ unique per relation instance, with the relation name in ``rel``.
 
 from __future__ import annotations
 
-from datetime import UTC
 from datetime import datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ from provlog.merge import MergedRun
 
 __all__ = ['ID_NS', 'PREFIXES', 'PROVLOG_NS', 'build_graph', 'iso_time']
 
-#: The project's vocabulary (terms PROV lacks), defined in ontologies/provlog.ttl.
+#: The project's vocabulary (terms PROV lacks): ontologies/provlog.ttl.
 PROVLOG_NS = 'https://w3id.org/provlog/ns#'
 #: Identifiers of requests and values, minted from action tags.
 ID_NS = 'https://w3id.org/provlog/id/'
@@ -46,7 +46,9 @@ def _q(text: str) -> str:
     return quote(text, safe='')
 
 
-def _agent_node(graph: nx.MultiDiGraph, ident: object, agents: dict[str, Any]) -> str | None:
+def _agent_node(
+    graph: nx.MultiDiGraph, ident: object, agents: dict[str, Any]
+) -> str | None:
     if not isinstance(ident, dict) or not isinstance(ident.get('uid'), str):
         return None
     uid = ident['uid']
@@ -84,7 +86,12 @@ class _Builder:
     def edge(self, u: str, v: str, rel: str, key: str, **attrs: Any) -> None:
         self.graph.add_edge(u, v, key=f'{rel}:{key}', rel=rel, **attrs)
 
-    def value(self, node: str, desc: object, label: str) -> str | None:
+    def value(  # noqa: C901
+        self,
+        node: str,
+        desc: object,
+        label: str,
+    ) -> str | None:
         """Add one value entity (and its members); return its node id."""
         if not isinstance(desc, dict):
             return None
@@ -155,7 +162,9 @@ class _Builder:
                 'prov:label': f'request {name}',
                 'provlog:actionName': name,
                 'provlog:actionTag': tag,
-                'provlog:state': _REQUEST_STATE.get(caller_end_kind or '', 'not_ended'),
+                'provlog:state': _REQUEST_STATE.get(
+                    caller_end_kind or '', 'not_ended'
+                ),
             }
             if start is not None:
                 attrs['prov:startTime'] = iso_time(start['t'])
@@ -172,7 +181,13 @@ class _Builder:
                 if caller is None:
                     caller = self.executor(run.actions[parent])
             if caller is not None:
-                self.edge(request, caller, 'wasAssociatedWith', tag, **{'prov:role': 'caller'})
+                self.edge(
+                    request,
+                    caller,
+                    'wasAssociatedWith',
+                    tag,
+                    **{'prov:role': 'caller'},
+                )
 
         # -- the execution: the agent's side --------------------------------
         execution = f'uuid:{tag}'
@@ -183,7 +198,9 @@ class _Builder:
             'provlog:actionName': name,
             'provlog:actionTag': tag,
             'provlog:state': action.state,
-            'provlog:executionState': _EXEC_STATE.get(exec_end_kind or '', 'not_ended'),
+            'provlog:executionState': _EXEC_STATE.get(
+                exec_end_kind or '', 'not_ended'
+            ),
         }
         if exec_start is None and exec_end_kind is None:
             exec_attrs['provlog:executionState'] = 'not_observed'
@@ -207,7 +224,13 @@ class _Builder:
             self.edge(execution, request, 'wasInformedBy', tag)
         executor = self.executor(action)
         if executor is not None:
-            self.edge(execution, executor, 'wasAssociatedWith', tag, **{'prov:role': 'executor'})
+            self.edge(
+                execution,
+                executor,
+                'wasAssociatedWith',
+                tag,
+                **{'prov:role': 'executor'},
+            )
 
         # -- values ---------------------------------------------------------
         if start is not None:
@@ -221,38 +244,52 @@ class _Builder:
             kwargs = start.get('kwargs')
             if isinstance(kwargs, dict):
                 inputs += [
-                    (f'kwarg/{_q(str(k))}', d, str(k)) for k, d in kwargs.items()
+                    (f'kwarg/{_q(str(k))}', d, str(k))
+                    for k, d in kwargs.items()
                 ]
             for suffix, desc, role in inputs:
-                node = self.value(f'plid:{tag}/{suffix}', desc, f'{name} {role}')
+                node = self.value(
+                    f'plid:{tag}/{suffix}', desc, f'{name} {role}'
+                )
                 if node is None:
                     continue
                 self.edge(
-                    request, node, 'used', f'{tag}/{suffix}',
+                    request,
+                    node,
+                    'used',
+                    f'{tag}/{suffix}',
                     **{'prov:role': role, 'prov:time': iso_time(start['t'])},
                 )
                 used_attrs: dict[str, Any] = {'prov:role': role}
                 if t_used is not None:
                     used_attrs['prov:time'] = t_used
-                self.edge(execution, node, 'used', f'{tag}/{suffix}', **used_attrs)
+                self.edge(
+                    execution, node, 'used', f'{tag}/{suffix}', **used_attrs
+                )
                 if caller is not None:
                     self.derive(caller, node, start['t'])
         success = action.get('success')
         if success is not None:
-            node = self.value(f'plid:{tag}/result', success.get('result'), f'{name} result')
+            node = self.value(
+                f'plid:{tag}/result', success.get('result'), f'{name} result'
+            )
             if node is not None:
                 gen_attrs: dict[str, Any] = {'prov:role': 'result'}
                 if exec_end is not None and exec_end_kind == 'success':
                     gen_attrs['prov:time'] = iso_time(exec_end['t'])
                 self.edge(node, execution, 'wasGeneratedBy', tag, **gen_attrs)
                 sha = self.graph.nodes[node].get('provlog:sha256')
-                if caller is not None and isinstance(sha, str) and self._derivable(node):
+                if (
+                    caller is not None
+                    and isinstance(sha, str)
+                    and self._derivable(node)
+                ):
                     self.received.setdefault(caller, []).append(
                         (success['t'], sha, node),
                     )
 
     def executor(self, action: Action) -> str | None:
-        """The agent that ran ``action``: logged by the runtime, else the callee."""
+        """The agent that ran ``action``: the runtime's, else the callee."""
         run = self.run
         exec_agent = action.get('exec_agent')
         if exec_agent is not None:
@@ -265,10 +302,13 @@ class _Builder:
         return None
 
     def _derivable(self, node: str) -> bool:
-        return self.graph.nodes[node].get('provlog:pythonType') not in _SKIP_DERIVATION
+        return (
+            self.graph.nodes[node].get('provlog:pythonType')
+            not in _SKIP_DERIVATION
+        )
 
     def derive(self, caller: str, node: str, t_start: float) -> None:
-        """Link ``node`` (and its members) to the latest earlier equal result."""
+        """Link ``node`` (or members) to the latest earlier equal result."""
         received = self.received.get(caller)
         if not received:
             return
@@ -283,12 +323,16 @@ class _Builder:
                         match = other
                 if match is not None:
                     self.edge(
-                        current, match, 'wasDerivedFrom', current,
+                        current,
+                        match,
+                        'wasDerivedFrom',
+                        current,
                         **{'provlog:inferredBy': 'content-hash'},
                     )
                     continue
             stack.extend(
-                v for _, v, d in self.graph.out_edges(current, data=True)
+                v
+                for _, v, d in self.graph.out_edges(current, data=True)
                 if d['rel'] == 'hadMember'
             )
 

@@ -36,7 +36,7 @@ _QNAME = 'prov:QUALIFIED_NAME'
 def _attrs(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key == 'kind' or key == 'rel':
+        if key in {'kind', 'rel'}:
             continue
         if key == 'prov:type':
             types = value if isinstance(value, list) else [value]
@@ -60,18 +60,18 @@ def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
     for name, section in sections.items():
         if section:
             doc[name] = section
-    n = 0
-    for u, v, data in graph.edges(data=True):
+    for n, (u, v, data) in enumerate(graph.edges(data=True), start=1):
         rel = data['rel']
         src_key, dst_key = RELATIONS[rel]
-        n += 1
         record = {src_key: u, dst_key: v}
         record.update(_attrs(data))
         doc.setdefault(rel, {})[f'_:r{n}'] = record
     return doc
 
 
-def write_provjson(graph: nx.MultiDiGraph, path: str | None = None, *, indent: bool = False) -> bytes:
+def write_provjson(
+    graph: nx.MultiDiGraph, path: str | None = None, *, indent: bool = False
+) -> bytes:
     """Serialise ``graph`` as PROV-JSON; write it to ``path`` when given."""
     option = orjson.OPT_INDENT_2 if indent else 0
     data = orjson.dumps(to_provjson(graph), option=option)

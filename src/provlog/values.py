@@ -165,7 +165,11 @@ def _freeze(value: object, budget: list[int], active: set[int]) -> object:
 
 
 def _freeze_container(
-    value: list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any] | dict[Any, Any],
+    value: list[Any]
+    | tuple[Any, ...]
+    | set[Any]
+    | frozenset[Any]
+    | dict[Any, Any],
     budget: list[int],
     active: set[int],
 ) -> Frozen:
@@ -213,8 +217,8 @@ def _encode(value: object, out: list[bytes]) -> None:  # noqa: C901, PLR0912
     elif isinstance(value, int):
         out.append(b'i%d;' % value)
     elif isinstance(value, float):
-        text = repr(value) if math.isfinite(value) else str(value)
-        out.append(b'd' + text.encode() + b';')
+        literal = repr(value) if math.isfinite(value) else str(value)
+        out.append(b'd' + literal.encode() + b';')
     elif isinstance(value, str):
         raw = value.encode('utf-8', 'surrogatepass')
         out.append(b's%d:' % len(raw) + raw)
@@ -225,7 +229,8 @@ def _encode(value: object, out: list[bytes]) -> None:  # noqa: C901, PLR0912
     elif isinstance(value, Frozen):
         if value.kind == 'map':
             pairs = sorted(
-                (canonical_bytes(k), canonical_bytes(v)) for k, v in value.items
+                (canonical_bytes(k), canonical_bytes(v))
+                for k, v in value.items
             )
             out.append(b'm%d{' % len(pairs))
             for k, v in pairs:
@@ -260,7 +265,7 @@ def hash_value(value: object) -> str:
 
 
 def _redact(value: object, policy: ValuePolicy) -> tuple[object, bool]:
-    """Return ``value`` with secret-keyed map entries masked, and whether any were."""
+    """Mask secret-keyed map entries; return the value and if any were."""
     if not isinstance(value, Frozen):
         return value, False
     changed = False
@@ -289,7 +294,7 @@ def _redact(value: object, policy: ValuePolicy) -> tuple[object, bool]:
     ), True
 
 
-def _jsonable(value: object) -> Any:
+def _jsonable(value: object) -> Any:  # noqa: PLR0911
     """Plain JSON form of a frozen value, for previews."""
     if isinstance(value, Frozen):
         if value.kind == 'map':
@@ -345,7 +350,7 @@ def _plain_literal(value: object, max_chars: int) -> bool:
     return isinstance(value, str) and len(value) <= max_chars
 
 
-def describe(
+def describe(  # noqa: C901
     value: object,
     policy: ValuePolicy,
     *,

@@ -23,7 +23,9 @@ def _copy(run: dict[str, Any], tmp_path: Path) -> Path:
 
 def _signature(graph: provlog.RunGraph) -> tuple[Any, ...]:
     g: nx.MultiDiGraph = graph.nx
-    nodes = sorted((n, sorted(map(str, d.items()))) for n, d in g.nodes(data=True))
+    nodes = sorted(
+        (n, sorted(map(str, d.items()))) for n, d in g.nodes(data=True)
+    )
     edges = sorted(
         (u, v, k, sorted(map(str, d.items())))
         for u, v, k, d in g.edges(keys=True, data=True)
@@ -42,7 +44,9 @@ class TestMerge:
             f.rename(run_dir / f'{n:02d}-{f.name}')
         assert _signature(provlog.load(run_dir)) == before
 
-    def test_duplicate_and_partial_copies_add_nothing(self, procpool_run, tmp_path):
+    def test_duplicate_and_partial_copies_add_nothing(
+        self, procpool_run, tmp_path
+    ):
         run_dir = _copy(procpool_run, tmp_path)
         graph = provlog.load(run_dir)
         before, stats = _signature(graph), graph.stats()
@@ -87,18 +91,39 @@ class TestCli:
     def test_export_from_parent_folder(self, procpool_run, tmp_path):
         out = tmp_path / 'run.provjson'
         parent = procpool_run['run_dir'].parent
-        assert main(['export', str(parent), '--format', 'provjson', '-o', str(out)]) == 0
+        assert (
+            main(
+                ['export', str(parent), '--format', 'provjson', '-o', str(out)]
+            )
+            == 0
+        )
         doc = orjson.loads(out.read_bytes())
         assert doc['prefix']['provlog'] == 'https://w3id.org/provlog/ns#'
-        assert len(doc['activity']) == 22  # a request and an execution per action
+        assert (
+            len(doc['activity']) == 22
+        )  # a request and an execution per action
 
     @pytest.mark.parametrize('fmt', ('provn', 'provxml'))
     def test_export_through_prov(self, local_run, tmp_path, fmt):
         out = tmp_path / f'run.{fmt}'
-        assert main(['export', str(local_run['run_dir']), '-f', fmt, '-o', str(out)]) == 0
+        assert (
+            main(
+                [
+                    'export',
+                    str(local_run['run_dir']),
+                    '-f',
+                    fmt,
+                    '-o',
+                    str(out),
+                ]
+            )
+            == 0
+        )
         assert b'provlog' in out.read_bytes()
 
-    def test_damaged_journal_one_line_error(self, procpool_run, tmp_path, capsys):
+    def test_damaged_journal_one_line_error(
+        self, procpool_run, tmp_path, capsys
+    ):
         run_dir = _copy(procpool_run, tmp_path)
         victim = sorted(run_dir.iterdir())[0]
         lines = victim.read_bytes().split(b'\n')
@@ -125,7 +150,9 @@ class TestCli:
         assert main(['stats', str(tmp_path / 'nope')]) == 2
         assert 'no such run folder' in capsys.readouterr().err
 
-    def test_two_runs_need_a_name(self, procpool_run, local_run, tmp_path, capsys):
+    def test_two_runs_need_a_name(
+        self, procpool_run, local_run, tmp_path, capsys
+    ):
         parent = tmp_path / 'both'
         for run in (procpool_run, local_run):
             shutil.copytree(run['run_dir'], parent / run['run_dir'].name)

@@ -12,13 +12,13 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
-from academy.agent import Agent
 from academy.agent import action
+from academy.agent import Agent
 from academy.exchange.cloud import spawn_http_exchange
 from academy.manager import Manager
+from examples.pipeline import open_port
 
 import provlog
-from examples.pipeline import open_port
 from provlog.academy import ProvenanceLogging
 from tests.provcheck import check_provjson
 
@@ -88,9 +88,7 @@ def test_sigkilled_worker_journal_merges(tmp_path: Path) -> None:
     graph = provlog.load(config.run_dir)
     stats = graph.stats()
     # the killed worker's complete lines are there
-    victim_journal = [
-        p for p in graph.run.processes.values() if p.pid == pid
-    ]
+    victim_journal = [p for p in graph.run.processes.values() if p.pid == pid]
     assert len(victim_journal) == 1
     assert not victim_journal[0].closed
     assert any(str(pid) in name for name in stats['processes_not_closed'])

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from academy.agent import Agent
 from academy.agent import action
+from academy.agent import Agent
 from academy.exchange import LocalExchangeFactory
 from academy.manager import Manager
 
@@ -50,7 +50,9 @@ def _all_bytes(run_dir: Path) -> bytes:
     return b''.join(p.read_bytes() for p in sorted(run_dir.iterdir()))
 
 
-def _entities(graph: provlog.RunGraph, action_name: str) -> list[dict[str, Any]]:
+def _entities(
+    graph: provlog.RunGraph, action_name: str
+) -> list[dict[str, Any]]:
     """Per execution of ``action_name``, in start order: role -> entity."""
     g = graph.nx
     found = []
@@ -83,11 +85,18 @@ def values_run(tmp_path_factory: pytest.TempPathFactory) -> provlog.RunGraph:
             log_config=config,
         ) as manager:
             echo = await manager.launch(Echo, name='echo')
-            assert await echo.take(
-                {'user': 'ada', 'password': SECRET, 'nested': {'api_key': SECRET}},
-                api_key=SECRET,
-                db_password=SECRET,
-            ) == 3
+            assert (
+                await echo.take(
+                    {
+                        'user': 'ada',
+                        'password': SECRET,
+                        'nested': {'api_key': SECRET},
+                    },
+                    api_key=SECRET,
+                    db_password=SECRET,
+                )
+                == 3
+            )
             assert await echo.take(BIG) == 1
             assert await echo.take(Unpicklable(), BrokenRepr()) == 2
             assert (await echo.give())['ok'] is True
@@ -131,9 +140,12 @@ class TestLargeAndOpaqueValues:
         assert big['provlog:pythonType'] == 'bytes'
         assert big['provlog:size'] > len(BIG)
         assert 'provlog:preview' not in big
-        assert big['provlog:sha256'] == hashlib.sha256(
-            b'b%d:' % len(BIG) + BIG,
-        ).hexdigest()
+        assert (
+            big['provlog:sha256']
+            == hashlib.sha256(
+                b'b%d:' % len(BIG) + BIG,
+            ).hexdigest()
+        )
         assert len(_all_bytes(values_run.run.run_dir)) < 1_000_000
 
     def test_unserialisable_object_recorded_by_type_and_repr(self, values_run):

@@ -41,12 +41,18 @@ class TestWriter:
         writer.close()
         result = read_journal(path)
         assert result.closed
-        assert [e['i'] for e in result.events if e['e'] == 'x'] == list(range(100))
+        assert [e['i'] for e in result.events if e['e'] == 'x'] == list(
+            range(100)
+        )
 
     def test_bounded_and_counts_drops(self, tmp_path):
         path = tmp_path / 'j.jsonl'
         writer = JournalWriter(
-            path, HEADER, _identity, flush_interval=10, max_pending=10,
+            path,
+            HEADER,
+            _identity,
+            flush_interval=10,
+            max_pending=10,
         )
         for i in range(50):
             writer.put({'e': 'x', 'i': i})

@@ -5,14 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provlog.values import REDACTED
-from provlog.values import Frozen
-from provlog.values import Opaque
-from provlog.values import ValuePolicy
 from provlog.values import canonical_bytes
 from provlog.values import describe
 from provlog.values import freeze
+from provlog.values import Frozen
 from provlog.values import hash_value
+from provlog.values import Opaque
+from provlog.values import REDACTED
+from provlog.values import ValuePolicy
 
 POLICY = ValuePolicy()
 
@@ -88,8 +88,10 @@ class TestHash:
             | st.floats(allow_nan=False)
             | st.text()
             | st.binary(),
-            lambda children: st.lists(children, max_size=4)
-            | st.dictionaries(st.text(max_size=5), children, max_size=4),
+            lambda children: (
+                st.lists(children, max_size=4)
+                | st.dictionaries(st.text(max_size=5), children, max_size=4)
+            ),
             max_leaves=20,
         ),
     )
