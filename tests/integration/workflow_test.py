@@ -93,6 +93,16 @@ class TestWorkflowCapture:
             'examples.pipeline.Coordinator',
         } <= classes
 
+    def test_executing_agent_logged_not_guessed(self, workflow_run):
+        run = provlog.load(workflow_run['run_dir']).run
+        for action in run.actions.values():
+            exec_agent = action.get('exec_agent')
+            assert exec_agent is not None, action.name
+            assert (
+                exec_agent['agent']['uid']
+                == action.get('start')['callee']['uid']
+            )
+
     def test_nested_calls_point_at_parent_execution(self, workflow_run):
         g = provlog.load(workflow_run['run_dir']).nx
         parents = {}

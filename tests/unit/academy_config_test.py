@@ -45,14 +45,18 @@ class TestConfig:
     """The config travels by pickle and installs one handler per process."""
 
     def test_pickle_keeps_uuid_and_options(self, tmp_path):
-        config = ProvenanceLogging(tmp_path, max_value_bytes=10, redact_keys=['pin'])
+        config = ProvenanceLogging(
+            tmp_path, max_value_bytes=10, redact_keys=['pin']
+        )
         clone = pickle.loads(pickle.dumps(config))
         assert clone.uuid == config.uuid
         assert clone.run_dir == config.run_dir
         assert clone.policy() == config.policy()
         assert clone.policy().is_secret('my_PIN')
 
-    def test_relative_output_dir_resolved_at_creation(self, tmp_path, monkeypatch):
+    def test_relative_output_dir_resolved_at_creation(
+        self, tmp_path, monkeypatch
+    ):
         monkeypatch.chdir(tmp_path)
         config = ProvenanceLogging('runs')
         assert config.output_dir == str(tmp_path / 'runs')
@@ -71,18 +75,23 @@ class TestConfig:
         stop_b = copy.init_logging()  # same uuid, same process
         assert len(_our_handlers()) == 1
         assert all(
-            logging.getLogger(n).level == logging.DEBUG for n in CAPTURE_LOGGERS
+            logging.getLogger(n).level == logging.DEBUG
+            for n in CAPTURE_LOGGERS
         )
         stop_a()
         assert len(_our_handlers()) == 1
         stop_b()
         stop_b()  # a second call is harmless
         assert _our_handlers() == []
-        assert {n: logging.getLogger(n).level for n in CAPTURE_LOGGERS} == before
+        assert {
+            n: logging.getLogger(n).level for n in CAPTURE_LOGGERS
+        } == before
         assert logging.getLogger().level == root_level
         assert logging.getLogger().handlers == root_handlers
         (journal,) = config.run_dir.iterdir()
-        assert journal.name.endswith(f'-{os.getpid()}-{journal.name.split("-")[-1]}')
+        assert journal.name.endswith(
+            f'-{os.getpid()}-{journal.name.split("-")[-1]}'
+        )
 
     def test_log_context_drains_journal(self, tmp_path):
         config = ProvenanceLogging(tmp_path)
