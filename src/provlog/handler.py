@@ -43,6 +43,7 @@ class ProvenanceHandler(logging.Handler):
         extract: Maps a record to an event or ``None`` (the host adapter).
         ignore_thread: A thread whose records are never captured (the
             sink's own writer thread).
+        close_sink: Close the sink in :meth:`close` (else only flush it).
     """
 
     def __init__(
@@ -53,9 +54,11 @@ class ProvenanceHandler(logging.Handler):
         ] = academy_extract,
         *,
         ignore_thread: int | None = None,
+        close_sink: bool = True,
     ) -> None:
         super().__init__(logging.NOTSET)
         self.sink = sink
+        self._close_sink = close_sink
         self._extract = extract
         self._ignore_thread = ignore_thread
         self._local = threading.local()
@@ -98,9 +101,17 @@ class ProvenanceHandler(logging.Handler):
             self.errors += 1
 
     def close(self) -> None:
-        """Persist everything and release the sink."""
+        """Persist everything; release the sink if this handler owns it.
+
+        ``logging.shutdown`` and ``logging.config.dictConfig`` close every
+        handler; a handler whose sink is owned by a capture session only
+        flushes here, so the session decides when its journal ends.
+        """
         try:
-            self.sink.close()
+            if self._close_sink:
+                self.sink.close()
+            else:
+                self.sink.flush()
         except Exception:  # noqa: BLE001
             self.errors += 1
         super().close()

@@ -9,7 +9,9 @@ and a process that forks gets its own journal in the child.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing.util
 import os
 import platform
 import re
@@ -39,6 +41,7 @@ CAPTURE_LOGGERS = ('academy.handle', 'academy.runtime')
 
 _lock = threading.Lock()
 _sessions: dict[str, _Session] = {}
+_exit_registered = False
 
 
 @dataclass
@@ -127,6 +130,7 @@ def start_session(
             handler = ProvenanceHandler(
                 writer,
                 ignore_thread=writer.thread_ident,
+                close_sink=False,
             )
             saved: dict[str, int] = {}
             for name in CAPTURE_LOGGERS:
@@ -144,6 +148,7 @@ def start_session(
                 saved,
             )
             _sessions[run_id] = session
+            _register_exit_flush()
     done = threading.Event()
 
     def stop() -> None:
@@ -168,6 +173,32 @@ def _release(run_id: str) -> None:
         for name, level in session.saved_levels.items():
             logging.getLogger(name).setLevel(level)
     session.handler.close()
+    session.writer.close()
+
+
+def _flush_all() -> None:
+    """Drain every live session at interpreter or worker exit.
+
+    A session whose ``LogConfig`` context was never exited (Academy skips the
+    uninit callback when the body raises) still gets its events to disk; it
+    writes no ``close`` line, so the merge reports the process as not closed.
+    """
+    for session in list(_sessions.values()):
+        try:
+            session.writer.flush(2.0)
+        except Exception:  # noqa: BLE001, S112 - exit path: best effort
+            continue
+
+
+def _register_exit_flush() -> None:
+    global _exit_registered  # noqa: PLW0603
+    if _exit_registered:
+        return
+    _exit_registered = True
+    atexit.register(_flush_all)
+    # multiprocessing children leave through os._exit and skip atexit, but
+    # run these finalizers first
+    multiprocessing.util.Finalize(None, _flush_all, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:
@@ -176,8 +207,9 @@ def _after_fork_in_child() -> None:
     The parent's writer thread does not exist in the child, and parent and
     child must never append to the same file.
     """
-    global _lock  # noqa: PLW0603 - the parent's lock may be held mid-fork
+    global _lock, _exit_registered  # noqa: PLW0603 - parent's state
     _lock = threading.Lock()
+    _exit_registered = False
     for session in _sessions.values():
         try:
             writer = _open_writer(
@@ -191,6 +223,8 @@ def _after_fork_in_child() -> None:
         session.writer = writer
         session.handler.sink = writer
         session.handler.set_ignored_thread(writer.thread_ident)
+    if _sessions:
+        _register_exit_flush()
 
 
 if hasattr(os, 'register_at_fork'):

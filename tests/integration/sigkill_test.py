@@ -15,6 +15,7 @@ import pytest
 from academy.agent import action
 from academy.agent import Agent
 from academy.exchange.cloud import spawn_http_exchange
+from academy.logging.helpers import initialized_log_contexts
 from academy.manager import Manager
 from examples.pipeline import open_port
 
@@ -79,6 +80,10 @@ async def _run(out: Path) -> tuple[ProvenanceLogging, int]:
         # the broken pool makes the manager's exit raise; that is expected
         with contextlib.suppress(BrokenProcessPool):
             await asyncio.wait_for(_drive(manager, pids), 60)
+    # Academy's log_context skips the uninit callback when its body raises
+    ref = initialized_log_contexts.pop(config.uuid, None)
+    if ref is not None:
+        ref.uninit()
     return config, pids[0]
 
 

@@ -71,18 +71,19 @@ class TestConfig:
         before = {n: logging.getLogger(n).level for n in CAPTURE_LOGGERS}
         config = ProvenanceLogging(tmp_path)
         copy = pickle.loads(pickle.dumps(config))
+        handlers_before = _our_handlers()
         stop_a = config.init_logging()
         stop_b = copy.init_logging()  # same uuid, same process
-        assert len(_our_handlers()) == 1
+        assert len(_our_handlers()) == len(handlers_before) + 1
         assert all(
             logging.getLogger(n).level == logging.DEBUG
             for n in CAPTURE_LOGGERS
         )
         stop_a()
-        assert len(_our_handlers()) == 1
+        assert len(_our_handlers()) == len(handlers_before) + 1
         stop_b()
         stop_b()  # a second call is harmless
-        assert _our_handlers() == []
+        assert _our_handlers() == handlers_before
         assert {
             n: logging.getLogger(n).level for n in CAPTURE_LOGGERS
         } == before
@@ -138,3 +139,57 @@ def test_fork_gets_its_own_journal(tmp_path):
     assert str(child_tag).encode() in child_file.read_bytes()
     parent_file = config.run_dir / by_pid[os.getpid()].files[0]
     assert str(child_tag).encode() not in parent_file.read_bytes()
+
+
+def _child_dies_without_uninit(output_dir: str, run_uuid: str) -> None:
+    config = ProvenanceLogging(output_dir, flush_interval=60)
+    config.uuid = run_uuid
+    config.init_logging()  # never uninitialised
+    _start(uuid.UUID(run_uuid))
+    raise RuntimeError('worker crashes')
+
+
+class TestExitFlush:
+    """A process that exits without the uninit callback still saves its events."""
+
+    def test_interpreter_exit(self, tmp_path):
+        import subprocess
+        import textwrap
+
+        run_uuid = str(uuid.uuid4())
+        code = textwrap.dedent(f"""
+            import uuid
+            from tests.unit.academy_config_test import _child_dies_without_uninit
+            _child_dies_without_uninit({str(tmp_path)!r}, {run_uuid!r})
+        """)
+        proc = subprocess.run(
+            [sys.executable, '-c', code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 1
+        assert 'worker crashes' in proc.stderr
+        graph = provlog.load(tmp_path / run_uuid)
+        assert list(graph.run.actions) == [run_uuid]
+        assert len(graph.stats()['processes_not_closed']) == 1
+
+    @pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs fork')
+    def test_forked_multiprocessing_child_exit(self, tmp_path):
+        # fork-context children leave through os._exit: no atexit, no
+        # logging.shutdown; only multiprocessing's finalizers run
+        import multiprocessing
+
+        run_uuid = str(uuid.uuid4())
+        ctx = multiprocessing.get_context('fork')
+        proc = ctx.Process(
+            target=_child_dies_without_uninit,
+            args=(str(tmp_path), run_uuid),
+        )
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode == 1
+        graph = provlog.load(tmp_path / run_uuid)
+        assert list(graph.run.actions) == [run_uuid]
+        assert len(graph.stats()['processes_not_closed']) == 1
