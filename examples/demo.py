@@ -14,8 +14,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.pipeline import run_workflow
+from rich.console import Console
 
 import provlog
+from provlog.render import why_tree
 
 
 def _seconds(start: str | None, end: str | None) -> str:
@@ -84,8 +86,20 @@ def main() -> int:
         print(
             f'{row[1]:<16}{row[2]:<13}{row[3]:<13}{row[4]:<11}{row[5]:>8}  {row[6]}'
         )
+    result = next(
+        n
+        for n, d in g.nodes(data=True)
+        if d.get('prov:label') == 'run_pipeline result'
+    )
+    tag = result.removeprefix('plid:').split('/')[0]
     print(
-        f'\nNext: .venv/bin/provlog stats {run_dir}   |   .venv/bin/provlog export {run_dir} -o run.provjson'
+        f'\nHow was the pipeline result produced?   (provlog why {run_dir} {tag})\n'
+    )
+    Console(soft_wrap=False).print(why_tree(graph.why(result)))
+    print(
+        f'\nNext:\n  .venv/bin/provlog stats {run_dir}\n'
+        f'  .venv/bin/provlog export {run_dir} --format turtle -o run.ttl\n'
+        f'  .venv/bin/provlog query {run_dir} @failed-actions',
     )
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -14,8 +15,11 @@ from provlog.graph import FORMATS
 from provlog.graph import load
 from provlog.graph import RunGraph
 from provlog.journal import JournalError
+from provlog.query import QueryError
 
 __all__ = ['main']
+
+_ENGINES = ('oxigraph', 'rdflib')
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         description='W3C PROV provenance of Academy agent runs.',
     )
     parser.add_argument(
-        '--version', action='version', version=f'provlog {__version__}'
+        '--version',
+        action='version',
+        version=f'provlog {__version__}',
     )
     sub = parser.add_subparsers(dest='command', required=True)
 
@@ -51,10 +57,52 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     stats = sub.add_parser(
-        'stats', help='counts: actions by state, agents, processes'
+        'stats',
+        help='counts: actions by state, agents, processes',
     )
     run_arg(stats)
     stats.add_argument('--json', action='store_true', help='one JSON object')
+
+    why = sub.add_parser('why', help='how was a result produced?')
+    run_arg(why)
+    why.add_argument(
+        'target',
+        nargs='?',
+        help='an action tag, or the IRI of an entity or action',
+    )
+    why.add_argument(
+        '--value',
+        help='JSON of a value; finds the entity holding that content',
+    )
+    why.add_argument('--depth', type=int, help='action levels to expand')
+    why.add_argument('--json', action='store_true', help='the tree as JSON')
+    why.add_argument(
+        '--show-sparql',
+        action='store_true',
+        help='print the SPARQL query used',
+    )
+    why.add_argument('--engine', choices=_ENGINES, default='oxigraph')
+
+    query = sub.add_parser('query', help='run a read-only SPARQL query')
+    run_arg(query)
+    query.add_argument(
+        'query',
+        help="SPARQL text, '@name' of a shipped query, or '@file.rq'",
+    )
+    query.add_argument(
+        '--format',
+        '-f',
+        choices=('table', 'csv', 'json'),
+        default='table',
+    )
+    query.add_argument(
+        '--bind',
+        action='append',
+        default=[],
+        metavar='VAR=IRI',
+        help='substitute ?VAR with an IRI (repeatable): target=urn:uuid:…',
+    )
+    query.add_argument('--engine', choices=_ENGINES, default='oxigraph')
     return parser
 
 
@@ -78,6 +126,68 @@ def _print_stats(graph: RunGraph) -> None:
         )
 
 
+def _write(data: bytes) -> None:
+    sys.stdout.buffer.write(data if data.endswith(b'\n') else data + b'\n')
+    sys.stdout.flush()
+
+
+def _why(graph: RunGraph, args: argparse.Namespace) -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from provlog.lineage import why  # noqa: PLC0415
+    from provlog.render import why_tree  # noqa: PLC0415
+
+    kwargs: dict[str, Any] = {}
+    if args.value is not None:
+        try:
+            kwargs['value'] = orjson.loads(args.value)
+        except orjson.JSONDecodeError as exc:
+            raise QueryError(f'--value is not JSON: {exc}') from None
+        kwargs['has_value'] = True
+    tree, sparql = why(
+        graph,
+        args.target,
+        depth=args.depth,
+        engine=args.engine,
+        **kwargs,
+    )
+    if args.show_sparql:
+        print(sparql, file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        _write(orjson.dumps(tree.to_json(), option=orjson.OPT_INDENT_2))
+    else:
+        Console(soft_wrap=False).print(why_tree(tree))
+
+
+def _bindings(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, iri = pair.partition('=')
+        if not sep or not name.isidentifier() or not iri:
+            raise QueryError(f'--bind {pair!r}: expected VAR=IRI')
+        out[name] = iri.strip('<>')
+    return out
+
+
+def _query(graph: RunGraph, args: argparse.Namespace) -> None:
+    from provlog.render import print_table  # noqa: PLC0415
+    from provlog.render import to_csv  # noqa: PLC0415
+
+    result = graph.sparql(
+        args.query,
+        bindings=_bindings(args.bind),
+        engine=args.engine,
+    )
+    if args.format == 'json':
+        _write(orjson.dumps(result.to_json()))
+    elif args.format == 'csv':
+        sys.stdout.write(to_csv(result))
+    else:
+        from rich.console import Console  # noqa: PLC0415
+
+        print_table(result, Console())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -85,13 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':
             if args.json:
-                sys.stdout.buffer.write(orjson.dumps(graph.stats()) + b'\n')
+                _write(orjson.dumps(graph.stats()))
             else:
                 _print_stats(graph)
         elif args.command == 'export':
             data = graph.serialize(args.format, indent=True)
             if args.output is None:
-                sys.stdout.buffer.write(data + b'\n')
+                _write(data)
             else:
                 args.output.write_bytes(data)
                 print(
@@ -99,14 +209,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f'{len(graph.run.actions)} actions)',
                     file=sys.stderr,
                 )
+        elif args.command == 'why':
+            _why(graph, args)
+        elif args.command == 'query':
+            _query(graph, args)
+    except QueryError as exc:
+        print(f'provlog: error: {exc}', file=sys.stderr)
+        return 1
     except (JournalError, ValueError) as exc:
         print(f'provlog: error: {exc}', file=sys.stderr)
         return 2
     except OSError as exc:
-        print(
-            f'provlog: error: {exc.filename or ""}: {exc.strerror}',
-            file=sys.stderr,
-        )
+        where = exc.filename or ''
+        print(f'provlog: error: {where}: {exc.strerror}', file=sys.stderr)
         return 2
     return 0
 

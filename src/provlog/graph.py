@@ -10,16 +10,25 @@ from typing import Any
 
 import networkx as nx
 
+from provlog.lineage import why
+from provlog.lineage import WhyNode
 from provlog.merge import merge_run
 from provlog.merge import MergedRun
 from provlog.model import build_graph
 from provlog.provjson import to_provjson
 from provlog.provjson import write_provjson
+from provlog.query import load_query
+from provlog.query import QueryResult
+from provlog.query import run_sparql
+from provlog.rdf import load_store
+from provlog.rdf import serialize_store
+from provlog.rdf import to_rdflib
 
 __all__ = ['FORMATS', 'RunGraph', 'load']
 
-#: Export formats. ``provjson`` is written directly; the rest use ``prov``.
-FORMATS = ('provjson', 'provn', 'provxml')
+#: Export formats: PROV-JSON (written directly), PROV-N and PROV-XML
+#: (through ``prov``), and PROV-O as Turtle, N-Triples, RDF/XML, JSON-LD.
+FORMATS = ('provjson', 'provn', 'provxml', 'turtle', 'nt', 'xml', 'jsonld')
 
 
 class RunGraph:
@@ -32,11 +41,71 @@ class RunGraph:
         run: The merged journals the graph was built from.
     """
 
-    __slots__ = ('nx', 'run')
+    __slots__ = ('_store', 'nx', 'run')
 
     def __init__(self, run: MergedRun) -> None:
         self.run = run
         self.nx: nx.MultiDiGraph = build_graph(run)
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        """The run's PROV-O in an in-memory ``pyoxigraph.Store`` (cached)."""
+        if self._store is None:
+            self._store = load_store(self.nx)
+        return self._store
+
+    def to_rdflib(self, engine: str = 'oxigraph') -> Any:
+        """The PROV-O as an ``rdflib.Graph``.
+
+        Args:
+            engine: ``'oxigraph'`` (default) keeps the triples in Oxigraph
+                through ``oxrdflib``, so ``Graph.query`` is fast;
+                ``'rdflib'`` uses rdflib's own store and SPARQL engine.
+        """
+        return to_rdflib(self.nx, engine=engine)
+
+    def sparql(
+        self,
+        query: str,
+        *,
+        bindings: dict[str, str] | None = None,
+        engine: str = 'oxigraph',
+    ) -> QueryResult:
+        """Run a read-only SPARQL query over the run's PROV-O."""
+        store = self.store if engine == 'oxigraph' else self.to_rdflib(engine)
+        return run_sparql(
+            store,
+            load_query(query),
+            bindings=bindings,
+            engine=engine,
+        )
+
+    def why(
+        self,
+        target: str | None = None,
+        *,
+        depth: int | None = None,
+        engine: str = 'oxigraph',
+        **kwargs: Any,
+    ) -> WhyNode:
+        """How ``target`` was produced, as a derivation tree.
+
+        ``target`` is an action tag or an IRI; ``why(value=obj)`` finds the
+        entity whose content hash equals ``obj``'s.
+        """
+        has_value = 'value' in kwargs
+        tree, _ = why(
+            self,
+            target,
+            value=kwargs.pop('value', None),
+            has_value=has_value,
+            depth=depth,
+            engine=engine,
+        )
+        if kwargs:
+            raise TypeError(f'unexpected arguments: {", ".join(kwargs)}')
+        return tree
 
     @property
     def run_id(self) -> str:
@@ -90,6 +159,8 @@ class RunGraph:
         """Serialise the graph in ``fmt`` (one of :data:`FORMATS`)."""
         if fmt == 'provjson':
             return write_provjson(self.nx, indent=indent)
+        if fmt in {'turtle', 'nt', 'xml', 'jsonld'}:
+            return serialize_store(self.store, fmt)
         if fmt == 'provn':
             return str(self.to_prov().get_provn()).encode()
         if fmt == 'provxml':

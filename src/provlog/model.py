@@ -172,6 +172,8 @@ class _Builder:
                     attrs['provlog:host'] = action.hosts['start']
             if caller_end is not None:
                 attrs['prov:endTime'] = iso_time(caller_end['t'])
+                if start is not None:
+                    attrs['provlog:duration'] = _duration(start, caller_end)
             self.graph.add_node(request, **attrs)
             if send is not None:
                 caller = _agent_node(self.graph, send.get('src'), run.agents)
@@ -210,6 +212,10 @@ class _Builder:
                 exec_attrs['provlog:host'] = action.hosts['execute_start']
         if exec_end is not None:
             exec_attrs['prov:endTime'] = iso_time(exec_end['t'])
+            if exec_start is not None:
+                exec_attrs['provlog:duration'] = _duration(
+                    exec_start, exec_end
+                )
         error = action.get('execute_exception')
         if error is not None and isinstance(error.get('error'), dict):
             for key, term in (
@@ -356,6 +362,10 @@ _REQUEST_STATE = {
     'cancelled': 'cancelled',
 }
 _EXEC_STATE = _REQUEST_STATE
+
+
+def _duration(start: dict[str, Any], end: dict[str, Any]) -> float:
+    return round(float(end['t']) - float(start['t']), 6)
 
 
 def _first_time(action: Action) -> float:

@@ -1,0 +1,351 @@
+"""``why``: how was a result produced, as a derivation tree.
+
+The relations on the paths back from the target come from SPARQL over the
+PROV-O graph (the shipped ``lineage`` query); node details come from a
+second query. :func:`lineage_edges_nx` computes the same edge set with a
+breadth-first walk of the NetworkX graph, and the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from provlog.model import PREFIXES
+from provlog.query import canned_queries
+from provlog.query import QueryError
+from provlog.query import run_sparql
+from provlog.rdf import expand
+from provlog.rdf import NAMESPACES
+from provlog.rdf import PROV
+from provlog.values import hash_value
+
+if TYPE_CHECKING:
+    from provlog.graph import RunGraph
+
+__all__ = [
+    'Edge',
+    'TargetError',
+    'WhyNode',
+    'lineage_edges_nx',
+    'lineage_edges_sparql',
+    'resolve_target',
+    'why',
+]
+
+#: ``(subject IRI, relation, object IRI, role or None)``
+Edge = tuple[str, str, str, str | None]
+
+_ORDER = {'wasGeneratedBy': 0, 'wasDerivedFrom': 1, 'used': 2, 'hadMember': 3}
+_FOLLOW = frozenset({'wasGeneratedBy', 'used', 'wasDerivedFrom', 'hadMember'})
+_ROLE = PREFIXES['plid'] + 'role/'
+_UUID = re.compile(r'^[0-9a-fA-F-]{32,36}$')
+
+
+class TargetError(QueryError):
+    """The target is not in the run."""
+
+
+@dataclass
+class WhyNode:
+    """One node of the derivation tree."""
+
+    iri: str
+    kind: str
+    details: dict[str, str]
+    children: list[tuple[str, WhyNode]] = field(default_factory=list)
+    seen_above: bool = False
+    cut: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The tree as plain data."""
+        out: dict[str, Any] = {'id': self.iri, 'kind': self.kind}
+        out.update(self.details)
+        if self.seen_above:
+            out['seen_above'] = True
+        if self.cut:
+            out['depth_limit'] = True
+        if self.children:
+            out['children'] = [
+                {'relation': rel, 'node': child.to_json()}
+                for rel, child in self.children
+            ]
+        return out
+
+
+# ---------------------------------------------------------------- target
+
+
+def _compact(iri: str) -> str:
+    for prefix, base in PREFIXES.items():
+        if iri.startswith(base):
+            return f'{prefix}:{iri[len(base) :]}'
+    return iri
+
+
+def resolve_target(
+    run: RunGraph,
+    target: str | None = None,
+    *,
+    value: object = None,
+    has_value: bool = False,
+) -> str:
+    """The graph node ``target`` names, as a compact IRI.
+
+    ``target`` may be an action tag (the action's result, or the execution
+    when it has none), a full or compact IRI of any node; with
+    ``has_value``, ``value`` is hashed as provlog hashes values and the
+    latest generated entity with that content is chosen.
+
+    Raises:
+        TargetError: Nothing in the run matches.
+    """
+    g = run.nx
+    if has_value:
+        sha = hash_value(value)
+        found = [
+            (data.get('prov:label', ''), node)
+            for node, data in g.nodes(data=True)
+            if data.get('provlog:sha256') == sha
+        ]
+        if not found:
+            raise TargetError(
+                f'no value with content hash {sha[:16]}... in run '
+                f'{run.run_id}',
+            )
+        generated = [n for _, n in found if _out(g, n, 'wasGeneratedBy')]
+        pool = generated or [n for _, n in found]
+        return str(max(pool, key=lambda n: _generation_time(g, n)))
+    if not target:
+        raise TargetError('give a target: an action tag, an IRI, or a value')
+    if _UUID.match(target):
+        try:
+            tag = str(uuid.UUID(target))
+        except ValueError:
+            tag = ''
+        if f'plid:{tag}/result' in g:
+            return f'plid:{tag}/result'
+        if f'uuid:{tag}' in g:
+            return f'uuid:{tag}'
+    node = target.strip('<>')
+    if node in g:
+        return node
+    compact = _compact(node)
+    if compact in g:
+        return compact
+    raise TargetError(f'{target!r} is not in run {run.run_id}')
+
+
+def _out(g: nx.MultiDiGraph, node: str, rel: str) -> list[str]:
+    return [v for _, v, d in g.out_edges(node, data=True) if d['rel'] == rel]
+
+
+def _generation_time(g: nx.MultiDiGraph, node: str) -> str:
+    for _, _, d in g.out_edges(node, data=True):
+        if d['rel'] == 'wasGeneratedBy':
+            return str(d.get('prov:time', ''))
+    return ''
+
+
+# ---------------------------------------------------------------- edges
+
+
+def lineage_edges_sparql(
+    store: Any,
+    target: str,
+    *,
+    engine: str = 'oxigraph',
+) -> set[Edge]:
+    """The lineage relations of ``target`` (compact IRI), by SPARQL."""
+    result = run_sparql(
+        store,
+        canned_queries()['lineage'],
+        bindings={'target': expand(target)},
+        engine=engine,
+    )
+    edges: set[Edge] = set()
+    for row in result.rows:
+        rel = row['p']['value'].removeprefix(PROV)
+        role = row['role']['value'] if 'role' in row else None
+        edges.add((row['s']['value'], rel, row['o']['value'], role))
+    return edges
+
+
+def lineage_edges_nx(graph: nx.MultiDiGraph, target: str) -> set[Edge]:
+    """The same relations as :func:`lineage_edges_sparql`, by a BFS walk."""
+    edges: set[Edge] = set()
+    seen = {target}
+    queue = deque([target])
+    while queue:
+        node = queue.popleft()
+        for _, v, d in graph.out_edges(node, data=True):
+            rel = d['rel']
+            if rel not in _FOLLOW:
+                continue
+            role = d.get('prov:role') if rel == 'used' else None
+            edges.add((expand(node), rel, expand(v), role))
+            if v not in seen:
+                seen.add(v)
+                queue.append(v)
+        for u, _, d in graph.in_edges(node, data=True):
+            if d['rel'] != 'wasInformedBy':
+                continue
+            edges.add((expand(u), 'wasInformedBy', expand(node), None))
+            if u not in seen:
+                seen.add(u)
+                queue.append(u)
+    return edges
+
+
+# ---------------------------------------------------------------- details
+
+_DETAILS = """
+SELECT ?n ?label ?name ?state ?start ?end ?errorType ?errorMessage ?agent
+       ?preview ?type ?sha256 ?redacted ?capped ?result ?caller WHERE {
+  VALUES ?n { %s }
+  OPTIONAL { ?n rdfs:label ?label }
+  OPTIONAL { ?n provlog:actionName ?name }
+  OPTIONAL { ?n provlog:state ?state }
+  OPTIONAL { ?n prov:startedAtTime ?start }
+  OPTIONAL { ?n prov:endedAtTime ?end }
+  OPTIONAL { ?n provlog:errorType ?errorType }
+  OPTIONAL { ?n provlog:errorMessage ?errorMessage }
+  OPTIONAL {
+    ?n prov:qualifiedAssociation ?x .
+    ?x prov:hadRole <%sexecutor> ; prov:agent/rdfs:label ?agent .
+  }
+  OPTIONAL { ?n provlog:preview ?preview }
+  OPTIONAL { ?n provlog:pythonType ?type }
+  OPTIONAL { ?n provlog:sha256 ?sha256 }
+  OPTIONAL { ?n provlog:redacted ?redacted }
+  OPTIONAL { ?n provlog:capped ?capped }
+  OPTIONAL { ?r prov:wasGeneratedBy ?n ; provlog:preview ?result }
+  OPTIONAL {
+    ?req a provlog:ActionRequest ; prov:used ?n ;
+      prov:qualifiedAssociation ?c .
+    ?c prov:hadRole <%scaller> ; prov:agent/rdfs:label ?caller .
+  }
+}
+"""
+
+
+def _details(
+    store: Any,
+    nodes: set[str],
+    engine: str,
+) -> dict[str, dict[str, str]]:
+    if not nodes:
+        return {}
+    values = ' '.join(f'<{n}>' for n in sorted(nodes))
+    text = _DETAILS % (values, _ROLE, _ROLE)
+    result = run_sparql(store, text, engine=engine)
+    out: dict[str, dict[str, str]] = {}
+    for row in result.rows:
+        node = row['n']['value']
+        slot = out.setdefault(node, {})
+        for key, term in row.items():
+            if key != 'n':
+                slot.setdefault(key, term['value'])
+    return out
+
+
+# ---------------------------------------------------------------- tree
+
+
+def _kind(details: dict[str, str], iri: str) -> str:
+    if 'name' in details:
+        return 'request' if iri.endswith('/request') else 'action'
+    return 'value'
+
+
+def why(  # noqa: C901 - the nested builder reads best in one place
+    run: RunGraph,
+    target: str | None = None,
+    *,
+    value: object = None,
+    has_value: bool = False,
+    depth: int | None = None,
+    engine: str = 'oxigraph',
+) -> tuple[WhyNode, str]:
+    """The derivation tree of a target, and the SPARQL used to find it.
+
+    Args:
+        run: The run.
+        target: An action tag, or the IRI of an entity or activity.
+        value: With ``has_value``, find the entity holding this content.
+        has_value: Look the target up by ``value``.
+        depth: Expand at most this many action levels (``None``: all).
+        engine: ``'oxigraph'`` or ``'rdflib'``.
+    """
+    node = resolve_target(run, target, value=value, has_value=has_value)
+    store = run.store if engine == 'oxigraph' else run.to_rdflib('rdflib')
+    edges = lineage_edges_sparql(store, node, engine=engine)
+    root = expand(node)
+    nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
+    details = _details(store, nodes, engine)
+    out_edges: dict[str, list[Edge]] = {}
+    informed: dict[str, list[str]] = {}
+    for edge in sorted(edges):
+        s, rel, o, _ = edge
+        if rel == 'wasInformedBy':
+            informed.setdefault(o, []).append(s)
+        else:
+            out_edges.setdefault(s, []).append(edge)
+    built: set[str] = set()
+
+    def _has_lineage(iri: str) -> bool:
+        return bool(out_edges.get(iri))
+
+    def build(iri: str, level: int) -> WhyNode:
+        info = details.get(iri, {})
+        kind = _kind(info, iri)
+        tree = WhyNode(iri, kind, dict(info))
+        if iri in built:
+            tree.seen_above = True
+            return tree
+        built.add(iri)
+        if kind == 'action':
+            if depth is not None and level >= depth:
+                tree.cut = bool(out_edges.get(iri) or informed.get(iri))
+                return tree
+            level += 1
+        ordered = sorted(
+            out_edges.get(iri, []),
+            key=lambda e: (_ORDER[e[1]], e[3] or '', e[2]),
+        )
+        for _, rel, child, role in ordered:
+            if kind == 'request':
+                continue  # the execution shows the same inputs
+            if rel == 'hadMember' and not _has_lineage(child):
+                continue  # a plain element; the preview already shows it
+            label = {
+                'wasGeneratedBy': 'generated by',
+                'used': f'used {role}' if role else 'used',
+                'hadMember': 'member',
+                'wasDerivedFrom': 'derived from',
+            }[rel]
+            tree.children.append((label, build(child, level)))
+        calls = [
+            execution
+            for request in informed.get(iri, [])
+            for execution in informed.get(request, [])
+        ]
+        calls.sort(key=lambda e: (details.get(e, {}).get('start', ''), e))
+        for execution in calls:
+            tree.children.append(('called', build(execution, level)))
+        return tree
+
+    return build(root, 0), _sparql_text(node)
+
+
+def _sparql_text(node: str) -> str:
+    header = ''.join(f'PREFIX {k}: <{v}>\n' for k, v in NAMESPACES.items())
+    body = canned_queries()['lineage']
+    return f'{header}# ?target = <{expand(node)}>\n{body}'

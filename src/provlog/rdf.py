@@ -1,0 +1,243 @@
+"""PROV-O: the graph as RDF, loaded in bulk into Oxigraph.
+
+The mapping writes the direct PROV-O relations always (so simple property
+paths such as ``prov:used/prov:wasGeneratedBy`` work) and the qualified form
+(``prov:qualifiedUsage`` with ``prov:hadRole`` and ``prov:atTime``, ...) in
+addition wherever a relation has a role, a time or other attributes.
+PROV-DM attributes follow the PROV-O rules: ``prov:label`` becomes
+``rdfs:label``, ``prov:type`` becomes ``rdf:type``, activity times
+``prov:startedAtTime``/``prov:endedAtTime``, relation times ``prov:atTime``.
+
+The graph is written as N-Triples text in one pass and bulk-loaded by
+Oxigraph's parser; nothing goes triple by triple through rdflib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import networkx as nx
+
+from provlog.model import PREFIXES
+
+if TYPE_CHECKING:
+    import pyoxigraph
+    import rdflib
+
+__all__ = [
+    'PROV',
+    'RDF_FORMATS',
+    'expand',
+    'load_store',
+    'ntriples',
+    'serialize_store',
+    'to_rdflib',
+]
+
+PROV = 'http://www.w3.org/ns/prov#'
+RDF = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#'
+RDFS = 'http://www.w3.org/2000/01/rdf-schema#'
+XSD = 'http://www.w3.org/2001/XMLSchema#'
+
+#: Namespaces for compact IRIs, PROV's own included.
+NAMESPACES = {**PREFIXES, 'prov': PROV, 'xsd': XSD, 'rdfs': RDFS}
+
+#: RDF export formats and their file extensions.
+RDF_FORMATS = {'turtle': 'ttl', 'nt': 'nt', 'xml': 'rdf', 'jsonld': 'jsonld'}
+
+_KIND_CLASS = {
+    'entity': f'<{PROV}Entity>',
+    'activity': f'<{PROV}Activity>',
+    'agent': f'<{PROV}Agent>',
+}
+_TYPE = f'<{RDF}type>'
+_ESCAPES = str.maketrans({'\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r'})
+
+# relation -> (direct predicate, qualified predicate, class, object property)
+_RELATIONS = {
+    'used': ('used', 'qualifiedUsage', 'Usage', 'entity'),
+    'wasGeneratedBy': (
+        'wasGeneratedBy',
+        'qualifiedGeneration',
+        'Generation',
+        'activity',
+    ),
+    'wasAssociatedWith': (
+        'wasAssociatedWith',
+        'qualifiedAssociation',
+        'Association',
+        'agent',
+    ),
+    'wasInformedBy': (
+        'wasInformedBy',
+        'qualifiedCommunication',
+        'Communication',
+        'activity',
+    ),
+    'wasDerivedFrom': (
+        'wasDerivedFrom',
+        'qualifiedDerivation',
+        'Derivation',
+        'entity',
+    ),
+    'hadMember': ('hadMember', None, None, None),
+    'actedOnBehalfOf': (
+        'actedOnBehalfOf',
+        'qualifiedDelegation',
+        'Delegation',
+        'agent',
+    ),
+    'wasAttributedTo': (
+        'wasAttributedTo',
+        'qualifiedAttribution',
+        'Attribution',
+        'agent',
+    ),
+}
+# PROV-DM attribute -> PROV-O predicate (times are typed separately)
+_ATTRIBUTES = {
+    'prov:label': f'<{RDFS}label>',
+    'prov:value': f'<{PROV}value>',
+    'prov:startTime': f'<{PROV}startedAtTime>',
+    'prov:endTime': f'<{PROV}endedAtTime>',
+    'prov:time': f'<{PROV}atTime>',
+}
+_TIMES = frozenset({'prov:startTime', 'prov:endTime', 'prov:time'})
+
+
+def expand(qname: str) -> str:
+    """Expand a compact IRI (``uuid:…``, ``plid:…``, ``provlog:…``)."""
+    prefix, _, local = qname.partition(':')
+    base = NAMESPACES.get(prefix)
+    return qname if base is None else base + local
+
+
+def _iri(qname: str) -> str:
+    return f'<{expand(qname)}>'
+
+
+def _literal(value: Any, *, time: bool = False) -> str:
+    if time:
+        return f'"{value}"^^<{XSD}dateTime>'
+    if isinstance(value, bool):
+        return f'"{"true" if value else "false"}"^^<{XSD}boolean>'
+    if isinstance(value, int):
+        return f'"{value}"^^<{XSD}integer>'
+    if isinstance(value, float):
+        return f'"{value!r}"^^<{XSD}double>'
+    return '"' + str(value).translate(_ESCAPES) + '"'
+
+
+def _role(role: str) -> str:
+    return f'<{PREFIXES["plid"]}role/{quote(role, safe="")}>'
+
+
+def _attribute_triples(subject: str, key: str, value: Any) -> Iterator[str]:
+    if key == 'prov:type':
+        for t in value if isinstance(value, list) else [value]:
+            yield f'{subject} {_TYPE} {_iri(t)} .\n'
+        return
+    predicate = _ATTRIBUTES.get(key) or _iri(key)
+    yield f'{subject} {predicate} {_literal(value, time=key in _TIMES)} .\n'
+
+
+def ntriples(graph: nx.MultiDiGraph) -> Iterator[str]:
+    """Yield the PROV-O triples of ``graph`` as N-Triples lines."""
+    roles: set[str] = set()
+    for node, data in graph.nodes(data=True):
+        subject = _iri(node)
+        yield f'{subject} {_TYPE} {_KIND_CLASS[data["kind"]]} .\n'
+        for key, value in data.items():
+            if key != 'kind':
+                yield from _attribute_triples(subject, key, value)
+    for n, (u, v, data) in enumerate(graph.edges(data=True)):
+        direct, qualified, cls, obj = _RELATIONS[data['rel']]
+        s, o = _iri(u), _iri(v)
+        yield f'{s} <{PROV}{direct}> {o} .\n'
+        extra = {k: val for k, val in data.items() if k != 'rel'}
+        if data['rel'] == 'wasGeneratedBy' and 'prov:time' in extra:
+            when = _literal(extra['prov:time'], time=True)
+            yield f'{s} <{PROV}generatedAtTime> {when} .\n'
+        if not extra or qualified is None:
+            continue
+        q = f'_:q{n}'
+        yield f'{s} <{PROV}{qualified}> {q} .\n'
+        yield f'{q} {_TYPE} <{PROV}{cls}> .\n'
+        yield f'{q} <{PROV}{obj}> {o} .\n'
+        for key, value in extra.items():
+            if key == 'prov:role':
+                role = str(value)
+                yield f'{q} <{PROV}hadRole> {_role(role)} .\n'
+                roles.add(role)
+            else:
+                yield from _attribute_triples(q, key, value)
+    for role in sorted(roles):
+        yield f'{_role(role)} {_TYPE} <{PROV}Role> .\n'
+        yield f'{_role(role)} <{RDFS}label> {_literal(role)} .\n'
+
+
+def load_store(graph: nx.MultiDiGraph) -> pyoxigraph.Store:
+    """A fresh in-memory Oxigraph store holding the PROV-O of ``graph``."""
+    import pyoxigraph  # noqa: PLC0415 - only the RDF path needs it
+
+    store = pyoxigraph.Store()
+    data = ''.join(ntriples(graph)).encode()
+    store.bulk_load(data, format=pyoxigraph.RdfFormat.N_TRIPLES)
+    return store
+
+
+def serialize_store(store: pyoxigraph.Store, fmt: str) -> bytes:
+    """Serialise the default graph: ``turtle``, ``nt``, ``xml``, ``jsonld``."""
+    import pyoxigraph  # noqa: PLC0415
+
+    formats = {
+        'turtle': pyoxigraph.RdfFormat.TURTLE,
+        'nt': pyoxigraph.RdfFormat.N_TRIPLES,
+        'xml': pyoxigraph.RdfFormat.RDF_XML,
+        'jsonld': pyoxigraph.RdfFormat.JSON_LD,
+    }
+    prefixes = {k: v for k, v in NAMESPACES.items() if k != 'xsd'}
+    kwargs: dict[str, Any] = {'from_graph': pyoxigraph.DefaultGraph()}
+    if fmt in {'turtle', 'xml', 'jsonld'}:
+        kwargs['prefixes'] = prefixes
+    out = store.dump(format=formats[fmt], **kwargs)
+    return bytes(out) if out is not None else b''
+
+
+def to_rdflib(
+    graph: nx.MultiDiGraph, *, engine: str = 'oxigraph'
+) -> rdflib.Graph:
+    """The PROV-O of ``graph`` as an :class:`rdflib.Graph`.
+
+    Args:
+        graph: The PROV graph.
+        engine: ``'oxigraph'`` keeps the triples in Oxigraph (through
+            ``oxrdflib``), so ``Graph.query`` runs on Oxigraph's engine;
+            ``'rdflib'`` uses rdflib's own in-memory store and engine.
+    """
+    import rdflib  # noqa: PLC0415
+
+    data = ''.join(ntriples(graph))
+    if engine == 'oxigraph':
+        import pyoxigraph  # noqa: PLC0415
+        from rdflib.graph import DATASET_DEFAULT_GRAPH_ID  # noqa: PLC0415
+
+        g = rdflib.Graph(store='Oxigraph', identifier=DATASET_DEFAULT_GRAPH_ID)
+        # oxrdflib keeps a pyoxigraph.Store inside; fill it in bulk
+        inner: Any = getattr(g.store, '_inner')  # noqa: B009
+        inner.bulk_load(
+            data.encode(),
+            format=pyoxigraph.RdfFormat.N_TRIPLES,
+            to_graph=pyoxigraph.DefaultGraph(),
+        )
+    elif engine == 'rdflib':
+        g = rdflib.Graph()
+        g.parse(data=data, format='nt')
+    else:
+        raise ValueError(f'unknown engine {engine!r}: oxigraph or rdflib')
+    for prefix, iri in NAMESPACES.items():
+        g.bind(prefix, iri)
+    return g

@@ -1,0 +1,127 @@
+"""Terminal output: derivation trees, result tables, CSV (``rich``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from provlog.lineage import WhyNode
+from provlog.query import QueryResult
+
+__all__ = ['print_table', 'to_csv', 'why_tree']
+
+_STATE_STYLE = {
+    'completed': 'green',
+    'failed': 'bold red',
+    'cancelled': 'yellow',
+    'not_ended': 'magenta',
+}
+
+
+def _clock(iso: str | None) -> str:
+    if not iso:
+        return '?'
+    return iso.replace('Z', '+00:00')[11:23]
+
+
+def _took(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return ''
+    delta = datetime.fromisoformat(end.replace('Z', '+00:00')) - (
+        datetime.fromisoformat(start.replace('Z', '+00:00'))
+    )
+    return f' ({delta.total_seconds() * 1000:.0f} ms)'
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + '\u2026'
+
+
+def _label(node: WhyNode) -> str:
+    d = node.details
+    if node.kind == 'action':
+        state = d.get('state', '?')
+        style = _STATE_STYLE.get(state, 'white')
+        text = (
+            f'[bold]{escape(d.get("name", "?"))}[/] on '
+            f'[cyan]{escape(d.get("agent", "?"))}[/]  [{style}]{state}[/]  '
+            f'{_clock(d.get("start"))} \u2192 {_clock(d.get("end"))}'
+            f'{_took(d.get("start"), d.get("end"))}'
+        )
+        if 'errorType' in d:
+            text += (
+                f'\n[red]{escape(d["errorType"])}: '
+                f'{escape(_short(d.get("errorMessage", "")))}[/]'
+            )
+        if 'result' in d:
+            text += f'  \u21d2 {escape(_short(d["result"], 60))}'
+    else:
+        shown = d.get('preview')
+        if d.get('capped') == 'true':
+            shown = '<over the size cap: type, size and hash only>'
+        text = (
+            f'{escape(d.get("label", node.iri))} = '
+            f'[bold]{escape(_short(shown or "?"))}[/]'
+            f'  [dim]{escape(d.get("type", ""))} '
+            f'sha256:{d.get("sha256", "")[:12]}[/]'
+        )
+        if d.get('redacted') == 'true':
+            text += '  [yellow](redacted)[/]'
+        if 'caller' in d and not node.children:
+            text += f'  [dim]sent by {escape(d["caller"])}[/]'
+    if node.seen_above:
+        text += '  [dim](shown above)[/]'
+    if node.cut:
+        text += '  [dim]\u2026 (--depth reached)[/]'
+    return text
+
+
+def why_tree(root: WhyNode) -> Tree:
+    """A ``rich`` tree of a derivation."""
+    tree = Tree(_label(root))
+
+    def add(parent: Tree, node: WhyNode) -> None:
+        for relation, child in node.children:
+            branch = parent.add(f'[dim]{relation}[/] {_label(child)}')
+            add(branch, child)
+
+    add(tree, root)
+    return tree
+
+
+def _cell(term: dict[str, str] | None) -> str:
+    return '' if term is None else term['value']
+
+
+def print_table(result: QueryResult, console: Console) -> None:
+    """Print SELECT rows (or an ASK answer) as a table."""
+    if result.boolean is not None:
+        console.print('yes' if result.boolean else 'no')
+        return
+    table = Table(show_lines=False, header_style='bold')
+    for name in result.variables:
+        table.add_column(name, overflow='fold')
+    for row in result.rows:
+        table.add_row(*(escape(_cell(row.get(n))) for n in result.variables))
+    console.print(table)
+    console.print(f'[dim]{len(result.rows)} rows[/]')
+
+
+def to_csv(result: QueryResult) -> str:
+    """SELECT rows as CSV with a header line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    if result.boolean is not None:
+        writer.writerow(['boolean'])
+        writer.writerow(['true' if result.boolean else 'false'])
+        return out.getvalue()
+    writer.writerow(result.variables)
+    for row in result.rows:
+        writer.writerow([_cell(row.get(n)) for n in result.variables])
+    return out.getvalue()
