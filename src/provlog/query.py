@@ -238,7 +238,15 @@ def _syntax_message(message: str) -> str:
         line = int(m.group(1)) - header_lines
         return f'at {max(line, 1)}:{m.group(2)}'
 
-    return 'SPARQL syntax error ' + re.sub(r'at (\d+):(\d+)', shift, first)
+    def shift_rdflib(m: re.Match[str]) -> str:
+        line = int(m.group(1)) - header_lines
+        return f'at {max(line, 1)}:{m.group(2)}'
+
+    first = re.sub(r'^(syntax )?error\s*', '', first, flags=re.IGNORECASE)
+    first = re.sub(r'\s*\(at char \d+\),?', '', first)
+    first = re.sub(r'at (\d+):(\d+)', shift, first)
+    first = re.sub(r'\(line:(\d+), col:(\d+)\)', shift_rdflib, first)
+    return 'SPARQL syntax error ' + first
 
 
 # ---------------------------------------------------------------- canned
