@@ -1,9 +1,11 @@
 """``why``: how was a result produced, as a derivation tree.
 
 The relations on the paths back from the target come from SPARQL over the
-PROV-O graph (the shipped ``lineage`` query); node details come from a
-second query. :func:`lineage_edges_nx` computes the same edge set with a
-breadth-first walk of the NetworkX graph, and the tests hold the two equal.
+PROV-O graph (the shipped ``lineage`` query, and a second query for the
+roles of inputs); the labels, states and previews shown for each node are
+read from the graph's attributes. :func:`lineage_edges_nx` computes the
+same edge set with a breadth-first walk of the NetworkX graph, and the
+tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -157,25 +159,55 @@ def _generation_time(g: nx.MultiDiGraph, node: str) -> str:
 # ---------------------------------------------------------------- edges
 
 
+_ROLES = """
+SELECT ?s ?o ?role WHERE {
+  VALUES ?s { %s }
+  ?s prov:qualifiedUsage ?usage .
+  ?usage prov:entity ?o .
+  ?usage prov:hadRole ?r .
+  ?r rdfs:label ?role .
+}
+"""
+
+
 def lineage_edges_sparql(
     store: Any,
     target: str,
     *,
     engine: str = 'oxigraph',
 ) -> set[Edge]:
-    """The lineage relations of ``target`` (compact IRI), by SPARQL."""
+    """The lineage relations of ``target`` (compact IRI), by SPARQL.
+
+    The shipped ``lineage`` query finds the relations; a second query adds
+    the role of each ``used`` relation. (Asking for both in one query makes
+    both engines choose a join order that is slower by orders of magnitude.)
+    """
     result = run_sparql(
         store,
         canned_queries()['lineage'],
         bindings={'target': expand(target)},
         engine=engine,
     )
-    edges: set[Edge] = set()
-    for row in result.rows:
-        rel = row['p']['value'].removeprefix(PROV)
-        role = row['role']['value'] if 'role' in row else None
-        edges.add((row['s']['value'], rel, row['o']['value'], role))
-    return edges
+    found = [
+        (
+            row['s']['value'],
+            row['p']['value'].removeprefix(PROV),
+            row['o']['value'],
+        )
+        for row in result.rows
+    ]
+    users = sorted({s for s, rel, _ in found if rel == 'used'})
+    roles: dict[tuple[str, str], str] = {}
+    if users:
+        values = ' '.join(f'<{s}>' for s in users)
+        for row in run_sparql(store, _ROLES % values, engine=engine).rows:
+            roles[(row['s']['value'], row['o']['value'])] = row['role'][
+                'value'
+            ]
+    return {
+        (s, rel, o, roles.get((s, o)) if rel == 'used' else None)
+        for s, rel, o in found
+    }
 
 
 def lineage_edges_nx(graph: nx.MultiDiGraph, target: str) -> set[Edge]:
@@ -206,53 +238,48 @@ def lineage_edges_nx(graph: nx.MultiDiGraph, target: str) -> set[Edge]:
 
 # ---------------------------------------------------------------- details
 
-_DETAILS = """
-SELECT ?n ?label ?name ?state ?start ?end ?errorType ?errorMessage ?agent
-       ?preview ?type ?sha256 ?redacted ?capped ?result ?caller WHERE {
-  VALUES ?n { %s }
-  OPTIONAL { ?n rdfs:label ?label }
-  OPTIONAL { ?n provlog:actionName ?name }
-  OPTIONAL { ?n provlog:state ?state }
-  OPTIONAL { ?n prov:startedAtTime ?start }
-  OPTIONAL { ?n prov:endedAtTime ?end }
-  OPTIONAL { ?n provlog:errorType ?errorType }
-  OPTIONAL { ?n provlog:errorMessage ?errorMessage }
-  OPTIONAL {
-    ?n prov:qualifiedAssociation ?x .
-    ?x prov:hadRole <%sexecutor> ; prov:agent/rdfs:label ?agent .
-  }
-  OPTIONAL { ?n provlog:preview ?preview }
-  OPTIONAL { ?n provlog:pythonType ?type }
-  OPTIONAL { ?n provlog:sha256 ?sha256 }
-  OPTIONAL { ?n provlog:redacted ?redacted }
-  OPTIONAL { ?n provlog:capped ?capped }
-  OPTIONAL { ?r prov:wasGeneratedBy ?n ; provlog:preview ?result }
-  OPTIONAL {
-    ?req a provlog:ActionRequest ; prov:used ?n ;
-      prov:qualifiedAssociation ?c .
-    ?c prov:hadRole <%scaller> ; prov:agent/rdfs:label ?caller .
-  }
+_DETAIL_KEYS = {
+    'prov:label': 'label',
+    'provlog:actionName': 'name',
+    'provlog:state': 'state',
+    'prov:startTime': 'start',
+    'prov:endTime': 'end',
+    'provlog:errorType': 'errorType',
+    'provlog:errorMessage': 'errorMessage',
+    'provlog:preview': 'preview',
+    'provlog:pythonType': 'type',
+    'provlog:sha256': 'sha256',
 }
-"""
 
 
-def _details(
-    store: Any,
-    nodes: set[str],
-    engine: str,
-) -> dict[str, dict[str, str]]:
-    if not nodes:
-        return {}
-    values = ' '.join(f'<{n}>' for n in sorted(nodes))
-    text = _DETAILS % (values, _ROLE, _ROLE)
-    result = run_sparql(store, text, engine=engine)
-    out: dict[str, dict[str, str]] = {}
-    for row in result.rows:
-        node = row['n']['value']
-        slot = out.setdefault(node, {})
-        for key, term in row.items():
-            if key != 'n':
-                slot.setdefault(key, term['value'])
+def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
+    """What the tree shows of one node, read from the graph's attributes."""
+    node = _compact(iri)
+    data = g.nodes.get(node, {})
+    out = {
+        short: str(data[key])
+        for key, short in _DETAIL_KEYS.items()
+        if key in data
+    }
+    for flag in ('redacted', 'capped'):
+        if data.get(f'provlog:{flag}'):
+            out[flag] = 'true'
+    for _, v, d in g.out_edges(node, data=True):
+        if (
+            d['rel'] == 'wasAssociatedWith'
+            and d.get('prov:role') == 'executor'
+        ):
+            out['agent'] = str(g.nodes[v].get('prov:label', v))
+    for u, _, d in g.in_edges(node, data=True):
+        rel = d['rel']
+        if rel == 'wasGeneratedBy' and 'result' not in out:
+            preview = g.nodes[u].get('provlog:preview')
+            if preview is not None:
+                out['result'] = str(preview)
+        elif rel == 'used' and u.endswith('/request'):
+            for _, who, e in g.out_edges(u, data=True):
+                if e['rel'] == 'wasAssociatedWith':
+                    out['caller'] = str(g.nodes[who].get('prov:label', who))
     return out
 
 
@@ -289,7 +316,7 @@ def why(  # noqa: C901 - the nested builder reads best in one place
     edges = lineage_edges_sparql(store, node, engine=engine)
     root = expand(node)
     nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
-    details = _details(store, nodes, engine)
+    details = {iri: _details(run.nx, iri) for iri in nodes}
     out_edges: dict[str, list[Edge]] = {}
     informed: dict[str, list[str]] = {}
     for edge in sorted(edges):

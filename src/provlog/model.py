@@ -11,6 +11,7 @@ unique per relation instance, with the relation name in ``rel``.
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 from datetime import UTC
 from typing import Any
@@ -80,8 +81,10 @@ class _Builder:
     def __init__(self, run: MergedRun) -> None:
         self.run = run
         self.graph = nx.MultiDiGraph(run_id=run.run_id)
-        # caller node -> [(time, sha256, entity)] of results it received
-        self.received: dict[str, list[tuple[float, str, str]]] = {}
+        # (caller node, sha256) -> [(time, entity)] of results it received,
+        # sorted by time
+        self.received: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        self.members: dict[str, list[str]] = {}
 
     def edge(self, u: str, v: str, rel: str, key: str, **attrs: Any) -> None:
         self.graph.add_edge(u, v, key=f'{rel}:{key}', rel=rel, **attrs)
@@ -120,6 +123,7 @@ class _Builder:
                 if self.value(child, sub, f'{label}[{name}]') is not None:
                     self.graph.nodes[child]['provlog:memberKey'] = str(name)
                     self.edge(node, child, 'hadMember', child)
+                    self.members.setdefault(node, []).append(child)
         return node
 
     def build(self) -> nx.MultiDiGraph:
@@ -290,8 +294,9 @@ class _Builder:
                     and isinstance(sha, str)
                     and self._derivable(node)
                 ):
-                    self.received.setdefault(caller, []).append(
-                        (success['t'], sha, node),
+                    bisect.insort(
+                        self.received.setdefault((caller, sha), []),
+                        (float(success['t']), node),
                     )
 
     def executor(self, action: Action) -> str | None:
@@ -315,18 +320,19 @@ class _Builder:
 
     def derive(self, caller: str, node: str, t_start: float) -> None:
         """Link ``node`` (or members) to the latest earlier equal result."""
-        received = self.received.get(caller)
-        if not received:
-            return
         stack = [node]
         while stack:
             current = stack.pop()
             sha = self.graph.nodes[current].get('provlog:sha256')
-            if isinstance(sha, str) and self._derivable(current):
-                match = None
-                for t, other_sha, other in received:
-                    if other_sha == sha and t <= t_start:
-                        match = other
+            received = (
+                self.received.get((caller, sha))
+                if isinstance(sha, str) and self._derivable(current)
+                else None
+            )
+            if received:
+                # the latest result received at or before the call started
+                n = bisect.bisect_right(received, (float(t_start), '\uffff'))
+                match = received[n - 1][1] if n else None
                 if match is not None:
                     self.edge(
                         current,
@@ -336,11 +342,7 @@ class _Builder:
                         **{'provlog:inferredBy': 'content-hash'},
                     )
                     continue
-            stack.extend(
-                v
-                for _, v, d in self.graph.out_edges(current, data=True)
-                if d['rel'] == 'hadMember'
-            )
+            stack.extend(self.members.get(current, ()))
 
 
 _VALUE_TERMS = {
