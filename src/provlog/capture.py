@@ -7,22 +7,32 @@ so the handler works (and ignores everything) where Academy is absent.
 It runs on the caller's thread, inside :meth:`logging.Handler.handle`, and so
 does only what must happen there: pick the few fields it needs, snapshot live
 values with :func:`provlog.values.freeze`, and recover what Academy does not
-log (the parent action and the executing agent) from context variables that
-follow the emitting asyncio task.
+log (the parent action, the executing agent, the calling agent) from context
+variables that follow the emitting asyncio task. Identifiers stay as the
+immutable objects Academy passed (``UUID``, ``AgentId``); the writer thread
+turns them into strings with :func:`ident` and :func:`tag_str`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from provlog.values import freeze
 
-__all__ = ['RawEvent', 'current_execution', 'extract']
+__all__ = [
+    'RawEvent',
+    'current_agent',
+    'current_execution',
+    'extract',
+    'ident',
+    'tag_str',
+]
 
 #: What the handler hands to the writer: ``(kind, tag, time, data)``.
-RawEvent = tuple[str, str | None, float, dict[str, Any]]
+RawEvent = tuple[str, Any, float, dict[str, Any]]
 
 STATE = 'academy.action_state'
 TAG = 'academy.action_tag'
@@ -33,16 +43,23 @@ AGENT = 'academy.agent'
 #: The action tag of the execution running in the current asyncio task.
 #: Set on ``execute_start``; tasks created inside the action inherit it, so a
 #: nested call's ``start`` record finds its parent here.
-current_execution: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+current_execution: contextvars.ContextVar[Any] = contextvars.ContextVar(
     'provlog_current_execution',
     default=None,
 )
 
-_CALLER_END = frozenset({'success', 'exception', 'cancelled'})
-_EXEC_END = frozenset({'execute_success', 'execute_cancelled'})
+#: The Academy agent whose runtime runs the current task. Set on the
+#: runtime's ``Starting agent`` record; the runtime's listener and action
+#: tasks are created afterwards and inherit it.
+current_agent: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    'provlog_current_agent',
+    default=None,
+)
+
+_BUDGET = 10_000
 
 
-def _ident(entity: object) -> dict[str, Any] | None:
+def ident(entity: object) -> dict[str, Any] | None:
     """Academy ``AgentId``/``UserId`` as a plain dict (``None`` if absent)."""
     uid = getattr(entity, 'uid', None)
     if uid is None:
@@ -55,6 +72,11 @@ def _ident(entity: object) -> dict[str, Any] | None:
     if name is not None:
         out['name'] = str(name)
     return out
+
+
+def tag_str(tag: object) -> str | None:
+    """An action tag (``UUID`` or string) as a string."""
+    return None if tag is None else str(tag)
 
 
 def _class_name(agent: object) -> str:
@@ -79,86 +101,109 @@ def _error(record: Any) -> dict[str, Any] | None:
     }
 
 
-def extract(  # noqa: C901, PLR0911, PLR0912
-    record: Any,
-    budget: int = 10_000,
-) -> RawEvent | None:
+# ------------------------------------------------------ per-state handlers
+
+
+def _start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    args = extras.get('academy.action_args') or ()
+    kwargs = extras.get('academy.action_kwargs') or {}
+    return {
+        'action': extras.get(ACTION),
+        'callee': extras.get(AGENT_ID),
+        'parent': current_execution.get(),
+        'caller': current_agent.get(),
+        'args': [freeze(a, _BUDGET) for a in args],
+        'kwargs': {str(k): freeze(v, _BUDGET) for k, v in kwargs.items()},
+    }
+
+
+def _sending(record: Any, extras: dict[str, Any]) -> dict[str, Any] | None:
+    if current_agent.get() is not None:
+        return None  # an agent's call: the caller is already on ``start``
+    return {'src': extras.get('academy.src')}
+
+
+def _success(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    return {'result': freeze(extras.get('academy.result'), _BUDGET)}
+
+
+def _nothing(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def _execute_start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    current_execution.set(extras.get(TAG))
+    return {'action': extras.get(ACTION), 'agent': current_agent.get()}
+
+
+def _execute_exception(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    return {'error': _error(record)}
+
+
+_Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
+_BY_STATE: dict[str, _Handler] = {
+    'start': _start,
+    'sending': _sending,
+    'success': _success,
+    'exception': _nothing,
+    'cancelled': _nothing,
+    'execute_start': _execute_start,
+    'execute_success': _nothing,
+    'execute_exception': _execute_exception,
+    'execute_cancelled': _nothing,
+}
+
+
+def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
+    """Agent identity records and the runtime's ``Invoking`` record."""
+    agent_id = extras.get(AGENT_ID)
+    if agent_id is None:
+        return None
+    if ACTION in extras:  # runtime.action: which agent runs this execution
+        if current_agent.get() is not None:
+            return None  # already on the execute_start event
+        tag = current_execution.get()
+        if tag is None:
+            return None
+        return ('exec_agent', tag, record.created, {'agent': agent_id})
+    agent = extras.get(AGENT)
+    if agent is None:
+        return None
+    if record.name == 'academy.runtime':
+        current_agent.set(agent_id)
+    return (
+        'agent',
+        None,
+        record.created,
+        {'agent': agent_id, 'class': _class_name(agent)},
+    )
+
+
+def extract(record: Any) -> RawEvent | None:
     """Map one log record to a raw event, or ``None`` when it carries none.
 
     Args:
         record: A :class:`logging.LogRecord`.
-        budget: Element budget for snapshotting one value.
 
     Returns:
         ``(kind, tag, created, data)`` or ``None``. ``kind`` is the Academy
         action state, ``'agent'`` (an agent's identity and class) or
-        ``'exec_agent'`` (which agent runs the current execution).
+        ``'exec_agent'`` (which agent runs the current execution, when the
+        runtime's own record did not say).
     """
     extras = record.__dict__
     state = extras.get(STATE)
     if state is None:
-        agent_id = extras.get(AGENT_ID)
-        if agent_id is None:
+        return _without_state(record, extras)
+    handler = _BY_STATE.get(state)
+    if handler is None:
+        return None  # 'waiting' and states this version does not know
+    tag = extras.get(TAG)
+    if tag is None:
+        if state != 'cancelled' or not record.args:
             return None
-        if ACTION in extras:  # runtime.action: the executing agent
-            tag = current_execution.get()
-            if tag is None:
-                return None
-            return (
-                'exec_agent',
-                tag,
-                record.created,
-                {'agent': _ident(agent_id)},
-            )
-        agent = extras.get(AGENT)
-        if agent is None:
-            return None
-        ident = _ident(agent_id)
-        if ident is None:
-            return None
-        ident['class'] = _class_name(agent)
-        return ('agent', None, record.created, ident)
-
-    tag_obj = extras.get(TAG)
-    if tag_obj is None and state == 'cancelled' and record.args:
-        tag_obj = record.args[0]  # reject_on_inactive: tag only in the args
-    if tag_obj is None:
+        tag = record.args[0]  # reject_on_inactive: tag only in the args
+    data = handler(record, extras)
+    if data is None:
         return None
-    tag = str(tag_obj)
-    created = record.created
-
-    if state == 'start':
-        args = extras.get('academy.action_args') or ()
-        kwargs = extras.get('academy.action_kwargs') or {}
-        data: dict[str, Any] = {
-            'action': extras.get(ACTION),
-            'callee': _ident(extras.get(AGENT_ID)),
-            'parent': current_execution.get(),
-            'args': [freeze(a, budget) for a in args],
-            'kwargs': {str(k): freeze(v, budget) for k, v in kwargs.items()},
-        }
-        return ('start', tag, created, data)
-    if state == 'sending':
-        return (
-            'sending',
-            tag,
-            created,
-            {'src': _ident(extras.get('academy.src'))},
-        )
-    if state == 'success':
-        return (
-            'success',
-            tag,
-            created,
-            {'result': freeze(extras.get('academy.result'), budget)},
-        )
-    if state in _CALLER_END:
-        return (state, tag, created, {})
-    if state == 'execute_start':
-        current_execution.set(tag)
-        return ('execute_start', tag, created, {'action': extras.get(ACTION)})
-    if state == 'execute_exception':
-        return ('execute_exception', tag, created, {'error': _error(record)})
-    if state in _EXEC_END:
-        return (state, tag, created, {})
-    return None  # 'waiting' and states this version does not know
+    return (state, tag, record.created, data)

@@ -9,13 +9,15 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
                               ``pid``, ``python``, ``academy``, ``provlog``,
                               ``flush_interval``, ``t``
 ``agent``                     ``uid``, ``role``, ``name``, ``class``
-``start``                     ``action``, ``callee``, ``parent``, ``args``
-                              (list of value descriptions), ``kwargs``
-``sending``                   ``src`` (the caller: ``uid``, ``role``, ``name``)
+``start``                     ``action``, ``callee``, ``parent``, ``caller``
+                              (when an agent calls), ``args`` (list of value
+                              descriptions), ``kwargs``
+``sending``                   ``src`` (the client that calls: ``uid``,
+                              ``role``, ``name``); not written for agents
 ``success``                   ``result`` (a value description)
 ``exception`` ``cancelled``   nothing more
-``execute_start``             ``action``
-``exec_agent``                ``agent`` (the agent running the execution)
+``execute_start``             ``action``, ``agent`` (the agent running it)
+``exec_agent``                ``agent``, when ``execute_start`` lacked it
 ``execute_success``           nothing more
 ``execute_exception``         ``error``: ``type``, ``message``, ``traceback``
 ``execute_cancelled``         nothing more
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from provlog.capture import ident
 from provlog.capture import RawEvent
+from provlog.capture import tag_str
 from provlog.values import describe
 from provlog.values import ValuePolicy
 
@@ -56,8 +60,9 @@ ACTION_KINDS = frozenset(
 class Encoder:
     """Turns raw events into journal lines on the writer thread.
 
-    It applies the value policy (redaction, caps, previews, hashes) and
-    writes each agent's identity once per journal.
+    It applies the value policy (redaction, caps, previews, hashes), turns
+    Academy's identifier objects into strings, and writes each agent's
+    identity once per journal.
     """
 
     __slots__ = ('_agents', 'policy')
@@ -66,21 +71,32 @@ class Encoder:
         self.policy = policy
         self._agents: set[tuple[str, str]] = set()
 
-    def __call__(self, raw: RawEvent) -> dict[str, Any] | None:
+    def __call__(self, raw: RawEvent) -> dict[str, Any] | None:  # noqa: C901
         """Return the journal line for ``raw`` (``None`` to write nothing)."""
         kind, tag, created, data = raw
         if kind == 'agent':
-            key = (data['uid'], data.get('class', ''))
+            agent = ident(data['agent'])
+            if agent is None:
+                return None
+            key = (agent['uid'], data['class'])
             if key in self._agents:
                 return None
             self._agents.add(key)
-            return {'e': 'agent', 't': created, **data}
-        line: dict[str, Any] = {'e': kind, 'tag': tag, 't': created}
+            return {
+                'e': 'agent',
+                't': created,
+                **agent,
+                'class': data['class'],
+            }
+        line: dict[str, Any] = {'e': kind, 'tag': tag_str(tag), 't': created}
         if kind == 'start':
             policy = self.policy
             line['action'] = data['action']
-            line['callee'] = data['callee']
-            line['parent'] = data['parent']
+            line['callee'] = ident(data['callee'])
+            line['parent'] = tag_str(data['parent'])
+            caller = ident(data.get('caller'))
+            if caller is not None:
+                line['caller'] = caller
             line['args'] = [describe(a, policy) for a in data['args']]
             line['kwargs'] = {
                 k: describe(v, policy, secret=policy.is_secret(k))
@@ -88,6 +104,14 @@ class Encoder:
             }
         elif kind == 'success':
             line['result'] = describe(data['result'], self.policy)
+        elif kind == 'sending':
+            line['src'] = ident(data['src'])
+        elif kind in {'execute_start', 'exec_agent'}:
+            agent = ident(data.get('agent'))
+            if agent is not None:
+                line['agent'] = agent
+            if 'action' in data:
+                line['action'] = data['action']
         else:
             line.update(data)
         return line

@@ -276,10 +276,15 @@ def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
             preview = g.nodes[u].get('provlog:preview')
             if preview is not None:
                 out['result'] = str(preview)
-        elif rel == 'used' and u.endswith('/request'):
-            for _, who, e in g.out_edges(u, data=True):
-                if e['rel'] == 'wasAssociatedWith':
-                    out['caller'] = str(g.nodes[who].get('prov:label', who))
+        elif rel == 'used':  # who sent the value: the request's caller
+            for _, request, e in g.out_edges(u, data=True):
+                if e['rel'] != 'wasInformedBy' or not request.endswith(
+                    '/request',
+                ):
+                    continue
+                for _, who, a in g.out_edges(request, data=True):
+                    if a['rel'] == 'wasAssociatedWith':
+                        out['caller'] = str(g.nodes[who].get('prov:label'))
     return out
 
 

@@ -12,6 +12,7 @@ unique per relation instance, with the relation name in ``rel``.
 from __future__ import annotations
 
 import bisect
+import uuid
 from datetime import datetime
 from datetime import UTC
 from typing import Any
@@ -52,7 +53,10 @@ def _agent_node(
 ) -> str | None:
     if not isinstance(ident, dict) or not isinstance(ident.get('uid'), str):
         return None
-    uid = ident['uid']
+    try:
+        uid = str(uuid.UUID(ident['uid']))
+    except ValueError:
+        return None  # never mint an IRI from a string that is not a UUID
     node = f'uuid:{uid}'
     if node in graph:
         return node
@@ -179,7 +183,11 @@ class _Builder:
                 if start is not None:
                     attrs['provlog:duration'] = _duration(start, caller_end)
             self.graph.add_node(request, **attrs)
-            if send is not None:
+            if start is not None:
+                caller = _agent_node(
+                    self.graph, start.get('caller'), run.agents
+                )
+            if caller is None and send is not None:
                 caller = _agent_node(self.graph, send.get('src'), run.agents)
             parent = start.get('parent') if start is not None else None
             if isinstance(parent, str) and parent in run.actions:
@@ -263,13 +271,6 @@ class _Builder:
                 )
                 if node is None:
                     continue
-                self.edge(
-                    request,
-                    node,
-                    'used',
-                    f'{tag}/{suffix}',
-                    **{'prov:role': role, 'prov:time': iso_time(start['t'])},
-                )
                 used_attrs: dict[str, Any] = {'prov:role': role}
                 if t_used is not None:
                     used_attrs['prov:time'] = t_used
@@ -302,11 +303,12 @@ class _Builder:
     def executor(self, action: Action) -> str | None:
         """The agent that ran ``action``: the runtime's, else the callee."""
         run = self.run
-        exec_agent = action.get('exec_agent')
-        if exec_agent is not None:
-            node = _agent_node(self.graph, exec_agent.get('agent'), run.agents)
-            if node is not None:
-                return node
+        for kind in ('execute_start', 'exec_agent'):
+            event = action.get(kind)
+            if event is not None:
+                node = _agent_node(self.graph, event.get('agent'), run.agents)
+                if node is not None:
+                    return node
         start = action.get('start')
         if start is not None:
             return _agent_node(self.graph, start.get('callee'), run.agents)

@@ -33,17 +33,22 @@ RELATIONS: dict[str, tuple[str, str]] = {
 _QNAME = 'prov:QUALIFIED_NAME'
 
 
-def _attrs(data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in {'kind', 'rel'}:
-            continue
-        if key == 'prov:type':
-            types = value if isinstance(value, list) else [value]
-            encoded = [{'$': t, 'type': _QNAME} for t in types]
-            out[key] = encoded[0] if len(encoded) == 1 else encoded
-        else:
-            out[key] = value
+_SKIP = frozenset({'kind', 'rel'})
+
+
+def _types(value: Any, cache: dict[tuple[str, ...], Any]) -> Any:
+    key = tuple(value) if isinstance(value, list) else (value,)
+    encoded = cache.get(key)
+    if encoded is None:
+        items = [{'$': t, 'type': _QNAME} for t in key]
+        encoded = cache[key] = items[0] if len(items) == 1 else items
+    return encoded
+
+
+def _attrs(data: dict[str, Any], cache: dict[tuple[str, ...], Any]) -> Any:
+    out = {k: v for k, v in data.items() if k not in _SKIP}
+    if 'prov:type' in out:
+        out['prov:type'] = _types(out['prov:type'], cache)
     return out
 
 
@@ -55,8 +60,9 @@ def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
         'activity': {},
         'agent': {},
     }
+    cache: dict[tuple[str, ...], Any] = {}
     for node, data in graph.nodes(data=True):
-        sections[data['kind']][node] = _attrs(data)
+        sections[data['kind']][node] = _attrs(data, cache)
     for name, section in sections.items():
         if section:
             doc[name] = section
@@ -64,7 +70,7 @@ def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
         rel = data['rel']
         src_key, dst_key = RELATIONS[rel]
         record = {src_key: u, dst_key: v}
-        record.update(_attrs(data))
+        record.update(_attrs(data, cache))
         doc.setdefault(rel, {})[f'_:r{n}'] = record
     return doc
 

@@ -96,10 +96,11 @@ class TestWorkflowCapture:
     def test_executing_agent_logged_not_guessed(self, workflow_run):
         run = provlog.load(workflow_run['run_dir']).run
         for action in run.actions.values():
-            exec_agent = action.get('exec_agent')
-            assert exec_agent is not None, action.name
+            execute_start = action.get('execute_start')
+            assert execute_start is not None, action.name
+            assert 'exec_agent' not in action.events  # known on execute_start
             assert (
-                exec_agent['agent']['uid']
+                execute_start['agent']['uid']
                 == action.get('start')['callee']['uid']
             )
 

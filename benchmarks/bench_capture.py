@@ -1,0 +1,163 @@
+"""Capture cost inside a real Academy workflow, one configuration per process.
+
+``python benchmarks/bench_capture.py CONFIG EXCHANGE VARIANT N`` runs N
+sequential action round trips (after a warm-up) and prints the per-call
+latencies' median in microseconds as JSON. CONFIG is one of:
+
+A  no log config; Academy's loggers at WARNING (what users have today)
+B  the loggers provlog raises set to DEBUG, with a handler that does nothing
+   (the cost of the log records themselves: the floor)
+C  Academy's own JSONPoolLogging
+D  provlog capture, values captured (the default)
+
+EXCHANGE is ``local`` (LocalExchangeFactory, agents in the event loop) or
+``http`` (a spawn process pool over Academy's HTTP exchange on 127.0.0.1).
+VARIANT is ``trivial`` (client -> agent) or ``nested`` (the action calls a
+second agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+from academy.agent import Agent
+from academy.agent import action
+from academy.exchange import LocalExchangeFactory
+from academy.exchange.cloud import spawn_http_exchange
+from academy.handle import Handle
+from academy.logging.configs.base import LogConfig
+from academy.logging.configs.jsonpool import JSONPoolLogging
+from academy.manager import Manager
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from examples.pipeline import open_port  # noqa: E402
+from provlog.academy import ProvenanceLogging  # noqa: E402
+from provlog.session import CAPTURE_LOGGERS  # noqa: E402
+from provlog.session import HANDLER_LOGGER  # noqa: E402
+
+WARMUP = 200
+
+
+class Leaf(Agent):
+    @action
+    async def echo(self, x: int) -> int:
+        return x
+
+
+class Middle(Agent):
+    def __init__(self, leaf: Handle[Leaf] | None) -> None:
+        super().__init__()
+        self.leaf = leaf
+
+    @action
+    async def echo(self, x: int) -> int:
+        return x
+
+    @action
+    async def nested(self, x: int) -> int:
+        assert self.leaf is not None
+        return await self.leaf.echo(x)
+
+
+class _Noop(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+class FloorLogging(LogConfig):
+    """Config B: the records provlog enables, handled by a no-op handler."""
+
+    def init_logging(self) -> Any:
+        handler = _Noop()
+        saved = {n: logging.getLogger(n).level for n in CAPTURE_LOGGERS}
+        for name in CAPTURE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger(HANDLER_LOGGER).addHandler(handler)
+
+        def stop() -> None:
+            logging.getLogger(HANDLER_LOGGER).removeHandler(handler)
+            for name, level in saved.items():
+                logging.getLogger(name).setLevel(level)
+
+        return stop
+
+
+def _config(name: str, out: Path) -> LogConfig | None:
+    if name == 'A':
+        return None
+    if name == 'B':
+        return FloorLogging()
+    if name == 'C':
+        os.environ['ACADEMY_HOME'] = str(out / 'academy-home')
+        return JSONPoolLogging()
+    if name == 'D':
+        return ProvenanceLogging(out / 'prov-runs')
+    raise SystemExit(f'unknown config {name}')
+
+
+@contextlib.contextmanager
+def _exchange(kind: str) -> Iterator[tuple[Any, ProcessPoolExecutor | None]]:
+    if kind == 'local':
+        yield LocalExchangeFactory(), None
+        return
+    context = multiprocessing.get_context('spawn')
+    with spawn_http_exchange('127.0.0.1', open_port()) as factory:
+        with ProcessPoolExecutor(2, mp_context=context) as pool:
+            yield factory, pool
+
+
+async def _run(config: str, kind: str, variant: str, n: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp, _exchange(kind) as (factory, pool):
+        log_config = _config(config, Path(tmp))
+        async with await Manager.from_exchange_factory(
+            factory,
+            executors=pool,
+            log_config=log_config,
+        ) as manager:
+            leaf = await manager.launch(Leaf) if variant == 'nested' else None
+            middle = await manager.launch(Middle, args=(leaf,))
+            call = middle.nested if variant == 'nested' else middle.echo
+            for i in range(WARMUP):
+                await call(i)
+            latencies = []
+            for i in range(n):
+                t0 = time.perf_counter_ns()
+                await call(i)
+                latencies.append((time.perf_counter_ns() - t0) / 1000)
+    return latencies
+
+
+def main() -> None:
+    config, kind, variant, n = sys.argv[1:5]
+    logging.getLogger().setLevel(logging.WARNING)
+    latencies = asyncio.run(_run(config, kind, variant, int(n)))
+    sys.stdout.write(
+        orjson.dumps(
+            {
+                'config': config,
+                'exchange': kind,
+                'variant': variant,
+                'median_us': statistics.median(latencies),
+                'mean_us': statistics.fmean(latencies),
+            },
+        ).decode()
+        + '\n',
+    )
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,135 @@
+"""Offline pipeline cost on a synthetic run: merge, PROV-JSON, PROV-O, lineage.
+
+Run one size per process so memory figures are not polluted by earlier
+sizes: ``python benchmarks/bench_offline.py N [--rdflib] [--prov]``. Prints
+one JSON object of figures (seconds, bytes, counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import provlog  # noqa: E402
+from provlog.lineage import lineage_edges_nx  # noqa: E402
+from provlog.lineage import lineage_edges_sparql  # noqa: E402
+from provlog.provjson import write_provjson  # noqa: E402
+from provlog.rdf import load_store  # noqa: E402
+from provlog.rdf import serialize_store  # noqa: E402
+from provlog.rdf import to_rdflib  # noqa: E402
+from synthetic import make_run  # noqa: E402
+
+
+def _rss() -> int:
+    with open('/proc/self/statm') as fh:
+        return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def _timed(fn: Any, repeat: int = 1, warmup: int = 0) -> tuple[float, Any]:
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def _deepest_result(graph: provlog.RunGraph) -> str:
+    """The result of the last round of the longest chain."""
+    best, best_len = '', -1
+    candidates = [
+        n
+        for n, d in graph.nx.nodes(data=True)
+        if d.get('prov:label') == 'run_pipeline result'
+    ]
+    # chains are 50 rounds; the 50th round of the first chain is deepest
+    for node in candidates[:60]:
+        size = len(lineage_edges_nx(graph.nx, node))
+        if size > best_len:
+            best, best_len = node, size
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('n', type=int)
+    parser.add_argument('--rdflib', action='store_true', help='also rdflib')
+    parser.add_argument('--prov', action='store_true', help='also prov')
+    args = parser.parse_args()
+    out: dict[str, Any] = {'n': args.n}
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = make_run(Path(tmp), args.n)
+        out['journal_bytes'] = sum(p.stat().st_size for p in run_dir.iterdir())
+        gc.collect()
+        rss0 = _rss()
+        t0 = time.perf_counter()
+        graph = provlog.load(run_dir)
+        out['merge_s'] = time.perf_counter() - t0
+        gc.collect()
+        out['merge_rss_bytes'] = _rss() - rss0
+    actions = len(graph.run.actions)
+    out['actions'] = actions
+    out['nodes'] = graph.nx.number_of_nodes()
+    out['relations'] = graph.nx.number_of_edges()
+
+    out['provjson_s'], data = _timed(lambda: write_provjson(graph.nx), 3)
+    out['provjson_bytes'] = len(data)
+    if args.prov:
+        from prov.model import ProvDocument
+
+        doc = ProvDocument.deserialize(content=data.decode(), format='json')
+        out['prov_serialize_s'], _ = _timed(
+            lambda: doc.serialize(format='json'),
+            1 if args.n >= 100_000 else 3,
+        )
+        del doc
+
+    rss1 = _rss()
+    out['store_load_s'], store = _timed(lambda: load_store(graph.nx), 1)
+    out['store_rss_bytes'] = _rss() - rss1
+    out['triples'] = len(store)
+    out['turtle_s'], ttl = _timed(lambda: serialize_store(store, 'turtle'), 1)
+    out['turtle_bytes'] = len(ttl)
+    del ttl
+    graph._store = store  # noqa: SLF001 - reuse the store built above
+
+    target = _deepest_result(graph)
+    expected = lineage_edges_nx(graph.nx, target)
+    out['lineage_edges'] = len(expected)
+    out['lineage_nx_s'], _ = _timed(
+        lambda: lineage_edges_nx(graph.nx, target), 5, 1,
+    )
+    out['lineage_oxigraph_s'], got = _timed(
+        lambda: lineage_edges_sparql(store, target), 5, 1,
+    )
+    assert got == expected, 'Oxigraph and NetworkX lineage differ'
+    out['why_oxigraph_s'], _ = _timed(lambda: graph.why(target), 5, 1)
+    if args.rdflib:
+        out['rdflib_load_s'], rg = _timed(
+            lambda: to_rdflib(graph.nx, engine='rdflib'), 1,
+        )
+        out['lineage_rdflib_s'], got = _timed(
+            lambda: lineage_edges_sparql(rg, target, engine='rdflib'),
+            3,
+            1,
+        )
+        assert got == expected, 'rdflib and NetworkX lineage differ'
+    sys.stdout.write(orjson.dumps(out).decode() + '\n')
+
+
+if __name__ == '__main__':
+    main()
