@@ -121,7 +121,10 @@ def _exchange(kind: str) -> Iterator[tuple[Any, ProcessPoolExecutor | None]]:
 
 
 async def _run(config: str, kind: str, variant: str, n: int) -> list[float]:
-    with tempfile.TemporaryDirectory() as tmp, _exchange(kind) as (factory, pool):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _exchange(kind) as (factory, pool),
+    ):
         log_config = _config(config, Path(tmp))
         async with await Manager.from_exchange_factory(
             factory,

@@ -111,16 +111,21 @@ def main() -> None:
     expected = lineage_edges_nx(graph.nx, target)
     out['lineage_edges'] = len(expected)
     out['lineage_nx_s'], _ = _timed(
-        lambda: lineage_edges_nx(graph.nx, target), 5, 1,
+        lambda: lineage_edges_nx(graph.nx, target),
+        5,
+        1,
     )
     out['lineage_oxigraph_s'], got = _timed(
-        lambda: lineage_edges_sparql(store, target), 5, 1,
+        lambda: lineage_edges_sparql(store, target),
+        5,
+        1,
     )
     assert got == expected, 'Oxigraph and NetworkX lineage differ'
     out['why_oxigraph_s'], _ = _timed(lambda: graph.why(target), 5, 1)
     if args.rdflib:
         out['rdflib_load_s'], rg = _timed(
-            lambda: to_rdflib(graph.nx, engine='rdflib'), 1,
+            lambda: to_rdflib(graph.nx, engine='rdflib'),
+            1,
         )
         out['lineage_rdflib_s'], got = _timed(
             lambda: lineage_edges_sparql(rg, target, engine='rdflib'),

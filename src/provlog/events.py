@@ -40,6 +40,8 @@ from provlog.values import ValuePolicy
 
 __all__ = ['ACTION_KINDS', 'Encoder']
 
+_IDENT_CACHE = 4096
+
 #: Kinds that belong to one action invocation (they carry ``tag``).
 ACTION_KINDS = frozenset(
     {
@@ -65,17 +67,35 @@ class Encoder:
     identity once per journal.
     """
 
-    __slots__ = ('_agents', 'policy')
+    __slots__ = ('_agents', '_idents', 'policy')
 
     def __init__(self, policy: ValuePolicy) -> None:
         self.policy = policy
         self._agents: set[tuple[str, str]] = set()
+        self._idents: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+
+    def _ident(self, entity: object) -> dict[str, Any] | None:
+        """:func:`ident`, remembered: the same agents recur in every event."""
+        uid = getattr(entity, 'uid', None)
+        if uid is None:
+            return None
+        key = (
+            uid,
+            getattr(entity, 'name', None),
+            getattr(entity, 'role', None),
+        )
+        found = self._idents.get(key)
+        if found is None:
+            if len(self._idents) > _IDENT_CACHE:
+                self._idents.clear()
+            found = self._idents[key] = ident(entity)
+        return found
 
     def __call__(self, raw: RawEvent) -> dict[str, Any] | None:  # noqa: C901
         """Return the journal line for ``raw`` (``None`` to write nothing)."""
         kind, tag, created, data = raw
         if kind == 'agent':
-            agent = ident(data['agent'])
+            agent = self._ident(data['agent'])
             if agent is None:
                 return None
             key = (agent['uid'], data['class'])
@@ -92,9 +112,9 @@ class Encoder:
         if kind == 'start':
             policy = self.policy
             line['action'] = data['action']
-            line['callee'] = ident(data['callee'])
+            line['callee'] = self._ident(data['callee'])
             line['parent'] = tag_str(data['parent'])
-            caller = ident(data.get('caller'))
+            caller = self._ident(data.get('caller'))
             if caller is not None:
                 line['caller'] = caller
             line['args'] = [describe(a, policy) for a in data['args']]
@@ -105,9 +125,9 @@ class Encoder:
         elif kind == 'success':
             line['result'] = describe(data['result'], self.policy)
         elif kind == 'sending':
-            line['src'] = ident(data['src'])
+            line['src'] = self._ident(data['src'])
         elif kind in {'execute_start', 'exec_agent'}:
-            agent = ident(data.get('agent'))
+            agent = self._ident(data.get('agent'))
             if agent is not None:
                 line['agent'] = agent
             if 'action' in data:

@@ -350,7 +350,47 @@ def _plain_literal(value: object, max_chars: int) -> bool:
     return isinstance(value, str) and len(value) <= max_chars
 
 
-def describe(  # noqa: C901
+_SCALAR_PREVIEW: dict[type, Any] = {
+    int: str,
+    float: repr,
+    bool: lambda v: 'true' if v else 'false',
+    type(None): lambda v: 'null',
+}
+
+
+def _describe_scalar(
+    value: object, policy: ValuePolicy
+) -> dict[str, Any] | None:
+    """The common case (a number, a flag, a short string) without detours."""
+    cls = type(value)
+    if cls is str:
+        text = str(value)
+        if len(text) > policy.preview_chars:
+            return None
+        raw = text.encode('utf-8', 'surrogatepass')
+        encoded = b's%d:' % len(raw) + raw
+        preview = text
+    else:
+        render = _SCALAR_PREVIEW.get(cls)
+        if render is None:
+            return None
+        encoded = canonical_bytes(value)
+        preview = render(value)
+    if len(encoded) > policy.max_bytes:
+        return None
+    out: dict[str, Any] = {
+        'type': cls.__name__,
+        'size': len(encoded),
+        'sha256': hashlib.sha256(encoded).hexdigest(),
+    }
+    if policy.capture:
+        out['preview'] = preview
+        if value is not None and _plain_literal(value, policy.preview_chars):
+            out['value'] = value
+    return out
+
+
+def describe(  # noqa: C901, PLR0912
     value: object,
     policy: ValuePolicy,
     *,
@@ -370,6 +410,10 @@ def describe(  # noqa: C901
         ``preview``, ``value`` (small scalars), ``members``, and the flags
         ``redacted``, ``capped``, ``truncated``.
     """
+    if not secret:
+        fast = _describe_scalar(value, policy)
+        if fast is not None:
+            return fast
     type_name = (
         value.type_name
         if isinstance(value, (Frozen, Opaque))
