@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-python clean
+.PHONY: demo test lint bench bench-large check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "provlog needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -20,12 +20,18 @@ demo: $(STAMP)
 	$(PY) examples/demo.py --output-dir prov-runs
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples
-	$(VENV)/bin/ruff format --check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+bench-large: $(STAMP)
+	$(PY) benchmarks/bench_large.py
 
 clean:
 	rm -rf $(VENV) prov-runs build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from academy.agent import Agent
 from academy.agent import action
+from academy.agent import Agent
 from academy.exchange import LocalExchangeFactory
 from academy.exchange.cloud import spawn_http_exchange
 from academy.handle import Handle
@@ -44,10 +44,11 @@ from academy.manager import Manager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.pipeline import open_port  # noqa: E402
-from provlog.academy import ProvenanceLogging  # noqa: E402
-from provlog.session import CAPTURE_LOGGERS  # noqa: E402
-from provlog.session import HANDLER_LOGGER  # noqa: E402
+from examples.pipeline import open_port
+
+from provlog.academy import ProvenanceLogging
+from provlog.session import CAPTURE_LOGGERS
+from provlog.session import HANDLER_LOGGER
 
 WARMUP = 200
 

@@ -21,14 +21,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import provlog  # noqa: E402
-from provlog.lineage import lineage_edges_nx  # noqa: E402
-from provlog.lineage import lineage_edges_sparql  # noqa: E402
-from provlog.provjson import write_provjson  # noqa: E402
-from provlog.rdf import load_store  # noqa: E402
-from provlog.rdf import serialize_store  # noqa: E402
-from provlog.rdf import to_rdflib  # noqa: E402
-from synthetic import make_run  # noqa: E402
+import provlog
+from provlog.lineage import lineage_edges_nx
+from provlog.lineage import lineage_edges_sparql
+from provlog.provjson import write_provjson
+from provlog.rdf import load_store
+from provlog.rdf import serialize_store
+from provlog.rdf import to_rdflib
+from synthetic import make_run
 
 
 def _rss() -> int:
@@ -105,7 +105,7 @@ def main() -> None:
     out['turtle_s'], ttl = _timed(lambda: serialize_store(store, 'turtle'), 1)
     out['turtle_bytes'] = len(ttl)
     del ttl
-    graph._store = store  # noqa: SLF001 - reuse the store built above
+    graph._store = store
 
     target = _deepest_result(graph)
     expected = lineage_edges_nx(graph.nx, target)

@@ -18,14 +18,15 @@ import socket
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 
 from provlog.events import Encoder
 from provlog.journal import FORMAT_VERSION
-from provlog.values import ValuePolicy
 from provlog.values import freeze
+from provlog.values import ValuePolicy
 
 WORKERS = 6
 FAN_OUT = 3
@@ -66,8 +67,9 @@ class _Journal:
         self.path.write_bytes(b''.join(self.lines))
 
 
-def _ident(uid: str, name: str, role: str = 'agent') -> dict[str, Any]:
-    return {'uid': uid, 'role': role, 'name': name}
+def _ident(uid: str, name: str, role: str = 'agent') -> SimpleNamespace:
+    """Stands in for Academy's ``AgentId``/``UserId`` (``uid``, ``name``, ``role``)."""
+    return SimpleNamespace(uid=uuid.UUID(uid), name=name, role=role)
 
 
 class _Run:
@@ -90,13 +92,13 @@ class _Run:
                 self.folder, self.run, 1002 + i
             )
         for ident in [self.coordinator, *self.workers]:
-            self.journals[ident['name']].event(
+            self.journals[ident.name].event(
                 'agent',
                 None,
                 self.t,
                 {
-                    **ident,
-                    'class': f'bench.{ident["name"].split("-")[0].title()}',
+                    'agent': ident,
+                    'class': f'bench.{ident.name.split("-")[0].title()}',
                 },
             )
         self.actions = 0
@@ -107,8 +109,8 @@ class _Run:
 
     def call(
         self,
-        caller: dict[str, Any],
-        callee: dict[str, Any],
+        caller: SimpleNamespace,
+        callee: SimpleNamespace,
         action: str,
         args: tuple[Any, ...],
         result: Any,
@@ -117,8 +119,8 @@ class _Run:
         fail: bool = False,
     ) -> str:
         tag = str(uuid.uuid4())
-        cj = self.journals[caller['name']]
-        aj = self.journals[callee['name']]
+        cj = self.journals[caller.name]
+        aj = self.journals[callee.name]
         cj.event(
             'start',
             tag,
@@ -127,13 +129,17 @@ class _Run:
                 'action': action,
                 'callee': callee,
                 'parent': parent,
+                'caller': caller,
                 'args': [freeze(a) for a in args],
                 'kwargs': {},
             },
         )
-        cj.event('sending', tag, self.tick(), {'src': caller})
-        aj.event('execute_start', tag, self.tick(), {'action': action})
-        aj.event('exec_agent', tag, self.tick(), {'agent': callee})
+        aj.event(
+            'execute_start',
+            tag,
+            self.tick(),
+            {'action': action, 'agent': callee},
+        )
         if fail:
             aj.event(
                 'execute_exception',
@@ -176,10 +182,10 @@ class _Run:
         )
         cj.event('sending', top, self.tick(), {'src': self.client})
         coord.event(
-            'execute_start', top, self.tick(), {'action': 'run_pipeline'}
-        )
-        coord.event(
-            'exec_agent', top, self.tick(), {'agent': self.coordinator}
+            'execute_start',
+            top,
+            self.tick(),
+            {'action': 'run_pipeline', 'agent': self.coordinator},
         )
         squares = []
         for i, v in enumerate(xs):

@@ -1,0 +1,293 @@
+"""``make bench``: run every benchmark on this machine and write docs/benchmarks.md.
+
+Capture cost: each configuration runs in a fresh process, configurations
+interleaved, ``--reps`` times; the per-call median of each run is collected
+and the median of those is reported. Offline pipeline: one process per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CONFIGS = ('A', 'B', 'C', 'D')
+SCENARIOS = (('local', 'trivial'), ('local', 'nested'), ('http', 'trivial'))
+CONFIG_TEXT = {
+    'A': 'no log config, Academy loggers at WARNING',
+    'B': "provlog's loggers at DEBUG, a handler that does nothing (floor)",
+    'C': "Academy's JSONPoolLogging",
+    'D': 'provlog capture, values captured (default)',
+}
+
+
+def _run_json(args: list[str], timeout: float = 900) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f'{args} failed:\n{proc.stderr[-3000:]}')
+    return dict(orjson.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def capture(reps: int, n: int) -> dict[tuple[str, str, str], list[float]]:
+    """Median per-call latency of every run, by (exchange, variant, config)."""
+    results: dict[tuple[str, str, str], list[float]] = {}
+    for exchange, variant in SCENARIOS:
+        for rep in range(reps):
+            for config in CONFIGS:  # interleaved: A B C D, A B C D, ...
+                out = _run_json(
+                    [
+                        str(HERE / 'bench_capture.py'),
+                        config,
+                        exchange,
+                        variant,
+                        str(n),
+                    ],
+                )
+                results.setdefault((exchange, variant, config), []).append(
+                    out['median_us'],
+                )
+                print(
+                    f'  capture {exchange}/{variant} {config} rep {rep + 1}: '
+                    f'{out["median_us"]:.0f} us',
+                    flush=True,
+                )
+    return results
+
+
+def offline(sizes: list[int], compare_upto: int) -> list[dict[str, Any]]:
+    """Figures of the offline pipeline for each size (one process each)."""
+    out = []
+    for n in sizes:
+        args = [str(HERE / 'bench_offline.py'), str(n)]
+        if n <= compare_upto:
+            args += ['--rdflib', '--prov']
+        t0 = time.perf_counter()
+        figures = _run_json(args, timeout=1800)
+        print(f'  offline {n}: {time.perf_counter() - t0:.0f} s', flush=True)
+        out.append(figures)
+    return out
+
+
+def _versions() -> str:
+    names = [
+        'academy-py',
+        'networkx',
+        'orjson',
+        'prov',
+        'rdflib',
+        'pyoxigraph',
+        'oxrdflib',
+    ]
+    found = []
+    for name in names:
+        try:
+            found.append(f'{name} {importlib.metadata.version(name)}')
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f'{name} (not installed)')
+    return ', '.join(found)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def _goal(ok: bool) -> str:
+    return 'met' if ok else '**not met**'
+
+
+def report(
+    cap: dict[tuple[str, str, str], list[float]],
+    off: list[dict[str, Any]],
+    reps: int,
+    n: int,
+    elapsed: float,
+) -> str:
+    lines = [
+        '# Benchmarks',
+        '',
+        f'Measured by `make bench` on {datetime.date.today().isoformat()}: {os.cpu_count()} cores '
+        f'({_cpu()}), Python {platform.python_version()}, {_versions()}. '
+        f'The whole run took {elapsed / 60:.1f} minutes. Figures are medians; '
+        'this machine is shared and noisy, so compare ratios measured in the same run, not absolute '
+        'times across runs.',
+        '',
+        '## Capture cost inside a real Academy workflow',
+        '',
+        f'{n} sequential action round trips after 200 warm-up calls, per configuration; each run in a fresh '
+        f'process; configurations interleaved (A B C D, A B C D, ...), {reps} runs each. A cell is the median '
+        "over runs of each run's per-call median latency, in microseconds. `local`: LocalExchangeFactory, "
+        "agents in the manager's event loop (one process). `http`: agents in a spawn process pool of 2 over "
+        "Academy's HTTP exchange on 127.0.0.1. `nested`: the action calls a second agent.",
+        '',
+        '| config | what | '
+        + ' | '.join(f'{e}/{v}' for e, v in SCENARIOS)
+        + ' |',
+        '|---|---|' + '---|' * len(SCENARIOS),
+    ]
+    med = {k: statistics.median(v) for k, v in cap.items()}
+    for config in CONFIGS:
+        cells = []
+        for exchange, variant in SCENARIOS:
+            a = med[(exchange, variant, 'A')]
+            x = med[(exchange, variant, config)]
+            cells.append(
+                f'{x:.0f}' + ('' if config == 'A' else f' (+{x - a:.0f})')
+            )
+        lines.append(
+            f'| {config} | {CONFIG_TEXT[config]} | ' + ' | '.join(cells) + ' |'
+        )
+    lines += [
+        '| E | provlog with live Flowcept forwarding | not measured: forwarding is not built yet (issue 5) |',
+        '',
+        'Added cost per action is `X - A` (in brackets). Ratios, goal `(D-A)/(B-A) <= 1.25` and '
+        '`(D-A)/(C-A) <= 0.25`:',
+        '',
+        '| scenario | (D-A)/(B-A) | goal | (D-A)/(C-A) | goal |',
+        '|---|---|---|---|---|',
+    ]
+    for exchange, variant in SCENARIOS:
+        a, b, c, d = (med[(exchange, variant, k)] for k in CONFIGS)
+        floor = (d - a) / (b - a) if b - a > 0 else float('nan')
+        json_ratio = (d - a) / (c - a) if c - a > 0 else float('nan')
+        lines.append(
+            f'| {exchange}/{variant} | {floor:.2f} | {_goal(floor <= 1.25)} | '
+            f'{json_ratio:.2f} | {_goal(json_ratio <= 0.25)} |',
+        )
+    lines += [
+        '',
+        'Over HTTP a round trip costs milliseconds of network and serialisation, so differences between '
+        "configurations are within the noise of the exchange; the local scenarios are where the handler's "
+        'cost is visible.',
+        '',
+        'Raw per-run medians (us):',
+        '',
+    ]
+    for key, values in sorted(cap.items()):
+        lines.append(
+            f'- {"/".join(key)}: ' + ', '.join(f'{v:.0f}' for v in values)
+        )
+    lines += [
+        '',
+        '## Offline pipeline on a synthetic run',
+        '',
+        "`benchmarks/synthetic.py` writes journals shaped like real ones, with provlog's own encoder: a client "
+        'runs rounds of a pipeline (a coordinator fans out 3 `square` calls to 6 workers, passes their results '
+        "to `summarize`, and every 7th round calls an `invert` that fails); each round takes the previous round's "
+        "result as an input, in chains of 50 rounds, so the deepest result's lineage spans 50 rounds. "
+        'Per-action figures divide by the number of actions.',
+        '',
+        '| actions | nodes | relations | triples | merge µs/action | merge RSS KiB/action | PROV-JSON µs/action | '
+        'prov serializer µs/action | PROV-O store load µs/action | Turtle µs/action | lineage edges | '
+        'lineage Oxigraph ms | lineage rdflib ms | lineage NetworkX ms | `why` ms |',
+        '|' + '---|' * 15,
+    ]
+    for f in off:
+        a = f['actions']
+
+        def per(
+            key: str, scale: float = 1e6, f: dict[str, Any] = f, a: int = a
+        ) -> str:
+            return f'{f[key] / a * scale:.1f}' if key in f else '-'
+
+        def ms(key: str, f: dict[str, Any] = f) -> str:
+            return f'{f[key] * 1e3:.1f}' if key in f else 'not run'
+
+        lines.append(
+            f'| {a} | {f["nodes"]} | {f["relations"]} | {f["triples"]} | {per("merge_s")} | '
+            f'{f["merge_rss_bytes"] / a / 1024:.1f} | {per("provjson_s")} | {per("prov_serialize_s")} | '
+            f'{per("store_load_s")} | {per("turtle_s")} | {f["lineage_edges"]} | {ms("lineage_oxigraph_s")} | '
+            f'{ms("lineage_rdflib_s")} | {ms("lineage_nx_s")} | {ms("why_oxigraph_s")} |',
+        )
+    big = off[-1]
+    ab = big['actions']
+    cmp_ = [
+        f for f in off if 'prov_serialize_s' in f and 'lineage_rdflib_s' in f
+    ]
+    lines += ['', f'Goals (at {ab} actions unless said):', '']
+    merge_us = big['merge_s'] / ab * 1e6
+    rss_kib = big['merge_rss_bytes'] / ab / 1024
+    pj_us = big['provjson_s'] / ab * 1e6
+    lin_ms = big['lineage_oxigraph_s'] * 1e3
+    lines.append(
+        f'- merge <= 40 µs/action: {merge_us:.1f} µs, {_goal(merge_us <= 40)}'
+    )
+    lines.append(
+        f'- merge <= 4 KiB resident/action: {rss_kib:.1f} KiB, {_goal(rss_kib <= 4)}'
+    )
+    lines.append(
+        f'- PROV-JSON export <= 30 µs/action: {pj_us:.1f} µs, {_goal(pj_us <= 30)}'
+    )
+    if cmp_:
+        c = cmp_[-1]
+        speed = c['prov_serialize_s'] / c['provjson_s']
+        lines.append(
+            f"- PROV-JSON at least 5x faster than prov's serializer on the same graph "
+            f'(at {c["actions"]} actions): {speed:.1f}x, {_goal(speed >= 5)}',
+        )
+        rq = c['lineage_rdflib_s'] / c['lineage_oxigraph_s']
+        lines.append(
+            f"- lineage query at least 10x faster than rdflib's engine on the same query "
+            f'(at {c["actions"]} actions): {rq:.0f}x, {_goal(rq >= 10)}',
+        )
+    lines.append(
+        f'- lineage query <= 20 ms warm: {lin_ms:.1f} ms, {_goal(lin_ms <= 20)}'
+    )
+    lines += [
+        '',
+        'rdflib and prov are compared up to 10,000 actions: at that size rdflib needs about half a minute and '
+        "3 GB to load the PROV-O, and extrapolates to minutes and over 20 GB at 100,000; prov's document model "
+        'grows the same way. `make bench-large` runs merge and PROV-JSON at 1,000,000 actions.',
+        '',
+        'Reproduce: `make bench` (this page), `python benchmarks/bench_capture.py D local trivial 2000` (one '
+        'capture run), `python benchmarks/bench_offline.py 10000 --rdflib --prov` (one offline size).',
+    ]
+    return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--reps', type=int, default=5)
+    parser.add_argument('--calls', type=int, default=2000)
+    parser.add_argument('--sizes', default='1000,10000,100000')
+    parser.add_argument('--compare-upto', type=int, default=10_000)
+    parser.add_argument(
+        '--output', default=str(ROOT / 'docs' / 'benchmarks.md')
+    )
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    print('capture cost ...', flush=True)
+    cap = capture(args.reps, args.calls)
+    print('offline pipeline ...', flush=True)
+    off = offline([int(s) for s in args.sizes.split(',')], args.compare_upto)
+    text = report(cap, off, args.reps, args.calls, time.perf_counter() - t0)
+    Path(args.output).write_text(text)
+    print(text)
+
+
+if __name__ == '__main__':
+    main()
