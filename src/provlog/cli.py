@@ -103,6 +103,25 @@ def _parser() -> argparse.ArgumentParser:
         help='substitute ?VAR with an IRI (repeatable): target=urn:uuid:…',
     )
     query.add_argument('--engine', choices=_ENGINES, default='oxigraph')
+    query.add_argument(
+        '--timeout',
+        type=float,
+        default=60.0,
+        help='seconds before the query is abandoned (default 60)',
+    )
+
+    validate = sub.add_parser(
+        'validate',
+        help='schema, ordering constraints and completeness of a run',
+    )
+    run_arg(validate)
+    validate.add_argument(
+        '--tolerance',
+        type=float,
+        default=1.0,
+        help='seconds of clock disagreement to tolerate (default 1.0)',
+    )
+    validate.add_argument('--json', action='store_true', help='JSON output')
     return parser
 
 
@@ -177,6 +196,7 @@ def _query(graph: RunGraph, args: argparse.Namespace) -> None:
         args.query,
         bindings=_bindings(args.bind),
         engine=args.engine,
+        timeout=args.timeout,
     )
     if args.format == 'json':
         _write(orjson.dumps(result.to_json()))
@@ -188,7 +208,26 @@ def _query(graph: RunGraph, args: argparse.Namespace) -> None:
         print_table(result, Console())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
+    problems = graph.validate(tolerance=args.tolerance)
+    if args.json:
+        _write(
+            orjson.dumps(
+                {
+                    'valid': not problems,
+                    'problems': [p.to_json() for p in problems],
+                },
+            ),
+        )
+    else:
+        for problem in problems:
+            print(f'{problem.kind:<12} {problem.code:<30} {problem.message}')
+        summary = f'{len(problems)} problems' if problems else 'valid'
+        print(f'{graph.run_id}: {summary}')
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     try:
@@ -213,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _why(graph, args)
         elif args.command == 'query':
             _query(graph, args)
+        elif args.command == 'validate':
+            return _validate(graph, args)
     except QueryError as exc:
         print(f'provlog: error: {exc}', file=sys.stderr)
         return 1

@@ -72,6 +72,7 @@ class RunGraph:
         *,
         bindings: dict[str, str] | None = None,
         engine: str = 'oxigraph',
+        timeout: float | None = None,
     ) -> QueryResult:
         """Run a read-only SPARQL query over the run's PROV-O."""
         store = self.store if engine == 'oxigraph' else self.to_rdflib(engine)
@@ -80,6 +81,7 @@ class RunGraph:
             load_query(query),
             bindings=bindings,
             engine=engine,
+            timeout=timeout,
         )
 
     def why(
@@ -140,6 +142,12 @@ class RunGraph:
             'nodes': self.nx.number_of_nodes(),
             'relations': self.nx.number_of_edges(),
         }
+
+    def validate(self, *, tolerance: float = 1.0) -> list[Any]:
+        """Schema, ordering and completeness problems; empty means valid."""
+        from provlog.validate import validate_run  # noqa: PLC0415
+
+        return validate_run(self, tolerance=tolerance)
 
     def to_provjson(self) -> dict[str, Any]:
         """The PROV-JSON document as a dict."""

@@ -132,6 +132,7 @@ class _Builder:
 
     def build(self) -> nx.MultiDiGraph:
         run = self.run
+        self.run_entity()
         for uid, info in sorted(run.agents.items()):
             _agent_node(self.graph, {'uid': uid, **info}, run.agents)
         ordered = sorted(
@@ -141,6 +142,26 @@ class _Builder:
         for action in ordered:
             self.action(action)
         return self.graph
+
+    def run_entity(self) -> None:
+        """The run itself, saying whether the record of it is complete."""
+        run = self.run
+        processes = run.processes.values()
+        self.graph.add_node(
+            f'plid:run/{_q(run.run_id)}',
+            **{
+                'kind': 'entity',
+                'prov:type': ['provlog:Run'],
+                'prov:label': f'provlog run {run.run_id}',
+                'provlog:complete': run.complete,
+                'provlog:processes': len(run.processes),
+                'provlog:processesNotClosed': sum(
+                    1 for p in processes if not p.closed
+                ),
+                'provlog:eventsDropped': sum(p.dropped for p in processes),
+                'provlog:linesSkipped': sum(p.skipped for p in processes),
+            },
+        )
 
     def action(self, action: Action) -> None:  # noqa: C901, PLR0912, PLR0915
         run = self.run

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import threading
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -132,6 +134,7 @@ def run_sparql(
     *,
     bindings: Mapping[str, str] | None = None,
     engine: str = 'oxigraph',
+    timeout: float | None = None,
 ) -> QueryResult:
     """Run a read-only query.
 
@@ -142,17 +145,47 @@ def run_sparql(
             ``uuid``, ``rdfs`` and ``xsd`` are predeclared.
         bindings: Variable name -> IRI, substituted before evaluation.
         engine: ``'oxigraph'`` or ``'rdflib'``.
+        timeout: Seconds before giving up (``None``: no limit). The query
+            is abandoned, not stopped: it finishes in a daemon thread.
 
     Raises:
-        QueryError: Update, ``SERVICE``, or a syntax error (with position).
+        QueryError: Update, ``SERVICE``, a syntax error (with position), or
+            the time limit.
     """
     check_read_only(text)
     query = _prefixed(text)
+    runner: Callable[[Any, str, Mapping[str, str]], QueryResult]
     if engine == 'oxigraph':
-        return _run_oxigraph(store, query, bindings or {})
-    if engine == 'rdflib':
-        return _run_rdflib(store, query, bindings or {})
-    raise QueryError(f'unknown engine {engine!r}: oxigraph or rdflib')
+        runner = _run_oxigraph
+    elif engine == 'rdflib':
+        runner = _run_rdflib
+    else:
+        raise QueryError(f'unknown engine {engine!r}: oxigraph or rdflib')
+    if timeout is None:
+        return runner(store, query, bindings or {})
+    return _with_timeout(lambda: runner(store, query, bindings or {}), timeout)
+
+
+def _with_timeout(
+    job: Callable[[], QueryResult],
+    timeout: float,
+) -> QueryResult:
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box['result'] = job()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box['error'] = exc
+
+    thread = threading.Thread(target=work, name='provlog-query', daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise QueryError(f'query exceeded the time limit of {timeout:g} s')
+    if 'error' in box:
+        raise box['error']
+    return box['result']  # type: ignore[no-any-return]
 
 
 def _run_oxigraph(
