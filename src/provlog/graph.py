@@ -138,6 +138,9 @@ class RunGraph:
             ),
             'events_dropped': sum(p.dropped for p in processes),
             'lines_skipped': sum(p.skipped for p in processes),
+            'journals_cut': sorted(
+                f'{p.host}:{p.pid}' for p in processes if p.partial_tail
+            ),
             'complete': self.run.complete,
             'nodes': self.nx.number_of_nodes(),
             'relations': self.nx.number_of_edges(),

@@ -75,6 +75,8 @@ class JournalWriter:
         '_fd',
         '_flush_interval',
         '_idle',
+        '_lost',
+        '_lost_since',
         '_max_pending',
         '_queue',
         '_thread',
@@ -101,6 +103,8 @@ class JournalWriter:
         self._written = 0
         self._dropped = 0
         self._failed = False
+        self._lost = 0
+        self._lost_since = 0.0
         self._closed = False
         self._wake = threading.Event()
         self._idle = threading.Condition()
@@ -196,6 +200,9 @@ class JournalWriter:
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
         if self._failed:
+            self._lost += sum(1 for line in lines if line.get('e') != 'close')
+            if lines and lines[-1].get('e') == 'close':
+                self._write_lost_marker()
             return
         data = b''.join(_dump_line(line) for line in lines)
         try:
@@ -205,10 +212,22 @@ class JournalWriter:
                 view = view[n:]
         except OSError as exc:
             self._failed = True
+            self._lost_since = time.time()
+            self._lost += len(lines)
             _warn_once(
                 f'cannot write journal {self.path}: {exc}; '
                 'provenance from this process is lost from here on',
             )
+
+    def _write_lost_marker(self) -> None:
+        """Best effort, at close: say from when and how many events were lost.
+
+        A full disk may refuse this too; the reader then sees the journal
+        end in a cut line (or with no ``close``), which it also reports.
+        """
+        marker = {'e': 'lost', 'since': self._lost_since, 'n': self._lost}
+        with contextlib.suppress(OSError):
+            os.write(self._fd, b'\n' + _dump_line(marker))
 
 
 def _dump_line(line: dict[str, Any]) -> bytes:
@@ -305,8 +324,9 @@ def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
             continue
         if kind == 'close':
             result.closed = True
-        elif kind == 'dropped':
-            result.dropped += int(obj.get('n', 0) or 0)
+        elif kind in {'dropped', 'lost'}:
+            count = obj.get('n', 0)
+            result.dropped += count if isinstance(count, int) else 0
         obj['_line'] = lineno
         result.events.append(obj)
     if result is None:

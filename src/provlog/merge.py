@@ -108,7 +108,10 @@ class MergedRun:
     @property
     def complete(self) -> bool:
         """No process dropped events and every journal was read whole."""
-        return not any(p.dropped or p.skipped for p in self.processes.values())
+        return not any(
+            p.dropped or p.skipped or p.partial_tail
+            for p in self.processes.values()
+        )
 
 
 def find_run(path: Path) -> Path:
@@ -194,6 +197,7 @@ def _add_process(processes: dict[str, Process], result: ReadResult) -> None:
     known.closed = known.closed or result.closed
     known.dropped = max(known.dropped, result.dropped)
     known.skipped += result.skipped
+    known.partial_tail = known.partial_tail and result.partial_tail
 
 
 def _earlier(new: dict[str, Any], old: dict[str, Any] | None) -> bool:

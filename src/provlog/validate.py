@@ -190,6 +190,15 @@ def _completeness_problems(run: RunGraph) -> list[Problem]:
                 f'{stats["lines_skipped"]} damaged journal lines were skipped',
             ),
         )
+    for proc in stats['journals_cut']:
+        problems.append(
+            Problem(
+                'completeness',
+                'journal-cut',
+                f'the journal of process {proc} ends in a cut line (disk full '
+                'or size limit); later events of that process were lost',
+            ),
+        )
     for proc in stats['processes_not_closed']:
         problems.append(
             Problem(
