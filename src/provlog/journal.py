@@ -82,6 +82,7 @@ class JournalWriter:
         '_thread',
         '_wake',
         '_written',
+        'max_backlog',
         'path',
     )
 
@@ -101,6 +102,7 @@ class JournalWriter:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._enqueued = 0
         self._written = 0
+        self.max_backlog = 0
         self._dropped = 0
         self._failed = False
         self._lost = 0
@@ -131,9 +133,11 @@ class JournalWriter:
         """Enqueue one raw event; never blocks, never raises."""
         if self._closed:
             return
-        if self._enqueued - self._written >= self._max_pending:
+        backlog = self._enqueued - self._written
+        if backlog >= self._max_pending:
             self._dropped += 1
             return
+        self.max_backlog = max(self.max_backlog, backlog)
         self._enqueued += 1
         self._queue.put(item)
 
@@ -191,7 +195,14 @@ class JournalWriter:
                 dropped, self._dropped = self._dropped, 0
                 batch.append({'e': 'dropped', 'n': dropped, 't': time.time()})
             if stop:
-                batch.append({'e': 'close', 't': time.time()})
+                batch.append(
+                    {
+                        'e': 'close',
+                        't': time.time(),
+                        'events': self._enqueued,
+                        'max_backlog': self.max_backlog,
+                    },
+                )
             if batch:
                 self._write(batch)
             with self._idle:
