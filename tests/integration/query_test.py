@@ -387,6 +387,19 @@ class TestQueryCli:
         assert err.startswith('provlog: error: SPARQL syntax error at 1:')
         assert '\n' not in err
 
+    def test_time_limit(self, procpool_run, capsys):
+        # a cross join: a few tenths of a second here, left to finish in the
+        # background
+        slow = (
+            'SELECT (COUNT(*) AS ?n) WHERE '
+            '{ ?a ?b ?c . ?d ?e ?f FILTER(STR(?c) != STR(?f)) }'
+        )
+        run = str(procpool_run['run_dir'])
+        assert main(['query', run, slow, '--timeout', '0.02']) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == 'provlog: error: query exceeded the time limit of 0.02 s'
+        assert main(['query', run, slow, '--timeout', '60', '-f', 'csv']) == 0
+
     def test_why_cli(self, procpool_run, capsys):
         run = str(procpool_run['run_dir'])
         value = orjson.dumps(procpool_run['result']).decode()
