@@ -110,6 +110,18 @@ def _parser() -> argparse.ArgumentParser:
         help='seconds before the query is abandoned (default 60)',
     )
 
+    forward = sub.add_parser(
+        'forward',
+        help='send a finished run to Flowcept (idempotent)',
+    )
+    run_arg(forward)
+    forward.add_argument('--to', choices=('flowcept',), default='flowcept')
+    forward.add_argument(
+        '--settings', type=Path, help='Flowcept settings YAML'
+    )
+    forward.add_argument('--workflow-name', help='Flowcept workflow name')
+    forward.add_argument('--campaign-id', help='Flowcept campaign id')
+
     validate = sub.add_parser(
         'validate',
         help='schema, ordering constraints and completeness of a run',
@@ -138,6 +150,10 @@ def _print_stats(graph: RunGraph) -> None:
     print(f'processes  {s["processes"]}')
     if s['processes_not_closed']:
         print(f'not closed {", ".join(s["processes_not_closed"])}')
+    print(
+        f'flowcept   {s["flowcept"]["forwarded"]} actions forwarded, '
+        f'{s["flowcept"]["pending"]} pending',
+    )
     if not s['complete']:
         print(
             f'INCOMPLETE {s["events_dropped"]} events dropped, '
@@ -208,6 +224,23 @@ def _query(graph: RunGraph, args: argparse.Namespace) -> None:
         print_table(result, Console())
 
 
+def _forward(graph: RunGraph, args: argparse.Namespace) -> None:
+    try:
+        from provlog.flowcept import forward_run  # noqa: PLC0415
+
+        sent = forward_run(
+            graph,
+            settings_path=args.settings,
+            workflow_name=args.workflow_name,
+            campaign_id=args.campaign_id,
+        )
+    except ImportError:
+        raise QueryError(
+            "forwarding needs Flowcept: pip install 'provlog[flowcept]'",
+        ) from None
+    print(f'forwarded {sent} actions of run {graph.run_id} to Flowcept')
+
+
 def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
     problems = graph.validate(tolerance=args.tolerance)
     if args.json:
@@ -227,7 +260,7 @@ def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     try:
@@ -254,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901
             _query(graph, args)
         elif args.command == 'validate':
             return _validate(graph, args)
+        elif args.command == 'forward':
+            _forward(graph, args)
     except QueryError as exc:
         print(f'provlog: error: {exc}', file=sys.stderr)
         return 1

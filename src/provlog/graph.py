@@ -142,6 +142,7 @@ class RunGraph:
                 f'{p.host}:{p.pid}' for p in processes if p.partial_tail
             ),
             'complete': self.run.complete,
+            'flowcept': self._flowcept_counts(),
             'nodes': self.nx.number_of_nodes(),
             'relations': self.nx.number_of_edges(),
         }
@@ -151,6 +152,15 @@ class RunGraph:
         from provlog.validate import validate_run  # noqa: PLC0415
 
         return validate_run(self, tolerance=tolerance)
+
+    def _flowcept_counts(self) -> dict[str, int]:
+        from provlog.flowcept import forwarded_tags  # noqa: PLC0415
+
+        sent = forwarded_tags(self.run.run_dir) & set(self.run.actions)
+        return {
+            'forwarded': len(sent),
+            'pending': len(self.run.actions) - len(sent),
+        }
 
     def to_provjson(self) -> dict[str, Any]:
         """The PROV-JSON document as a dict."""

@@ -1,0 +1,257 @@
+"""Forward a run to Flowcept: one complete Flowcept task per Academy action.
+
+The PROV graph stays the source of truth; Flowcept receives a projection of
+it (``docs/flowcept.md`` has the field mapping and what Flowcept cannot
+hold). Messages go through a :class:`BaseInterceptor` that provlog owns, so
+a ``Flowcept`` instance of the host application in the same process is
+neither shared nor stopped. Flowcept is imported only when forwarding is
+asked for: it reads its settings at import time, from
+``FLOWCEPT_SETTINGS_PATH``.
+
+Replaying a run is idempotent: task, workflow and agent ids are the
+action tags, the run id and the agent uids, and Flowcept's stores key
+documents by them, so sending a run twice replaces rather than duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+from typing import TYPE_CHECKING
+
+import orjson
+
+from provlog.model import iso_time
+
+if TYPE_CHECKING:
+    from provlog.graph import RunGraph
+    from provlog.merge import Action
+
+__all__ = [
+    'FORWARD_RECORD',
+    'forward_run',
+    'forwarded_tags',
+    'task_message',
+]
+
+#: File in the run folder that lists the actions a replay handed over.
+FORWARD_RECORD = 'flowcept-forwarded.json'
+
+_STATUS = {
+    'completed': 'FINISHED',
+    'failed': 'ERROR',
+    'cancelled': 'ERROR',
+    'not_ended': 'RUNNING',
+}
+
+
+def _values(descriptions: dict[str, Any]) -> dict[str, Any]:
+    """Argument or result descriptions as Flowcept ``used``/``generated``.
+
+    Only what the journal kept: preview, type, size and content hash. A
+    redacted or capped value never had its content written, so it cannot
+    leak here.
+    """
+    out: dict[str, Any] = {}
+    for role, desc in descriptions.items():
+        if not isinstance(desc, dict):
+            continue
+        out[role] = {
+            k: desc[k]
+            for k in (
+                'preview',
+                'type',
+                'size',
+                'sha256',
+                'redacted',
+                'capped',
+            )
+            if k in desc
+        }
+    return out
+
+
+def _uid(ident: Any) -> str | None:
+    if isinstance(ident, dict) and isinstance(ident.get('uid'), str):
+        return str(ident['uid'])
+    return None
+
+
+def task_message(
+    action: Action,
+    *,
+    workflow_id: str,
+    campaign_id: str | None = None,
+) -> dict[str, Any]:
+    """The Flowcept task message of one merged action."""
+    start = action.get('start') or {}
+    send = action.get('sending') or {}
+    exec_start = action.get('execute_start') or {}
+    exec_agent = action.get('exec_agent') or {}
+    caller_end = action.get(action.caller_state or '') or {}
+    exec_end = (
+        action.get(f'execute_{action.execution_state}')
+        if action.execution_state
+        else None
+    ) or {}
+    agent = (
+        _uid(exec_start.get('agent'))
+        or _uid(exec_agent.get('agent'))
+        or _uid(start.get('callee'))
+    )
+    caller = start.get('caller') or send.get('src')
+    used: dict[str, Any] = {}
+    args = start.get('args')
+    if isinstance(args, list):
+        used.update(_values({f'arg{n}': d for n, d in enumerate(args)}))
+    kwargs = start.get('kwargs')
+    if isinstance(kwargs, dict):
+        used.update(_values(kwargs))
+    success = action.get('success') or {}
+    generated = _values({'result': success.get('result')})
+    first = exec_start or start
+    last = exec_end or caller_end
+    message: dict[str, Any] = {
+        'type': 'task',
+        'task_id': action.tag,
+        'workflow_id': workflow_id,
+        'activity_id': action.name,
+        'subtype': 'academy_action',
+        'status': _STATUS[action.state],
+        'used': used,
+        'generated': generated,
+        'hostname': action.hosts.get('execute_start')
+        or action.hosts.get('start'),
+        'custom_metadata': {
+            'provlog': {
+                'state': action.state,
+                'execution_state': action.execution_state or 'not_ended',
+                'caller_role': caller.get('role')
+                if isinstance(caller, dict)
+                else None,
+                'caller_id': _uid(caller),
+                'request_started_at': _time(start),
+                'request_ended_at': _time(caller_end),
+                'execution_started_at': _time(exec_start),
+                'execution_ended_at': _time(exec_end),
+                'prov_activity': f'urn:uuid:{action.tag}',
+            },
+        },
+    }
+    if campaign_id:
+        message['campaign_id'] = campaign_id
+    if agent:
+        message['agent_id'] = agent
+    if isinstance(caller, dict) and caller.get('role') == 'agent':
+        message['source_agent_id'] = _uid(caller)
+    parent = start.get('parent')
+    if isinstance(parent, str):
+        message['parent_task_id'] = parent
+    if 't' in first:
+        message['started_at'] = float(first['t'])
+    if 't' in last:
+        message['ended_at'] = float(last['t'])
+    error = (action.get('execute_exception') or {}).get('error')
+    if isinstance(error, dict):
+        message['stderr'] = (
+            f'{error.get("type")}: {error.get("message")}\n'
+            f'{error.get("traceback", "")}'
+        )
+    return message
+
+
+def _time(event: dict[str, Any]) -> str | None:
+    t = event.get('t')
+    return iso_time(float(t)) if isinstance(t, (int, float)) else None
+
+
+def forwarded_tags(run_dir: Path) -> set[str]:
+    """Action tags a replay handed to Flowcept, from the run folder."""
+    path = run_dir / FORWARD_RECORD
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return set()
+    tags = data.get('tags') if isinstance(data, dict) else None
+    return (
+        {t for t in tags if isinstance(t, str)}
+        if isinstance(tags, list)
+        else set()
+    )
+
+
+def forward_run(
+    run: RunGraph,
+    *,
+    settings_path: str | os.PathLike[str] | None = None,
+    workflow_name: str | None = None,
+    campaign_id: str | None = None,
+) -> int:
+    """Send every action, agent and the workflow of ``run`` to Flowcept.
+
+    Args:
+        run: The merged run.
+        settings_path: Flowcept settings YAML (else ``FLOWCEPT_SETTINGS_PATH``
+            or Flowcept's own default). Must be set before Flowcept is first
+            imported in this process.
+        workflow_name: Name of the Flowcept workflow (default: the run id).
+        campaign_id: Campaign to file the workflow under.
+
+    Returns:
+        The number of task messages handed to Flowcept.
+    """
+    if settings_path is not None:
+        os.environ['FLOWCEPT_SETTINGS_PATH'] = str(
+            Path(settings_path).resolve()
+        )
+    from flowcept.commons.flowcept_dataclasses.agent_object import AgentObject  # noqa: PLC0415
+    from flowcept.commons.flowcept_dataclasses.workflow_object import (  # noqa: PLC0415
+        WorkflowObject,
+    )
+    from flowcept.commons.vocabulary import Status  # noqa: PLC0415
+    from flowcept.flowceptor.adapters.base_interceptor import BaseInterceptor  # noqa: PLC0415
+
+    workflow_id = run.run_id
+    interceptor = BaseInterceptor(kind='provlog')
+    interceptor.start(bundle_exec_id=workflow_id, check_safe_stops=False)
+    workflow = WorkflowObject(
+        workflow_id=workflow_id,
+        name=workflow_name or f'provlog run {workflow_id}',
+    )
+    workflow.campaign_id = campaign_id
+    workflow.status = Status.RUNNING
+    workflow.custom_metadata = {'provlog': {'run': workflow_id}}
+    interceptor.send_workflow_message(workflow)
+    for uid, info in sorted(run.run.agents.items()):
+        agent = AgentObject(
+            agent_id=uid,
+            name=info.get('name'),
+            workflow_id=workflow_id,
+            campaign_id=campaign_id,
+        )
+        agent.extra_metadata = {'agent_class': info.get('class')}
+        interceptor.send_agent_message(agent)
+    tags = []
+    for action in run.run.actions.values():
+        interceptor.intercept(
+            task_message(
+                action,
+                workflow_id=workflow_id,
+                campaign_id=campaign_id,
+            ),
+        )
+        tags.append(action.tag)
+    workflow.status = Status.FINISHED
+    workflow.ended_at = time.time()
+    interceptor.intercept(workflow.to_dict())
+    interceptor.stop(check_safe_stops=False)
+    record = run.run.run_dir / FORWARD_RECORD
+    previous = forwarded_tags(run.run.run_dir)
+    record.write_bytes(
+        orjson.dumps(
+            {'workflow_id': workflow_id, 'tags': sorted(previous | set(tags))},
+        ),
+    )
+    return len(tags)

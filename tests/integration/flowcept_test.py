@@ -1,0 +1,260 @@
+"""Forwarding to Flowcept: offline, and a real Redis with the LMDB keeper."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import provlog
+from provlog.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings(path: Path, **mode: Any) -> Path:
+    """A Flowcept settings YAML (JSON is valid YAML)."""
+    settings = {
+        'log': {'log_file_level': 'disable', 'log_stream_level': 'disable'},
+        'project': {
+            'db_flush_mode': mode.get('flush', 'offline'),
+            'dump_buffer': {
+                'enabled': mode.get('flush', 'offline') == 'offline',
+                'path': str(path.parent / 'buffer.jsonl'),
+                'delete_previous_file': False,
+            },
+            'enrich_messages': False,
+        },
+        'telemetry_capture': {},
+        'mq': {'enabled': False},
+        'kv_db': {'enabled': False},
+        'databases': {
+            'mongodb': {'enabled': False},
+            'lmdb': {'enabled': False},
+        },
+        'db_buffer': {'insertion_buffer_time_secs': 0.5, 'buffer_size': 50},
+    }
+    if 'redis_port' in mode:
+        port = mode['redis_port']
+        settings['mq'] = {
+            'enabled': True,
+            'type': 'redis',
+            'host': '127.0.0.1',
+            'port': port,
+            'channel': 'interception',
+            'buffer_size': 50,
+            'insertion_buffer_time_secs': 0.2,
+        }
+        settings['kv_db'] = {
+            'enabled': True,
+            'host': '127.0.0.1',
+            'port': port,
+        }
+        settings['databases']['lmdb'] = {
+            'enabled': True,
+            'path': str(path.parent / 'lmdb'),
+        }
+    path.write_bytes(orjson.dumps(settings))
+    return path
+
+
+def _python(code: str, settings: Path, timeout: float = 120) -> str:
+    env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=str(settings))
+    proc = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _forward(run_dir: Path, settings: Path) -> None:
+    _python(
+        f"""
+        from provlog.cli import main
+        raise SystemExit(main(['forward', {str(run_dir)!r}, '--settings', {str(settings)!r}]))
+        """,
+        settings,
+    )
+
+
+class TestOffline:
+    """Forwarded tasks read back with Flowcept's own reader equal the run's actions."""
+
+    def test_field_by_field(self, procpool_run, tmp_path, capsys):
+        run_dir = tmp_path / 'run'
+        shutil.copytree(procpool_run['run_dir'], run_dir)
+        settings = _settings(tmp_path / 'settings.yaml')
+        _forward(run_dir, settings)
+        out = _python(
+            f"""
+            import orjson
+            from flowcept import Flowcept
+            msgs = Flowcept.read_buffer_file({str(tmp_path / 'buffer.jsonl')!r}, cleanup_files=False)
+            print(orjson.dumps(msgs).decode())
+            """,
+            settings,
+        )
+        messages = orjson.loads(out)
+        tasks = {m['task_id']: m for m in messages if m.get('type') == 'task'}
+        graph = provlog.load(run_dir)
+        run = graph.run
+        assert set(tasks) == set(run.actions)
+        agents = {m['agent_id'] for m in messages if m.get('type') == 'agent'}
+        assert agents == set(run.agents)
+        workflows = [m for m in messages if m.get('type') == 'workflow']
+        assert {w['workflow_id'] for w in workflows} == {run.run_id}
+        status = {
+            'completed': 'FINISHED',
+            'failed': 'ERROR',
+            'cancelled': 'ERROR',
+        }
+        for tag, action in run.actions.items():
+            task = tasks[tag]
+            assert task['activity_id'] == action.name
+            assert task['workflow_id'] == run.run_id
+            assert task['status'] == status[action.state]
+            assert task['custom_metadata']['provlog']['state'] == action.state
+            start = action.get('start')
+            assert task['agent_id'] == start['callee']['uid']
+            parent = start['parent']
+            assert task.get('parent_task_id') == parent
+            caller = start.get('caller') or action.get('sending')['src']
+            if caller['role'] == 'agent':
+                assert task['source_agent_id'] == caller['uid']
+            else:
+                assert 'source_agent_id' not in task
+            assert task['started_at'] == action.get('execute_start')['t']
+            for n, desc in enumerate(start['args']):
+                assert task['used'][f'arg{n}']['sha256'] == desc['sha256']
+            if action.state == 'completed':
+                assert (
+                    task['generated']['result']['sha256']
+                    == (action.get('success')['result']['sha256'])
+                )
+            if action.state == 'failed':
+                assert task['stderr'].startswith('ZeroDivisionError: ')
+                assert 'Traceback' in task['stderr']
+        # a secret never travels: the store kwarg was redacted in the journal
+        assert (
+            b'sk-demo-0123456789'
+            not in (tmp_path / 'buffer.jsonl').read_bytes()
+        )
+        assert main(['stats', str(run_dir), '--json']) == 0
+        stats = orjson.loads(capsys.readouterr().out)
+        assert stats['flowcept'] == {
+            'forwarded': len(run.actions),
+            'pending': 0,
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on 127.0.0.1, started and stopped here."""
+    exe = shutil.which('redis-server')
+    if exe is None:
+        pytest.fail('redis-server is not installed (.ci/run installs it)')
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            '--port',
+            str(port),
+            '--bind',
+            '127.0.0.1',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(('127.0.0.1', port)) == 0:
+                break
+        time.sleep(0.05)
+    yield port
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+class TestRedisLmdb:
+    """A real Redis broker and Flowcept's LMDB keeper: every action once, twice sent."""
+
+    def test_replay_is_idempotent(self, procpool_run, tmp_path, redis_server):
+        run_dir = tmp_path / 'run'
+        shutil.copytree(procpool_run['run_dir'], run_dir)
+        settings = _settings(
+            tmp_path / 'settings.yaml', flush='online', redis_port=redis_server
+        )
+        env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=str(settings))
+        keeper = subprocess.Popen(
+            [
+                sys.executable,
+                '-c',
+                (
+                    'from flowcept import Flowcept\n'
+                    'Flowcept.start_consumption_services()\n'
+                    'import time\n'
+                    'time.sleep(3600)\n'
+                ),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(3)  # the keeper subscribes (pub/sub keeps no backlog)
+            _forward(run_dir, settings)
+            _forward(run_dir, settings)  # again: no duplicates
+            run = provlog.load(run_dir).run
+            query = f"""
+            import time, orjson
+            from flowcept import Flowcept
+            deadline = time.time() + 30
+            while True:
+                tasks = Flowcept.db.task_query({{'workflow_id': {run.run_id!r}}}) or []
+                if len(tasks) >= {len(run.actions)} or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            workflows = Flowcept.db.workflow_query({{'workflow_id': {run.run_id!r}}}) or []
+            print(orjson.dumps({{'tasks': tasks, 'workflows': workflows}}, default=str).decode())
+            """
+            found = orjson.loads(_python(query, settings))
+        finally:
+            keeper.kill()
+            keeper.wait(10)
+        tasks = found['tasks']
+        ids = [t['task_id'] for t in tasks]
+        assert sorted(ids) == sorted(run.actions)  # every action exactly once
+        assert len(found['workflows']) == 1
+        for task in tasks:
+            action = run.actions[task['task_id']]
+            assert task['activity_id'] == action.name
+            assert task['agent_id'] == action.get('start')['callee']['uid']
+            assert task.get('parent_task_id') == action.get('start')['parent']
