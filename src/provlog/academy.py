@@ -15,6 +15,7 @@ from pathlib import Path
 
 from academy.logging.configs.base import LogConfig
 
+from provlog.flowcept import FlowceptForwarding
 from provlog.session import start_session
 from provlog.values import DEFAULT_REDACT_KEYS
 from provlog.values import ValuePolicy
@@ -41,6 +42,10 @@ class ProvenanceLogging(LogConfig):
             (``password``, ``token``, ``api_key``, ``secret``, ...).
         flush_interval: Longest time, in seconds, that an event waits in
             memory before it is written; what a SIGKILL can lose.
+        flowcept: Forward completed calls to Flowcept live, from every
+            process (``True`` for Flowcept's settings from the environment,
+            or a :class:`~provlog.flowcept.FlowceptForwarding`). Needs the
+            ``provlog[flowcept]`` extra; Flowcept is imported only here.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class ProvenanceLogging(LogConfig):
         preview_chars: int = 200,
         redact_keys: Iterable[str] = (),
         flush_interval: float = 0.2,
+        flowcept: bool | FlowceptForwarding = False,
     ) -> None:
         super().__init__()
         if max_value_bytes < 0 or preview_chars < 1 or flush_interval <= 0:
@@ -65,6 +71,9 @@ class ProvenanceLogging(LogConfig):
         self.preview_chars = preview_chars
         self.redact_keys = tuple(str(k).lower() for k in redact_keys)
         self.flush_interval = flush_interval
+        self.flowcept: FlowceptForwarding | None = (
+            FlowceptForwarding() if flowcept is True else flowcept or None
+        )
 
     @property
     def run_dir(self) -> Path:
@@ -87,6 +96,7 @@ class ProvenanceLogging(LogConfig):
             self.uuid,
             self.policy(),
             flush_interval=self.flush_interval,
+            forwarding=self.flowcept,
         )
 
     def __repr__(self) -> str:

@@ -15,8 +15,13 @@ documents by them, so sending a run twice replaces rather than duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from typing import TYPE_CHECKING
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     'FORWARD_RECORD',
+    'FlowceptForwarding',
+    'LiveForwarder',
     'forward_run',
     'forwarded_tags',
     'task_message',
@@ -255,3 +262,157 @@ def forward_run(
         ),
     )
     return len(tags)
+
+
+# ---------------------------------------------------------------- live
+
+
+@dataclass(frozen=True)
+class FlowceptForwarding:
+    """Live forwarding options; picklable, travels inside the LogConfig.
+
+    Attributes:
+        settings_path: Flowcept settings YAML, applied in every process
+            before Flowcept is imported (else ``FLOWCEPT_SETTINGS_PATH``).
+        workflow_name: Name of the Flowcept workflow (default: run id).
+        campaign_id: Campaign the workflow belongs to.
+    """
+
+    settings_path: str | None = None
+    workflow_name: str | None = None
+    campaign_id: str | None = None
+
+
+class LiveForwarder:
+    """Forwards this process's completed calls to Flowcept as they finish.
+
+    It observes the journal writer (so the journal is written first and
+    stays the source of truth) and works on a thread of its own, so a slow
+    or absent broker delays only forwarding. The calling process forwards
+    each action when the call ends, from what it saw: ids, values, status,
+    the caller's times. The agent side's details (execution times, the
+    traceback) are added by ``provlog forward`` on replay, which replaces
+    the task.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        options: FlowceptForwarding,
+        report: Callable[[list[str]], None],
+        *,
+        max_pending: int = 100_000,
+    ) -> None:
+        if options.settings_path:
+            os.environ['FLOWCEPT_SETTINGS_PATH'] = str(
+                Path(options.settings_path).resolve(),
+            )
+        from flowcept.commons.flowcept_dataclasses.agent_object import (  # noqa: PLC0415
+            AgentObject,
+        )
+        from flowcept.commons.flowcept_dataclasses.workflow_object import (  # noqa: PLC0415
+            WorkflowObject,
+        )
+        from flowcept.commons.vocabulary import Status  # noqa: PLC0415
+        from flowcept.flowceptor.adapters.base_interceptor import (  # noqa: PLC0415
+            BaseInterceptor,
+        )
+
+        self._agent_cls = AgentObject
+        self._status = Status
+        self.run_id = run_id
+        self.options = options
+        self._report = report
+        self._max_pending = max_pending
+        self._queue: queue.SimpleQueue[list[dict[str, Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._open: dict[str, Action] = {}
+        self.forwarded = 0
+        self._interceptor = BaseInterceptor(kind='provlog')
+        self._interceptor.start(bundle_exec_id=run_id, check_safe_stops=False)
+        self._workflow = WorkflowObject(
+            workflow_id=run_id,
+            name=options.workflow_name or f'provlog run {run_id}',
+        )
+        self._workflow.campaign_id = options.campaign_id
+        self._workflow.status = Status.RUNNING
+        self._interceptor.send_workflow_message(self._workflow)
+        self._thread = threading.Thread(
+            target=self._run,
+            name='provlog-flowcept',
+            daemon=True,
+        )
+        self._thread.start()
+
+    def observe(self, lines: list[dict[str, Any]]) -> None:
+        """Called by the journal writer with the lines it just wrote."""
+        self._queue.put(lines)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Forward what is left, end the workflow, stop the interceptor."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        from provlog.merge import Action  # noqa: PLC0415
+
+        while True:
+            lines = self._queue.get()
+            if lines is None:
+                break
+            sent: list[str] = []
+            for line in lines:
+                try:
+                    tag = self._line(line, Action)
+                except Exception:  # noqa: BLE001, S112 - one bad line only
+                    continue
+                if tag is not None:
+                    sent.append(tag)
+            if sent:
+                self.forwarded += len(sent)
+                self._report(sent)
+        with contextlib.suppress(Exception):
+            self._workflow.status = self._status.FINISHED
+            self._workflow.ended_at = time.time()
+            self._interceptor.intercept(self._workflow.to_dict())
+            self._interceptor.stop(check_safe_stops=False)
+
+    def _line(
+        self, line: dict[str, Any], action_cls: type[Action]
+    ) -> str | None:
+        kind = line.get('e')
+        if kind == 'agent':
+            agent = self._agent_cls(
+                agent_id=line.get('uid'),
+                name=line.get('name'),
+                workflow_id=self.run_id,
+                campaign_id=self.options.campaign_id,
+            )
+            agent.extra_metadata = {'agent_class': line.get('class')}
+            self._interceptor.send_agent_message(agent)
+            return None
+        tag = line.get('tag')
+        if kind not in _CALLER_SIDE or not isinstance(tag, str):
+            return None
+        action = self._open.get(tag)
+        if action is None:
+            if len(self._open) >= self._max_pending:
+                return None  # replay sends it; memory stays bounded
+            action = self._open[tag] = action_cls(tag)
+        action.events[kind] = line
+        if kind not in _CALLER_END:
+            return None
+        del self._open[tag]
+        message = task_message(
+            action,
+            workflow_id=self.run_id,
+            campaign_id=self.options.campaign_id,
+        )
+        message['custom_metadata']['provlog']['live'] = True
+        self._interceptor.intercept(message)
+        return tag
+
+
+_CALLER_END = frozenset({'success', 'exception', 'cancelled'})
+_CALLER_SIDE = _CALLER_END | {'start', 'sending'}

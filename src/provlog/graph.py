@@ -156,7 +156,9 @@ class RunGraph:
     def _flowcept_counts(self) -> dict[str, int]:
         from provlog.flowcept import forwarded_tags  # noqa: PLC0415
 
-        sent = forwarded_tags(self.run.run_dir) & set(self.run.actions)
+        sent = (forwarded_tags(self.run.run_dir) | self.run.forwarded) & set(
+            self.run.actions,
+        )
         return {
             'forwarded': len(sent),
             'pending': len(self.run.actions) - len(sent),

@@ -48,7 +48,7 @@ class JournalError(ValueError):
     """A journal that cannot be read; the message names file and line."""
 
 
-def _warn_once(message: str) -> None:
+def warn_stderr(message: str) -> None:
     """Report a problem on stderr, never through ``logging`` (no recursion)."""
     try:
         sys.stderr.write(f'provlog: {message}\n')
@@ -83,6 +83,7 @@ class JournalWriter:
         '_wake',
         '_written',
         'max_backlog',
+        'observer',
         'path',
     )
 
@@ -95,6 +96,7 @@ class JournalWriter:
         flush_interval: float = 0.2,
         max_pending: int = _MAX_PENDING,
     ) -> None:
+        self.observer: Callable[[list[dict[str, Any]]], None] | None = None
         self.path = path
         self._encode = encode
         self._flush_interval = flush_interval
@@ -205,6 +207,7 @@ class JournalWriter:
                 )
             if batch:
                 self._write(batch)
+                self._notify(batch)
             with self._idle:
                 self._written += taken
                 self._idle.notify_all()
@@ -225,10 +228,21 @@ class JournalWriter:
             self._failed = True
             self._lost_since = time.time()
             self._lost += len(lines)
-            _warn_once(
+            warn_stderr(
                 f'cannot write journal {self.path}: {exc}; '
                 'provenance from this process is lost from here on',
             )
+
+    def _notify(self, batch: list[dict[str, Any]]) -> None:
+        """Hand written lines to the observer (a forwarder); never fails."""
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(batch)
+        except Exception as exc:  # noqa: BLE001 - a sink must not stop us
+            self.observer = None
+            warn_stderr(f'forwarding stopped: {exc!r}')
 
     def _write_lost_marker(self) -> None:
         """Best effort, at close: say from when and how many events were lost.

@@ -104,6 +104,7 @@ class MergedRun:
     actions: dict[str, Action]
     agents: dict[str, dict[str, Any]]
     processes: dict[str, Process]
+    forwarded: set[str] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
@@ -170,10 +171,18 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
     actions: dict[str, Action] = {}
     agents: dict[str, dict[str, Any]] = {}
     processes: dict[str, Process] = {}
+    forwarded: set[str] = set()
     for result in results:
         _add_process(processes, result)
         _fold(result, actions, agents, lenient=lenient)
-    return MergedRun(run_dir, run_id, actions, agents, processes)
+        for event in result.events:
+            if event['e'] == 'forwarded' and isinstance(
+                event.get('tags'), list
+            ):
+                forwarded.update(
+                    t for t in event['tags'] if isinstance(t, str)
+                )
+    return MergedRun(run_dir, run_id, actions, agents, processes, forwarded)
 
 
 def _add_process(processes: dict[str, Process], result: ReadResult) -> None:

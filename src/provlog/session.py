@@ -23,12 +23,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provlog import __version__
 from provlog.events import Encoder
 from provlog.handler import ProvenanceHandler
 from provlog.journal import FORMAT_VERSION
 from provlog.journal import JournalWriter
+from provlog.journal import warn_stderr
 from provlog.values import ValuePolicy
 
 __all__ = ['CAPTURE_LOGGERS', 'HANDLER_LOGGER', 'start_session']
@@ -54,6 +56,7 @@ class _Session:
     writer: JournalWriter
     saved_levels: dict[str, int]
     refs: int = 1
+    forwarder: Any = None
 
 
 def _academy_version() -> str | None:
@@ -102,12 +105,29 @@ def _open_writer(
     )
 
 
+def _start_forwarder(writer: JournalWriter, run_id: str, options: Any) -> Any:
+    """Live Flowcept forwarding for this process, or ``None`` if it fails."""
+    try:
+        from provlog.flowcept import LiveForwarder  # noqa: PLC0415
+
+        def report(tags: list[str]) -> None:
+            writer.put(('forwarded', None, time.time(), {'tags': tags}))
+
+        forwarder = LiveForwarder(run_id, options, report)
+    except Exception as exc:  # noqa: BLE001 - never break the host
+        warn_stderr(f'Flowcept forwarding is off in this process: {exc!r}')
+        return None
+    writer.observer = forwarder.observe
+    return forwarder
+
+
 def start_session(
     run_dir: Path,
     run_id: str,
     policy: ValuePolicy,
     *,
     flush_interval: float = 0.2,
+    forwarding: Any = None,
 ) -> Callable[[], None]:
     """Start capturing this process's Academy records into ``run_dir``.
 
@@ -116,6 +136,8 @@ def start_session(
         run_id: Identifier of the run (the LogConfig's ``uuid``).
         policy: What to keep of argument and result values.
         flush_interval: Longest time an event waits in memory.
+        forwarding: A :class:`provlog.flowcept.FlowceptForwarding` to
+            forward completed calls live (``None``: journal only).
 
     Returns:
         A callback that ends this use of the session: the last one removes
@@ -147,6 +169,10 @@ def start_session(
                 writer,
                 saved,
             )
+            if forwarding is not None:
+                session.forwarder = _start_forwarder(
+                    writer, run_id, forwarding
+                )
             _sessions[run_id] = session
             _register_exit_flush()
     done = threading.Event()
@@ -173,6 +199,9 @@ def _release(run_id: str) -> None:
         for name, level in session.saved_levels.items():
             logging.getLogger(name).setLevel(level)
     session.handler.close()
+    if session.forwarder is not None:
+        session.writer.flush()
+        session.forwarder.close()
     session.writer.close()
 
 

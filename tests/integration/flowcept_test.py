@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -169,13 +168,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    """A real redis-server on 127.0.0.1, started and stopped here."""
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
     exe = shutil.which('redis-server')
     if exe is None:
         pytest.fail('redis-server is not installed (.ci/run installs it)')
-    port = _free_port()
     proc = subprocess.Popen(
         [
             exe,
@@ -195,66 +191,175 @@ def redis_server(tmp_path):
     while time.time() < deadline:
         with socket.socket() as s:
             if s.connect_ex(('127.0.0.1', port)) == 0:
-                break
+                return proc
         time.sleep(0.05)
-    yield port
-    proc.send_signal(signal.SIGTERM)
+    pytest.fail(f'redis-server did not start on port {port}')
+
+
+def _start_keeper(settings: Path) -> subprocess.Popen[bytes]:
+    """Flowcept's own consumer: Redis -> LMDB, in a process of its own."""
+    keeper = subprocess.Popen(
+        [
+            sys.executable,
+            '-c',
+            (
+                'from flowcept import Flowcept\n'
+                'Flowcept.start_consumption_services()\n'
+                'import time\n'
+                'time.sleep(3600)\n'
+            ),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, FLOWCEPT_SETTINGS_PATH=str(settings)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # it subscribes; pub/sub keeps no backlog
+    return keeper
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
     proc.wait(10)
+
+
+@pytest.fixture
+def redis_server():
+    """A real redis-server on 127.0.0.1, started and stopped here."""
+    port = _free_port()
+    proc = _start_redis(port)
+    yield port, proc
+    _stop(proc)
+
+
+def _query_store(
+    settings: Path, workflow_id: str, expect: int
+) -> dict[str, Any]:
+    query = f"""
+    import time, orjson
+    from flowcept import Flowcept
+    deadline = time.time() + 30
+    while True:
+        tasks = Flowcept.db.task_query({{'workflow_id': {workflow_id!r}}}) or []
+        if len(tasks) >= {expect} or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    time.sleep(1.0)  # and nothing more arrives
+    tasks = Flowcept.db.task_query({{'workflow_id': {workflow_id!r}}}) or []
+    workflows = Flowcept.db.workflow_query({{'workflow_id': {workflow_id!r}}}) or []
+    agents = Flowcept.db.agent_query({{'workflow_id': {workflow_id!r}}}) or []
+    print(orjson.dumps({{'tasks': tasks, 'workflows': workflows, 'agents': agents}}, default=str).decode())
+    """
+    return dict(orjson.loads(_python(query, settings)))
+
+
+def _worker(*args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, '-m', 'tests.integration.flowcept_worker', *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(orjson.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 class TestRedisLmdb:
     """A real Redis broker and Flowcept's LMDB keeper: every action once, twice sent."""
 
     def test_replay_is_idempotent(self, procpool_run, tmp_path, redis_server):
+        port, _ = redis_server
         run_dir = tmp_path / 'run'
         shutil.copytree(procpool_run['run_dir'], run_dir)
         settings = _settings(
-            tmp_path / 'settings.yaml', flush='online', redis_port=redis_server
+            tmp_path / 'settings.yaml', flush='online', redis_port=port
         )
-        env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=str(settings))
-        keeper = subprocess.Popen(
-            [
-                sys.executable,
-                '-c',
-                (
-                    'from flowcept import Flowcept\n'
-                    'Flowcept.start_consumption_services()\n'
-                    'import time\n'
-                    'time.sleep(3600)\n'
-                ),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        keeper = _start_keeper(settings)
         try:
-            time.sleep(3)  # the keeper subscribes (pub/sub keeps no backlog)
             _forward(run_dir, settings)
             _forward(run_dir, settings)  # again: no duplicates
             run = provlog.load(run_dir).run
-            query = f"""
-            import time, orjson
-            from flowcept import Flowcept
-            deadline = time.time() + 30
-            while True:
-                tasks = Flowcept.db.task_query({{'workflow_id': {run.run_id!r}}}) or []
-                if len(tasks) >= {len(run.actions)} or time.time() > deadline:
-                    break
-                time.sleep(0.5)
-            workflows = Flowcept.db.workflow_query({{'workflow_id': {run.run_id!r}}}) or []
-            print(orjson.dumps({{'tasks': tasks, 'workflows': workflows}}, default=str).decode())
-            """
-            found = orjson.loads(_python(query, settings))
+            found = _query_store(settings, run.run_id, len(run.actions))
         finally:
-            keeper.kill()
-            keeper.wait(10)
+            _stop(keeper)
         tasks = found['tasks']
-        ids = [t['task_id'] for t in tasks]
-        assert sorted(ids) == sorted(run.actions)  # every action exactly once
+        assert sorted(t['task_id'] for t in tasks) == sorted(run.actions)
         assert len(found['workflows']) == 1
         for task in tasks:
             action = run.actions[task['task_id']]
             assert task['activity_id'] == action.name
             assert task['agent_id'] == action.get('start')['callee']['uid']
             assert task.get('parent_task_id') == action.get('start')['parent']
+            assert task['status'] == {'completed': 'FINISHED'}.get(
+                action.state, 'ERROR'
+            )
+
+
+class TestLive:
+    """Every process forwards its completed calls as they finish."""
+
+    def test_multiprocess_run_one_workflow(self, tmp_path, redis_server):
+        port, _ = redis_server
+        settings = _settings(
+            tmp_path / 'settings.yaml', flush='online', redis_port=port
+        )
+        keeper = _start_keeper(settings)
+        try:
+            result = _worker('pipeline', str(tmp_path / 'runs'), str(settings))
+            run = provlog.load(result['run_dir']).run
+            found = _query_store(settings, run.run_id, len(run.actions))
+        finally:
+            _stop(keeper)
+        tasks = {t['task_id']: t for t in found['tasks']}
+        assert sorted(tasks) == sorted(run.actions)  # each action once
+        assert len(found['workflows']) == 1  # four processes, one workflow
+        assert {a['agent_id'] for a in found['agents']} == set(run.agents)
+        for tag, action in run.actions.items():
+            task = tasks[tag]
+            start = action.get('start')
+            assert task['agent_id'] == start['callee']['uid']
+            assert task.get('parent_task_id') == start['parent']
+            assert task['custom_metadata']['provlog']['live'] is True
+        stats = provlog.load(result['run_dir']).stats()
+        assert stats['flowcept'] == {
+            'forwarded': len(run.actions),
+            'pending': 0,
+        }
+
+    def test_broker_stopped_mid_run(self, tmp_path, redis_server):
+        port, redis = redis_server
+        settings = _settings(
+            tmp_path / 'settings.yaml', flush='online', redis_port=port
+        )
+        keeper = _start_keeper(settings)
+        try:
+            n = 400
+            result = _worker(
+                'outage',
+                str(tmp_path / 'runs'),
+                str(settings),
+                str(redis.pid),
+                str(n),
+            )
+        finally:
+            _stop(keeper)
+        # the run completed (every call returned, asserted in the worker)
+        # at normal speed after the broker went away
+        assert result['after_ms'] < result['before_ms'] * 3 + 1, result
+        graph = provlog.load(result['run_dir'])
+        assert graph.stats()['actions'] == n
+        # the broker comes back; the replay brings the store to the full run
+        redis.wait(10)
+        redis2 = _start_redis(port)
+        keeper = _start_keeper(settings)
+        try:
+            _forward(Path(result['run_dir']), settings)
+            found = _query_store(settings, graph.run_id, n)
+        finally:
+            _stop(keeper)
+            _stop(redis2)
+        ids = [t['task_id'] for t in found['tasks']]
+        assert len(ids) == len(set(ids)) == n

@@ -1,0 +1,76 @@
+"""Child-process workflows for the live Flowcept tests.
+
+``python -m tests.integration.flowcept_worker pipeline OUT SETTINGS``
+runs the example workflow with live forwarding; ``... outage OUT SETTINGS
+REDIS_PID N`` makes N calls, stops the broker (SIGTERM to REDIS_PID) half
+way, and prints per-call latencies before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import time
+
+import orjson
+from academy.agent import action
+from academy.agent import Agent
+from academy.exchange import LocalExchangeFactory
+from academy.manager import Manager
+from examples.pipeline import run_workflow
+
+from provlog.academy import ProvenanceLogging
+from provlog.flowcept import FlowceptForwarding
+
+
+class Echo(Agent):
+    @action
+    async def echo(self, x: int) -> int:
+        return x
+
+
+async def outage(out: str, settings: str, redis_pid: int, n: int) -> dict:
+    config = ProvenanceLogging(
+        out,
+        flowcept=FlowceptForwarding(settings_path=settings),
+    )
+    before: list[float] = []
+    after: list[float] = []
+    async with await Manager.from_exchange_factory(
+        LocalExchangeFactory(),
+        log_config=config,
+    ) as manager:
+        echo = await manager.launch(Echo, name='echo')
+        for i in range(n):
+            if i == n // 2:
+                os.kill(redis_pid, signal.SIGTERM)  # the broker goes away
+                await asyncio.sleep(0.5)
+            t0 = time.perf_counter()
+            assert await echo.echo(i) == i
+            (before if i < n // 2 else after).append(time.perf_counter() - t0)
+    return {
+        'run_dir': str(config.run_dir),
+        'before_ms': statistics.median(before) * 1e3,
+        'after_ms': statistics.median(after) * 1e3,
+    }
+
+
+if __name__ == '__main__':
+    mode, out, settings = sys.argv[1:4]
+    if mode == 'pipeline':
+        result = asyncio.run(
+            run_workflow(
+                out,
+                'procpool',
+                flowcept=FlowceptForwarding(settings_path=settings),
+            ),
+        )
+        result = {k: str(v) for k, v in result.items()}
+    else:
+        result = asyncio.run(
+            outage(out, settings, int(sys.argv[4]), int(sys.argv[5])),
+        )
+    sys.stdout.write(orjson.dumps(result).decode() + '\n')
