@@ -9,6 +9,9 @@ B  the loggers provlog raises set to DEBUG, with a handler that does nothing
    (the cost of the log records themselves: the floor)
 C  Academy's own JSONPoolLogging
 D  provlog capture, values captured (the default)
+E  D with live Flowcept forwarding, Flowcept in offline mode (JSONL file)
+F  D with live Flowcept forwarding to a Redis broker on 127.0.0.1
+   (port in PROVLOG_BENCH_REDIS_PORT; publish-only, as a producer does)
 
 EXCHANGE is ``local`` (LocalExchangeFactory, agents in the event loop) or
 ``http`` (a spawn process pool over Academy's HTTP exchange on 127.0.0.1).
@@ -47,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from examples.pipeline import open_port
 
 from provlog.academy import ProvenanceLogging
+from provlog.flowcept import FlowceptForwarding
 from provlog.session import CAPTURE_LOGGERS
 from provlog.session import HANDLER_LOGGER
 
@@ -107,7 +111,59 @@ def _config(name: str, out: Path) -> LogConfig | None:
         return JSONPoolLogging()
     if name == 'D':
         return ProvenanceLogging(out / 'prov-runs')
+    if name in {'E', 'F'}:
+        settings = _flowcept_settings(out, name)
+        return ProvenanceLogging(
+            out / 'prov-runs',
+            flowcept=FlowceptForwarding(settings_path=str(settings)),
+        )
     raise SystemExit(f'unknown config {name}')
+
+
+def _flowcept_settings(out: Path, name: str) -> Path:
+    settings: dict[str, Any] = {
+        'log': {'log_file_level': 'disable', 'log_stream_level': 'disable'},
+        'project': {
+            'db_flush_mode': 'offline',
+            'dump_buffer': {
+                'enabled': True,
+                'path': str(out / 'flowcept.jsonl'),
+                'delete_previous_file': False,
+                'append_id_to_path': True,
+            },
+            'enrich_messages': False,
+        },
+        'telemetry_capture': {},
+        'mq': {'enabled': False},
+        'kv_db': {'enabled': False},
+        'databases': {
+            'mongodb': {'enabled': False},
+            'lmdb': {'enabled': False},
+        },
+    }
+    if name == 'F':
+        port = int(os.environ['PROVLOG_BENCH_REDIS_PORT'])
+        settings['project'] = {
+            'db_flush_mode': 'online',
+            'enrich_messages': False,
+        }
+        settings['mq'] = {
+            'enabled': True,
+            'type': 'redis',
+            'host': '127.0.0.1',
+            'port': port,
+            'channel': 'interception',
+            'buffer_size': 50,
+            'insertion_buffer_time_secs': 1,
+        }
+        settings['kv_db'] = {
+            'enabled': True,
+            'host': '127.0.0.1',
+            'port': port,
+        }
+    path = out / f'flowcept-{name}.yaml'
+    path.write_bytes(orjson.dumps(settings))
+    return path
 
 
 @contextlib.contextmanager

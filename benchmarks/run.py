@@ -12,6 +12,8 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -23,13 +25,15 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CONFIGS = ('A', 'B', 'C', 'D')
+CONFIGS = ('A', 'B', 'C', 'D', 'E', 'F')
 SCENARIOS = (('local', 'trivial'), ('local', 'nested'), ('http', 'trivial'))
 CONFIG_TEXT = {
     'A': 'no log config, Academy loggers at WARNING',
     'B': "provlog's loggers at DEBUG, a handler that does nothing (floor)",
     'C': "Academy's JSONPoolLogging",
     'D': 'provlog capture, values captured (default)',
+    'E': 'D + live Flowcept forwarding, Flowcept offline (JSONL)',
+    'F': 'D + live Flowcept forwarding to Redis on 127.0.0.1',
 }
 
 
@@ -162,7 +166,6 @@ def report(
             f'| {config} | {CONFIG_TEXT[config]} | ' + ' | '.join(cells) + ' |'
         )
     lines += [
-        '| E | provlog with live Flowcept forwarding | not measured: forwarding is not built yet (issue 5) |',
         '',
         'Added cost per action is `X - A` (in brackets). Ratios, goal `(D-A)/(B-A) <= 1.25` and '
         '`(D-A)/(C-A) <= 0.25`:',
@@ -171,12 +174,27 @@ def report(
         '|---|---|---|---|---|',
     ]
     for exchange, variant in SCENARIOS:
-        a, b, c, d = (med[(exchange, variant, k)] for k in CONFIGS)
+        a, b, c, d = (med[(exchange, variant, k)] for k in 'ABCD')
         floor = (d - a) / (b - a) if b - a > 0 else float('nan')
         json_ratio = (d - a) / (c - a) if c - a > 0 else float('nan')
         lines.append(
             f'| {exchange}/{variant} | {floor:.2f} | {_goal(floor <= 1.25)} | '
             f'{json_ratio:.2f} | {_goal(json_ratio <= 0.25)} |',
+        )
+    lines += [
+        '',
+        "Live forwarding to Flowcept, goal: at most 20% on top of D's added cost, `(X-A)/(D-A) <= 1.2`:",
+        '',
+        '| scenario | E (offline) (E-A)/(D-A) | goal | F (Redis) (F-A)/(D-A) | goal |',
+        '|---|---|---|---|---|',
+    ]
+    for exchange, variant in SCENARIOS:
+        a, d, e, f = (med[(exchange, variant, k)] for k in 'ADEF')
+        re_ = (e - a) / (d - a) if d - a > 0 else float('nan')
+        rf = (f - a) / (d - a) if d - a > 0 else float('nan')
+        lines.append(
+            f'| {exchange}/{variant} | {re_:.2f} | {_goal(re_ <= 1.2)} | '
+            f'{rf:.2f} | {_goal(rf <= 1.2)} |',
         )
     lines += [
         '',
@@ -269,6 +287,36 @@ def report(
     return '\n'.join(lines) + '\n'
 
 
+def _redis() -> subprocess.Popen[bytes]:
+    """A redis-server on a free port of 127.0.0.1 for config F."""
+    exe = shutil.which('redis-server')
+    if exe is None:
+        raise SystemExit(
+            'config F needs redis-server (apt-get install redis-server)'
+        )
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            exe,
+            '--port',
+            str(port),
+            '--bind',
+            '127.0.0.1',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.environ['PROVLOG_BENCH_REDIS_PORT'] = str(port)
+    time.sleep(0.5)
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--reps', type=int, default=5)
@@ -281,7 +329,12 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     print('capture cost ...', flush=True)
-    cap = capture(args.reps, args.calls)
+    redis = _redis()
+    try:
+        cap = capture(args.reps, args.calls)
+    finally:
+        redis.terminate()
+        redis.wait(10)
     print('offline pipeline ...', flush=True)
     off = offline([int(s) for s in args.sizes.split(',')], args.compare_upto)
     text = report(cap, off, args.reps, args.calls, time.perf_counter() - t0)
