@@ -363,3 +363,32 @@ class TestLive:
             _stop(redis2)
         ids = [t['task_id'] for t in found['tasks']]
         assert len(ids) == len(set(ids)) == n
+
+
+class TestHostFlowcept:
+    """A host application running its own Flowcept keeps all of its messages."""
+
+    def test_host_messages_survive(self, tmp_path, redis_server):
+        port, _ = redis_server
+        settings = _settings(
+            tmp_path / 'settings.yaml', flush='online', redis_port=port
+        )
+        keeper = _start_keeper(settings)
+        host_workflow = 'host-workflow-1'
+        try:
+            result = _worker(
+                'host', str(tmp_path / 'runs'), str(settings), host_workflow
+            )
+            run = provlog.load(result['run_dir']).run
+            found = _query_store(settings, host_workflow, 3)
+            ours = _query_store(settings, run.run_id, len(run.actions))
+        finally:
+            _stop(keeper)
+        assert sorted(t['task_id'] for t in found['tasks']) == [
+            'host-after',
+            'host-before',
+            'host-during',
+        ]
+        assert sorted(t['task_id'] for t in ours['tasks']) == sorted(
+            run.actions
+        )

@@ -58,9 +58,48 @@ async def outage(out: str, settings: str, redis_pid: int, n: int) -> dict:
     }
 
 
+async def host(out: str, settings: str, host_workflow: str) -> dict:
+    """A host application with its own Flowcept, and provlog beside it."""
+    from flowcept import Flowcept
+    from flowcept import FlowceptTask
+
+    flowcept = Flowcept(
+        workflow_id=host_workflow,
+        start_persistence=False,
+        check_safe_stops=False,
+    )
+    flowcept.start()
+    FlowceptTask(task_id='host-before', workflow_id=host_workflow).end(
+        generated={'step': 1},
+    )
+    config = ProvenanceLogging(
+        out,
+        flowcept=FlowceptForwarding(settings_path=settings),
+    )
+    async with await Manager.from_exchange_factory(
+        LocalExchangeFactory(),
+        log_config=config,
+    ) as manager:
+        echo = await manager.launch(Echo, name='echo')
+        for i in range(20):
+            assert await echo.echo(i) == i
+        FlowceptTask(task_id='host-during', workflow_id=host_workflow).end(
+            generated={'step': 2},
+        )
+    # provlog's session has stopped; the host's Flowcept must still work
+    FlowceptTask(task_id='host-after', workflow_id=host_workflow).end(
+        generated={'step': 3},
+    )
+    flowcept.stop()
+    return {'run_dir': str(config.run_dir)}
+
+
 if __name__ == '__main__':
     mode, out, settings = sys.argv[1:4]
-    if mode == 'pipeline':
+    if mode == 'host':
+        os.environ['FLOWCEPT_SETTINGS_PATH'] = settings
+        result = asyncio.run(host(out, settings, sys.argv[4]))
+    elif mode == 'pipeline':
         result = asyncio.run(
             run_workflow(
                 out,
