@@ -53,6 +53,7 @@ from provlog.academy import ProvenanceLogging
 from provlog.flowcept import FlowceptForwarding
 from provlog.session import CAPTURE_LOGGERS
 from provlog.session import HANDLER_LOGGER
+from provlog.testing import flowcept_settings
 
 WARMUP = 200
 
@@ -121,49 +122,10 @@ def _config(name: str, out: Path) -> LogConfig | None:
 
 
 def _flowcept_settings(out: Path, name: str) -> Path:
-    settings: dict[str, Any] = {
-        'log': {'log_file_level': 'disable', 'log_stream_level': 'disable'},
-        'project': {
-            'db_flush_mode': 'offline',
-            'dump_buffer': {
-                'enabled': True,
-                'path': str(out / 'flowcept.jsonl'),
-                'delete_previous_file': False,
-                'append_id_to_path': True,
-            },
-            'enrich_messages': False,
-        },
-        'telemetry_capture': {},
-        'mq': {'enabled': False},
-        'kv_db': {'enabled': False},
-        'databases': {
-            'mongodb': {'enabled': False},
-            'lmdb': {'enabled': False},
-        },
-    }
+    port = None
     if name == 'F':
         port = int(os.environ['PROVLOG_BENCH_REDIS_PORT'])
-        settings['project'] = {
-            'db_flush_mode': 'online',
-            'enrich_messages': False,
-        }
-        settings['mq'] = {
-            'enabled': True,
-            'type': 'redis',
-            'host': '127.0.0.1',
-            'port': port,
-            'channel': 'interception',
-            'buffer_size': 50,
-            'insertion_buffer_time_secs': 1,
-        }
-        settings['kv_db'] = {
-            'enabled': True,
-            'host': '127.0.0.1',
-            'port': port,
-        }
-    path = out / f'flowcept-{name}.yaml'
-    path.write_bytes(orjson.dumps(settings))
-    return path
+    return flowcept_settings(out / f'flowcept-{name}.yaml', redis_port=port)
 
 
 @contextlib.contextmanager

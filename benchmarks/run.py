@@ -12,8 +12,6 @@ import datetime
 import importlib.metadata
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from provlog.testing import free_port
+from provlog.testing import start_redis
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -289,31 +290,12 @@ def report(
 
 def _redis() -> subprocess.Popen[bytes]:
     """A redis-server on a free port of 127.0.0.1 for config F."""
-    exe = shutil.which('redis-server')
-    if exe is None:
-        raise SystemExit(
-            'config F needs redis-server (apt-get install redis-server)'
-        )
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            exe,
-            '--port',
-            str(port),
-            '--bind',
-            '127.0.0.1',
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    try:
+        proc = start_redis(port)
+    except RuntimeError as exc:
+        raise SystemExit(f'config F needs redis-server: {exc}') from None
     os.environ['PROVLOG_BENCH_REDIS_PORT'] = str(port)
-    time.sleep(0.5)
     return proc
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,54 +16,21 @@ import pytest
 
 import provlog
 from provlog.cli import main
+from provlog.testing import flowcept_settings
+from provlog.testing import free_port
+from provlog.testing import start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(path: Path, **mode: Any) -> Path:
-    """A Flowcept settings YAML (JSON is valid YAML)."""
-    settings = {
-        'log': {'log_file_level': 'disable', 'log_stream_level': 'disable'},
-        'project': {
-            'db_flush_mode': mode.get('flush', 'offline'),
-            'dump_buffer': {
-                'enabled': mode.get('flush', 'offline') == 'offline',
-                'path': str(path.parent / 'buffer.jsonl'),
-                'delete_previous_file': False,
-            },
-            'enrich_messages': False,
-        },
-        'telemetry_capture': {},
-        'mq': {'enabled': False},
-        'kv_db': {'enabled': False},
-        'databases': {
-            'mongodb': {'enabled': False},
-            'lmdb': {'enabled': False},
-        },
-        'db_buffer': {'insertion_buffer_time_secs': 0.5, 'buffer_size': 50},
-    }
-    if 'redis_port' in mode:
-        port = mode['redis_port']
-        settings['mq'] = {
-            'enabled': True,
-            'type': 'redis',
-            'host': '127.0.0.1',
-            'port': port,
-            'channel': 'interception',
-            'buffer_size': 50,
-            'insertion_buffer_time_secs': 0.2,
-        }
-        settings['kv_db'] = {
-            'enabled': True,
-            'host': '127.0.0.1',
-            'port': port,
-        }
-        settings['databases']['lmdb'] = {
-            'enabled': True,
-            'path': str(path.parent / 'lmdb'),
-        }
-    path.write_bytes(orjson.dumps(settings))
-    return path
+    """Offline, or online with Redis and an LMDB store next to ``path``."""
+    port = mode.get('redis_port')
+    return flowcept_settings(
+        path,
+        redis_port=port,
+        lmdb_path=path.parent / 'lmdb' if port is not None else None,
+    )
 
 
 def _python(code: str, settings: Path, timeout: float = 120) -> str:
@@ -162,38 +128,11 @@ class TestOffline:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return int(s.getsockname()[1])
-
-
 def _start_redis(port: int) -> subprocess.Popen[bytes]:
-    exe = shutil.which('redis-server')
-    if exe is None:
-        pytest.fail('redis-server is not installed (.ci/run installs it)')
-    proc = subprocess.Popen(
-        [
-            exe,
-            '--port',
-            str(port),
-            '--bind',
-            '127.0.0.1',
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(('127.0.0.1', port)) == 0:
-                return proc
-        time.sleep(0.05)
-    pytest.fail(f'redis-server did not start on port {port}')
+    try:
+        return start_redis(port)
+    except RuntimeError as exc:
+        pytest.fail(f'{exc} (.ci/run installs redis-server)')
 
 
 def _start_keeper(settings: Path) -> subprocess.Popen[bytes]:
@@ -227,7 +166,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def redis_server():
     """A real redis-server on 127.0.0.1, started and stopped here."""
-    port = _free_port()
+    port = free_port()
     proc = _start_redis(port)
     yield port, proc
     _stop(proc)
