@@ -4,19 +4,27 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo
 
 .PHONY: demo test lint bench bench-large check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "provlog needs Python >= 3.11, found " + sys.version.split()[0])'
 
-$(STAMP): pyproject.toml | check-python
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(VENV)/bin/python: | check-python
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# the demo needs only the package and Academy; the tests need much more
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet -e '.[academy]'
+	@touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py --output-dir prov-runs
 
 lint: $(STAMP)
