@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo
 
-.PHONY: demo test lint bench bench-large check-python clean
+.PHONY: demo test lint bench bench-large check-python ensure-redis clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "provlog needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -32,7 +32,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
 
-test: lint
+# the Flowcept tests start their own redis-server on 127.0.0.1
+ensure-redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "make test needs redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
+test: lint ensure-redis
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
