@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from provlog.merge import Action
 from provlog.model import iso_time
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
-    from provlog.merge import Action
 
 __all__ = [
     'FORWARD_RECORD',
@@ -189,6 +189,73 @@ def forwarded_tags(run_dir: Path) -> set[str]:
     )
 
 
+class _Channel:
+    """provlog's own interceptor, carrying one run's workflow, agents, tasks.
+
+    Owning the interceptor (rather than a ``Flowcept`` controller) keeps
+    provlog apart from any Flowcept the host application runs.
+    """
+
+    def __init__(self, run_id: str, options: FlowceptForwarding) -> None:
+        if options.settings_path:
+            os.environ['FLOWCEPT_SETTINGS_PATH'] = str(
+                Path(options.settings_path).resolve(),
+            )
+        from flowcept.commons.flowcept_dataclasses.agent_object import (  # noqa: PLC0415
+            AgentObject,
+        )
+        from flowcept.commons.flowcept_dataclasses.workflow_object import (  # noqa: PLC0415
+            WorkflowObject,
+        )
+        from flowcept.commons.vocabulary import Status  # noqa: PLC0415
+        from flowcept.flowceptor.adapters.base_interceptor import (  # noqa: PLC0415
+            BaseInterceptor,
+        )
+
+        self._agent_cls = AgentObject
+        self._finished = Status.FINISHED
+        self.run_id = run_id
+        self.campaign_id = options.campaign_id
+        self._interceptor = BaseInterceptor(kind='provlog')
+        self._interceptor.start(bundle_exec_id=run_id, check_safe_stops=False)
+        self._workflow = WorkflowObject(
+            workflow_id=run_id,
+            name=options.workflow_name or f'provlog run {run_id}',
+        )
+        self._workflow.campaign_id = options.campaign_id
+        self._workflow.status = Status.RUNNING
+        self._workflow.custom_metadata = {'provlog': {'run': run_id}}
+        self._interceptor.send_workflow_message(self._workflow)
+
+    def agent(self, uid: Any, name: Any, agent_class: Any) -> None:
+        """Send one Academy agent as a Flowcept agent."""
+        agent = self._agent_cls(
+            agent_id=uid,
+            name=name,
+            workflow_id=self.run_id,
+            campaign_id=self.campaign_id,
+        )
+        agent.extra_metadata = {'agent_class': agent_class}
+        self._interceptor.send_agent_message(agent)
+
+    def task(self, action: Action, **metadata: Any) -> None:
+        """Send the task message of one action (extra provlog metadata)."""
+        message = task_message(
+            action,
+            workflow_id=self.run_id,
+            campaign_id=self.campaign_id,
+        )
+        message['custom_metadata']['provlog'].update(metadata)
+        self._interceptor.intercept(message)
+
+    def close(self) -> None:
+        """Mark the workflow finished and flush the interceptor."""
+        self._workflow.status = self._finished
+        self._workflow.ended_at = time.time()
+        self._interceptor.intercept(self._workflow.to_dict())
+        self._interceptor.stop(check_safe_stops=False)
+
+
 def forward_run(
     run: RunGraph,
     *,
@@ -209,56 +276,28 @@ def forward_run(
     Returns:
         The number of task messages handed to Flowcept.
     """
-    if settings_path is not None:
-        os.environ['FLOWCEPT_SETTINGS_PATH'] = str(
-            Path(settings_path).resolve()
-        )
-    from flowcept.commons.flowcept_dataclasses.agent_object import AgentObject  # noqa: PLC0415
-    from flowcept.commons.flowcept_dataclasses.workflow_object import (  # noqa: PLC0415
-        WorkflowObject,
-    )
-    from flowcept.commons.vocabulary import Status  # noqa: PLC0415
-    from flowcept.flowceptor.adapters.base_interceptor import BaseInterceptor  # noqa: PLC0415
-
-    workflow_id = run.run_id
-    interceptor = BaseInterceptor(kind='provlog')
-    interceptor.start(bundle_exec_id=workflow_id, check_safe_stops=False)
-    workflow = WorkflowObject(
-        workflow_id=workflow_id,
-        name=workflow_name or f'provlog run {workflow_id}',
-    )
-    workflow.campaign_id = campaign_id
-    workflow.status = Status.RUNNING
-    workflow.custom_metadata = {'provlog': {'run': workflow_id}}
-    interceptor.send_workflow_message(workflow)
-    for uid, info in sorted(run.run.agents.items()):
-        agent = AgentObject(
-            agent_id=uid,
-            name=info.get('name'),
-            workflow_id=workflow_id,
+    channel = _Channel(
+        run.run_id,
+        FlowceptForwarding(
+            settings_path=None
+            if settings_path is None
+            else str(settings_path),
+            workflow_name=workflow_name,
             campaign_id=campaign_id,
-        )
-        agent.extra_metadata = {'agent_class': info.get('class')}
-        interceptor.send_agent_message(agent)
+        ),
+    )
+    for uid, info in sorted(run.run.agents.items()):
+        channel.agent(uid, info.get('name'), info.get('class'))
     tags = []
     for action in run.run.actions.values():
-        interceptor.intercept(
-            task_message(
-                action,
-                workflow_id=workflow_id,
-                campaign_id=campaign_id,
-            ),
-        )
+        channel.task(action)
         tags.append(action.tag)
-    workflow.status = Status.FINISHED
-    workflow.ended_at = time.time()
-    interceptor.intercept(workflow.to_dict())
-    interceptor.stop(check_safe_stops=False)
+    channel.close()
     record = run.run.run_dir / FORWARD_RECORD
     previous = forwarded_tags(run.run.run_dir)
     record.write_bytes(
         orjson.dumps(
-            {'workflow_id': workflow_id, 'tags': sorted(previous | set(tags))},
+            {'workflow_id': run.run_id, 'tags': sorted(previous | set(tags))},
         ),
     )
     return len(tags)
@@ -303,25 +342,7 @@ class LiveForwarder:
         *,
         max_pending: int = 100_000,
     ) -> None:
-        if options.settings_path:
-            os.environ['FLOWCEPT_SETTINGS_PATH'] = str(
-                Path(options.settings_path).resolve(),
-            )
-        from flowcept.commons.flowcept_dataclasses.agent_object import (  # noqa: PLC0415
-            AgentObject,
-        )
-        from flowcept.commons.flowcept_dataclasses.workflow_object import (  # noqa: PLC0415
-            WorkflowObject,
-        )
-        from flowcept.commons.vocabulary import Status  # noqa: PLC0415
-        from flowcept.flowceptor.adapters.base_interceptor import (  # noqa: PLC0415
-            BaseInterceptor,
-        )
-
-        self._agent_cls = AgentObject
-        self._status = Status
         self.run_id = run_id
-        self.options = options
         self._report = report
         self._max_pending = max_pending
         self._queue: queue.SimpleQueue[list[dict[str, Any]] | None] = (
@@ -329,15 +350,7 @@ class LiveForwarder:
         )
         self._open: dict[str, Action] = {}
         self.forwarded = 0
-        self._interceptor = BaseInterceptor(kind='provlog')
-        self._interceptor.start(bundle_exec_id=run_id, check_safe_stops=False)
-        self._workflow = WorkflowObject(
-            workflow_id=run_id,
-            name=options.workflow_name or f'provlog run {run_id}',
-        )
-        self._workflow.campaign_id = options.campaign_id
-        self._workflow.status = Status.RUNNING
-        self._interceptor.send_workflow_message(self._workflow)
+        self._channel = _Channel(run_id, options)
         self._thread = threading.Thread(
             target=self._run,
             name='provlog-flowcept',
@@ -355,8 +368,6 @@ class LiveForwarder:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        from provlog.merge import Action  # noqa: PLC0415
-
         while True:
             lines = self._queue.get()
             if lines is None:
@@ -364,7 +375,7 @@ class LiveForwarder:
             sent: list[str] = []
             for line in lines:
                 try:
-                    tag = self._line(line, Action)
+                    tag = self._line(line)
                 except Exception:  # noqa: BLE001, S112 - one bad line only
                     continue
                 if tag is not None:
@@ -373,24 +384,16 @@ class LiveForwarder:
                 self.forwarded += len(sent)
                 self._report(sent)
         with contextlib.suppress(Exception):
-            self._workflow.status = self._status.FINISHED
-            self._workflow.ended_at = time.time()
-            self._interceptor.intercept(self._workflow.to_dict())
-            self._interceptor.stop(check_safe_stops=False)
+            self._channel.close()
 
-    def _line(
-        self, line: dict[str, Any], action_cls: type[Action]
-    ) -> str | None:
+    def _line(self, line: dict[str, Any]) -> str | None:
         kind = line.get('e')
         if kind == 'agent':
-            agent = self._agent_cls(
-                agent_id=line.get('uid'),
-                name=line.get('name'),
-                workflow_id=self.run_id,
-                campaign_id=self.options.campaign_id,
+            self._channel.agent(
+                line.get('uid'),
+                line.get('name'),
+                line.get('class'),
             )
-            agent.extra_metadata = {'agent_class': line.get('class')}
-            self._interceptor.send_agent_message(agent)
             return None
         tag = line.get('tag')
         if kind not in _CALLER_SIDE or not isinstance(tag, str):
@@ -399,18 +402,12 @@ class LiveForwarder:
         if action is None:
             if len(self._open) >= self._max_pending:
                 return None  # replay sends it; memory stays bounded
-            action = self._open[tag] = action_cls(tag)
+            action = self._open[tag] = Action(tag)
         action.events[kind] = line
         if kind not in _CALLER_END:
             return None
         del self._open[tag]
-        message = task_message(
-            action,
-            workflow_id=self.run_id,
-            campaign_id=self.options.campaign_id,
-        )
-        message['custom_metadata']['provlog']['live'] = True
-        self._interceptor.intercept(message)
+        self._channel.task(action, live=True)
         return tag
 
 
