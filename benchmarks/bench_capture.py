@@ -51,8 +51,7 @@ from examples.pipeline import open_port
 
 from provlog.academy import ProvenanceLogging
 from provlog.flowcept import FlowceptForwarding
-from provlog.session import CAPTURE_LOGGERS
-from provlog.session import HANDLER_LOGGER
+from provlog.session import install_handler
 from provlog.testing import flowcept_settings
 
 WARMUP = 200
@@ -88,18 +87,7 @@ class FloorLogging(LogConfig):
     """Config B: the records provlog enables, handled by a no-op handler."""
 
     def init_logging(self) -> Any:
-        handler = _Noop()
-        saved = {n: logging.getLogger(n).level for n in CAPTURE_LOGGERS}
-        for name in CAPTURE_LOGGERS:
-            logging.getLogger(name).setLevel(logging.DEBUG)
-        logging.getLogger(HANDLER_LOGGER).addHandler(handler)
-
-        def stop() -> None:
-            logging.getLogger(HANDLER_LOGGER).removeHandler(handler)
-            for name, level in saved.items():
-                logging.getLogger(name).setLevel(level)
-
-        return stop
+        return install_handler(_Noop())
 
 
 def _config(name: str, out: Path) -> LogConfig | None:

@@ -33,7 +33,12 @@ from provlog.journal import JournalWriter
 from provlog.journal import warn_stderr
 from provlog.values import ValuePolicy
 
-__all__ = ['CAPTURE_LOGGERS', 'HANDLER_LOGGER', 'start_session']
+__all__ = [
+    'CAPTURE_LOGGERS',
+    'HANDLER_LOGGER',
+    'install_handler',
+    'start_session',
+]
 
 #: The logger the handler is attached to (never the root logger).
 HANDLER_LOGGER = 'academy'
@@ -43,6 +48,30 @@ CAPTURE_LOGGERS = ('academy.handle', 'academy.runtime')
 
 _lock = threading.Lock()
 _sessions: dict[str, _Session] = {}
+
+
+def install_handler(handler: logging.Handler) -> Callable[[], None]:
+    """Attach ``handler`` where Academy's lifecycle records reach it.
+
+    Raises :data:`CAPTURE_LOGGERS` to DEBUG and adds the handler to
+    :data:`HANDLER_LOGGER`; never touches the root logger.
+
+    Returns:
+        A callback that removes the handler and restores the levels.
+    """
+    saved = {name: logging.getLogger(name).level for name in CAPTURE_LOGGERS}
+    for name in CAPTURE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    logging.getLogger(HANDLER_LOGGER).addHandler(handler)
+
+    def remove() -> None:
+        logging.getLogger(HANDLER_LOGGER).removeHandler(handler)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+    return remove
+
+
 _exit_registered = False
 
 
@@ -54,7 +83,7 @@ class _Session:
     flush_interval: float
     handler: ProvenanceHandler
     writer: JournalWriter
-    saved_levels: dict[str, int]
+    uninstall: Callable[[], None]
     refs: int = 1
     forwarder: Any = None
 
@@ -154,12 +183,6 @@ def start_session(
                 ignore_thread=writer.thread_ident,
                 close_sink=False,
             )
-            saved: dict[str, int] = {}
-            for name in CAPTURE_LOGGERS:
-                logger = logging.getLogger(name)
-                saved[name] = logger.level
-                logger.setLevel(logging.DEBUG)
-            logging.getLogger(HANDLER_LOGGER).addHandler(handler)
             session = _Session(
                 run_dir,
                 run_id,
@@ -167,7 +190,7 @@ def start_session(
                 flush_interval,
                 handler,
                 writer,
-                saved,
+                install_handler(handler),
             )
             if forwarding is not None:
                 session.forwarder = _start_forwarder(
@@ -195,9 +218,7 @@ def _release(run_id: str) -> None:
         if session.refs > 0:
             return
         del _sessions[run_id]
-        logging.getLogger(HANDLER_LOGGER).removeHandler(session.handler)
-        for name, level in session.saved_levels.items():
-            logging.getLogger(name).setLevel(level)
+        session.uninstall()
     session.handler.close()
     if session.forwarder is not None:
         session.writer.flush()

@@ -11,7 +11,6 @@ sees them as soon as the record is logged.
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import socket
 import subprocess
@@ -23,8 +22,7 @@ from typing import Any
 from provlog.capture import RawEvent
 from provlog.events import Encoder
 from provlog.handler import ProvenanceHandler
-from provlog.session import CAPTURE_LOGGERS
-from provlog.session import HANDLER_LOGGER
+from provlog.session import install_handler
 from provlog.values import ValuePolicy
 
 __all__ = [
@@ -66,16 +64,11 @@ def capture_events(
     """Capture Academy provenance events of this process into a list."""
     sink = ListSink(policy)
     handler = ProvenanceHandler(sink)
-    saved = {name: logging.getLogger(name).level for name in CAPTURE_LOGGERS}
-    for name in CAPTURE_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    logging.getLogger(HANDLER_LOGGER).addHandler(handler)
+    remove = install_handler(handler)
     try:
         yield sink.events
     finally:
-        logging.getLogger(HANDLER_LOGGER).removeHandler(handler)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
+        remove()
 
 
 # ---------------------------------------------------------------- Flowcept
