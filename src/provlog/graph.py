@@ -66,6 +66,10 @@ class RunGraph:
         """
         return to_rdflib(self.nx, engine=engine)
 
+    def query_store(self, engine: str = 'oxigraph') -> Any:
+        """What ``engine`` queries: the Oxigraph store or an rdflib graph."""
+        return self.store if engine == 'oxigraph' else self.to_rdflib(engine)
+
     def sparql(
         self,
         query: str,
@@ -75,9 +79,8 @@ class RunGraph:
         timeout: float | None = None,
     ) -> QueryResult:
         """Run a read-only SPARQL query over the run's PROV-O."""
-        store = self.store if engine == 'oxigraph' else self.to_rdflib(engine)
         return run_sparql(
-            store,
+            self.query_store(engine),
             load_query(query),
             bindings=bindings,
             engine=engine,

@@ -317,7 +317,7 @@ def why(  # noqa: C901 - the nested builder reads best in one place
         engine: ``'oxigraph'`` or ``'rdflib'``.
     """
     node = resolve_target(run, target, value=value, has_value=has_value)
-    store = run.store if engine == 'oxigraph' else run.to_rdflib('rdflib')
+    store = run.query_store(engine)
     edges = lineage_edges_sparql(store, node, engine=engine)
     root = expand(node)
     nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
