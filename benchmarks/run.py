@@ -121,6 +121,11 @@ def _cpu() -> str:
     return platform.processor() or 'unknown'
 
 
+def _ratio(added: float, base: float) -> float:
+    """``added / base``; NaN when the base cost is not positive."""
+    return added / base if base > 0 else float('nan')
+
+
 def _goal(ok: bool) -> str:
     return 'met' if ok else '**not met**'
 
@@ -176,8 +181,8 @@ def report(
     ]
     for exchange, variant in SCENARIOS:
         a, b, c, d = (med[(exchange, variant, k)] for k in 'ABCD')
-        floor = (d - a) / (b - a) if b - a > 0 else float('nan')
-        json_ratio = (d - a) / (c - a) if c - a > 0 else float('nan')
+        floor = _ratio(d - a, b - a)
+        json_ratio = _ratio(d - a, c - a)
         lines.append(
             f'| {exchange}/{variant} | {floor:.2f} | {_goal(floor <= 1.25)} | '
             f'{json_ratio:.2f} | {_goal(json_ratio <= 0.25)} |',
@@ -191,8 +196,8 @@ def report(
     ]
     for exchange, variant in SCENARIOS:
         a, d, e, f = (med[(exchange, variant, k)] for k in 'ADEF')
-        re_ = (e - a) / (d - a) if d - a > 0 else float('nan')
-        rf = (f - a) / (d - a) if d - a > 0 else float('nan')
+        re_ = _ratio(e - a, d - a)
+        rf = _ratio(f - a, d - a)
         lines.append(
             f'| {exchange}/{variant} | {re_:.2f} | {_goal(re_ <= 1.2)} | '
             f'{rf:.2f} | {_goal(rf <= 1.2)} |',

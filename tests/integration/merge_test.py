@@ -103,22 +103,15 @@ class TestCli:
             len(doc['activity']) == 22
         )  # a request and an execution per action
 
-    @pytest.mark.parametrize('fmt', ('provn', 'provxml'))
-    def test_export_through_prov(self, local_run, tmp_path, fmt):
+    @pytest.mark.parametrize(
+        'fmt',
+        ('provn', 'provxml', 'turtle', 'jsonld', 'nt', 'xml'),
+    )
+    def test_export_formats(self, local_run, tmp_path, fmt):
         out = tmp_path / f'run.{fmt}'
-        assert (
-            main(
-                [
-                    'export',
-                    str(local_run['run_dir']),
-                    '-f',
-                    fmt,
-                    '-o',
-                    str(out),
-                ]
-            )
-            == 0
-        )
+        args = ['export', str(local_run['run_dir']), '-f', fmt, '-o', str(out)]
+        assert main(args) == 0
+        assert out.stat().st_size > 1000
         assert b'provlog' in out.read_bytes()
 
     def test_damaged_journal_one_line_error(

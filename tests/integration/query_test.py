@@ -420,21 +420,3 @@ class TestQueryCli:
             == 1
         )
         assert 'not in run' in capsys.readouterr().err
-
-    def test_export_rdf_formats(self, local_run, tmp_path):
-        for fmt in ('turtle', 'jsonld', 'nt', 'xml'):
-            out = tmp_path / f'run.{fmt}'
-            assert (
-                main(
-                    [
-                        'export',
-                        str(local_run['run_dir']),
-                        '-f',
-                        fmt,
-                        '-o',
-                        str(out),
-                    ]
-                )
-                == 0
-            )
-            assert out.stat().st_size > 1000
