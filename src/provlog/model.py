@@ -44,8 +44,14 @@ def iso_time(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec='microseconds')
 
 
-def _q(text: str) -> str:
-    return quote(text, safe='')
+def iri_segment(text: str) -> str:
+    """``text`` as one IRI path segment that no reader can misread.
+
+    Percent-encodes everything outside the unreserved set, and ``.`` too:
+    a segment of dots is a relative-path step, and a compact name ending
+    in ``.`` is not valid Turtle.
+    """
+    return quote(text, safe='').replace('.', '%2E')
 
 
 def _agent_node(
@@ -148,7 +154,7 @@ class _Builder:
         run = self.run
         processes = run.processes.values()
         self.graph.add_node(
-            f'plid:run/{_q(run.run_id)}',
+            f'plid:run/{iri_segment(run.run_id)}',
             **{
                 'kind': 'entity',
                 'prov:type': ['provlog:Run'],
@@ -283,7 +289,7 @@ class _Builder:
             kwargs = start.get('kwargs')
             if isinstance(kwargs, dict):
                 inputs += [
-                    (f'kwarg/{_q(str(k))}', d, str(k))
+                    (f'kwarg/{iri_segment(str(k))}', d, str(k))
                     for k, d in kwargs.items()
                 ]
             for suffix, desc, role in inputs:

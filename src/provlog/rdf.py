@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import networkx as nx
 
+from provlog.model import iri_segment
 from provlog.model import PREFIXES
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def _literal(value: Any, *, time: bool = False) -> str:
 
 
 def _role(role: str) -> str:
-    return f'<{PREFIXES["plid"]}role/{quote(role, safe="")}>'
+    return f'<{PREFIXES["plid"]}role/{iri_segment(role)}>'
 
 
 def _attribute_triples(subject: str, key: str, value: Any) -> Iterator[str]:

@@ -200,3 +200,15 @@ def test_nan_and_huge_values_are_not_json_values():
     assert all('value' not in a for a in start['args'])
     (success,) = (e for e in events if e['e'] == 'success')
     assert success['result']['preview'] == 'inf'
+
+
+def test_dot_names_stay_valid_turtle(tmp_path):
+    """Found by hypothesis: a keyword named '.' made invalid Turtle."""
+    with capture_events() as events:
+        _emit('f', AgentId.new(), UserId.new(), (), {'.': 1, '..': 2}, 3)
+    graph = provlog.load(_journal(tmp_path, events))
+    check_provjson(graph.to_provjson())
+    parsed = rdflib.Graph().parse(
+        data=graph.serialize('turtle').decode(), format='turtle'
+    )
+    assert len(parsed) > 10
