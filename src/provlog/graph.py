@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 from collections import Counter
@@ -11,6 +10,7 @@ from typing import Any
 
 import networkx as nx
 
+from provlog.gcpause import paused_gc
 from provlog.lineage import why
 from provlog.lineage import WhyNode
 from provlog.merge import merge_run
@@ -227,13 +227,5 @@ def load(path: str | os.PathLike[str], *, lenient: bool = False) -> RunGraph:
         provlog.journal.JournalError: A journal cannot be read; the message
             names the file and line.
     """
-    # A merge allocates millions of small objects and frees none of them;
-    # the cyclic collector would rescan the growing heap again and again
-    # (half the merge time at 10k actions) and find nothing to collect.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return RunGraph(merge_run(Path(path), lenient=lenient))
-    finally:
-        if enabled:
-            gc.enable()

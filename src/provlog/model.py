@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import networkx as nx
 
+from provlog.graphwriter import GraphWriter
 from provlog.merge import Action
 from provlog.merge import MergedRun
 
@@ -55,7 +56,7 @@ def iri_segment(text: str) -> str:
 
 
 def _agent_node(
-    graph: nx.MultiDiGraph, ident: object, agents: dict[str, Any]
+    graph: GraphWriter, ident: object, agents: dict[str, Any]
 ) -> str | None:
     if not isinstance(ident, dict) or not isinstance(ident.get('uid'), str):
         return None
@@ -71,17 +72,17 @@ def _agent_node(
     role = ident.get('role') or known.get('role') or 'agent'
     attrs: dict[str, Any] = {'kind': 'agent', 'provlog:academyId': uid}
     if role == 'user':
-        attrs['prov:type'] = ['provlog:Client']
+        attrs['prov:type'] = ('provlog:Client',)
         attrs['prov:label'] = f'client {name}' if name else 'client'
     else:
-        attrs['prov:type'] = ['prov:SoftwareAgent', 'provlog:AcademyAgent']
+        attrs['prov:type'] = ('prov:SoftwareAgent', 'provlog:AcademyAgent')
         attrs['prov:label'] = str(name) if name else f'agent {uid[:8]}'
         cls = known.get('class')
         if isinstance(cls, str):
             attrs['provlog:agentClass'] = cls
     if name:
         attrs['provlog:agentName'] = str(name)
-    graph.add_node(node, **attrs)
+    graph.node(node, attrs)
     return node
 
 
@@ -90,53 +91,80 @@ class _Builder:
 
     def __init__(self, run: MergedRun) -> None:
         self.run = run
-        self.graph = nx.MultiDiGraph(run_id=run.run_id)
+        self.graph = GraphWriter(nx.MultiDiGraph(run_id=run.run_id))
         # (caller node, sha256) -> [(time, entity)] of results it received,
         # sorted by time
         self.received: dict[tuple[str, str], list[tuple[float, str]]] = {}
         self.members: dict[str, list[str]] = {}
+        self.agents: dict[str, str] = {}  # uid as journalled -> node
 
-    def edge(self, u: str, v: str, rel: str, key: str, **attrs: Any) -> None:
-        self.graph.add_edge(u, v, key=f'{rel}:{key}', rel=rel, **attrs)
+    def agent(self, ident: object) -> str | None:
+        """The node of the agent ``ident`` names (parsed once per uid)."""
+        uid = ident.get('uid') if isinstance(ident, dict) else None
+        node = self.agents.get(uid) if isinstance(uid, str) else None
+        if node is None:
+            node = _agent_node(self.graph, ident, self.run.agents)
+            if node is not None and isinstance(uid, str):
+                self.agents[uid] = node
+        return node
 
-    def value(  # noqa: C901
+    def edge(self, u: str, v: str, rel: str, **attrs: Any) -> None:
+        """Add the relation ``rel`` from ``u`` (effect) to ``v`` (cause)."""
+        # (u, v, rel) is unique in this model, so the relation name is the
+        # key: G[u][v]['used'] reads naturally and costs no memory per edge
+        attrs['rel'] = rel
+        self.graph.edge(u, v, rel, attrs)
+
+    def value(
         self,
         node: str,
         desc: object,
         label: str,
-    ) -> str | None:
-        """Add one value entity (and its members); return its node id."""
+        member_key: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Add one value entity (and its members); return its attributes."""
         if not isinstance(desc, dict):
             return None
         attrs: dict[str, Any] = {
             'kind': 'entity',
-            'prov:type': ['provlog:Value'],
+            'prov:type': _VALUE_TYPE,
             'prov:label': label,
         }
-        for key, term in _VALUE_TERMS.items():
-            got = desc.get(key)
+        if member_key is not None:
+            attrs['provlog:memberKey'] = member_key
+        for key, got in desc.items():
+            term = _VALUE_TERMS.get(key)
+            if term is None:
+                continue
             if key in _VALUE_FLAGS:
                 if got is True:
                     attrs[term] = True
             elif isinstance(got, (str, int, float)):
                 attrs[term] = got
+        self.graph.node(node, attrs)
         members = desc.get('members')
         if isinstance(members, list) and members:
-            attrs['prov:type'].append('prov:Collection')
-        self.graph.add_node(node, **attrs)
-        if isinstance(members, list):
-            for n, member in enumerate(members):
-                if not (isinstance(member, list) and len(member) == 2):  # noqa: PLR2004
-                    continue
-                name, sub = member
-                child = f'{node}/{n}'
-                if self.value(child, sub, f'{label}[{name}]') is not None:
-                    self.graph.nodes[child]['provlog:memberKey'] = str(name)
-                    self.edge(node, child, 'hadMember', child)
-                    self.members.setdefault(node, []).append(child)
-        return node
+            attrs['prov:type'] = _COLLECTION_TYPE
+            self.add_members(node, label, members)
+        return attrs
+
+    def add_members(self, node: str, label: str, members: list[Any]) -> None:
+        """Add the member entities of the collection ``node``."""
+        children = []
+        for n, member in enumerate(members):
+            if not (isinstance(member, list) and len(member) == 2):  # noqa: PLR2004
+                continue
+            name, sub = member
+            child = f'{node}/{n}'
+            key = str(name)
+            if self.value(child, sub, f'{label}[{key}]', key) is not None:
+                self.edge(node, child, 'hadMember')
+                children.append(child)
+        if children:
+            self.members[node] = children
 
     def build(self) -> nx.MultiDiGraph:
+        """Add the run, its agents and every action; return the graph."""
         run = self.run
         self.run_entity()
         for uid, info in sorted(run.agents.items()):
@@ -147,17 +175,17 @@ class _Builder:
         )
         for action in ordered:
             self.action(action)
-        return self.graph
+        return self.graph.close()
 
     def run_entity(self) -> None:
         """The run itself, saying whether the record of it is complete."""
         run = self.run
         processes = run.processes.values()
-        self.graph.add_node(
+        self.graph.node(
             f'plid:run/{iri_segment(run.run_id)}',
-            **{
+            {
                 'kind': 'entity',
-                'prov:type': ['provlog:Run'],
+                'prov:type': ('provlog:Run',),
                 'prov:label': f'provlog run {run.run_id}',
                 'provlog:complete': run.complete,
                 'provlog:processes': len(run.processes),
@@ -193,7 +221,7 @@ class _Builder:
         if has_caller_side:
             attrs: dict[str, Any] = {
                 'kind': 'activity',
-                'prov:type': ['provlog:ActionRequest'],
+                'prov:type': _REQUEST_TYPE,
                 'prov:label': f'request {name}',
                 'provlog:actionName': name,
                 'provlog:actionTag': tag,
@@ -209,16 +237,14 @@ class _Builder:
                 attrs['prov:endTime'] = iso_time(caller_end['t'])
                 if start is not None:
                     attrs['provlog:duration'] = _duration(start, caller_end)
-            self.graph.add_node(request, **attrs)
+            self.graph.node(request, attrs)
             if start is not None:
-                caller = _agent_node(
-                    self.graph, start.get('caller'), run.agents
-                )
+                caller = self.agent(start.get('caller'))
             if caller is None and send is not None:
-                caller = _agent_node(self.graph, send.get('src'), run.agents)
+                caller = self.agent(send.get('src'))
             parent = start.get('parent') if start is not None else None
             if isinstance(parent, str) and parent in run.actions:
-                self.edge(request, f'uuid:{parent}', 'wasInformedBy', tag)
+                self.edge(request, f'uuid:{parent}', 'wasInformedBy')
                 if caller is None:
                     caller = self.executor(run.actions[parent])
             if caller is not None:
@@ -226,7 +252,6 @@ class _Builder:
                     request,
                     caller,
                     'wasAssociatedWith',
-                    tag,
                     **{'prov:role': 'caller'},
                 )
 
@@ -234,7 +259,7 @@ class _Builder:
         execution = f'uuid:{tag}'
         exec_attrs: dict[str, Any] = {
             'kind': 'activity',
-            'prov:type': ['provlog:ActionExecution'],
+            'prov:type': _EXECUTION_TYPE,
             'prov:label': name,
             'provlog:actionName': name,
             'provlog:actionTag': tag,
@@ -264,16 +289,15 @@ class _Builder:
             ):
                 if isinstance(error['error'].get(key), str):
                     exec_attrs[term] = error['error'][key]
-        self.graph.add_node(execution, **exec_attrs)
+        self.graph.node(execution, exec_attrs)
         if has_caller_side:
-            self.edge(execution, request, 'wasInformedBy', tag)
+            self.edge(execution, request, 'wasInformedBy')
         executor = self.executor(action)
         if executor is not None:
             self.edge(
                 execution,
                 executor,
                 'wasAssociatedWith',
-                tag,
                 **{'prov:role': 'executor'},
             )
 
@@ -293,34 +317,29 @@ class _Builder:
                     for k, d in kwargs.items()
                 ]
             for suffix, desc, role in inputs:
-                node = self.value(
-                    f'plid:{tag}/{suffix}', desc, f'{name} {role}'
-                )
-                if node is None:
+                node = f'plid:{tag}/{suffix}'
+                if self.value(node, desc, f'{name} {role}') is None:
                     continue
                 used_attrs: dict[str, Any] = {'prov:role': role}
                 if t_used is not None:
                     used_attrs['prov:time'] = t_used
-                self.edge(
-                    execution, node, 'used', f'{tag}/{suffix}', **used_attrs
-                )
+                self.edge(execution, node, 'used', **used_attrs)
                 if caller is not None:
                     self.derive(caller, node, start['t'])
         success = action.get('success')
         if success is not None:
-            node = self.value(
-                f'plid:{tag}/result', success.get('result'), f'{name} result'
-            )
-            if node is not None:
+            node = f'plid:{tag}/result'
+            value = self.value(node, success.get('result'), f'{name} result')
+            if value is not None:
                 gen_attrs: dict[str, Any] = {'prov:role': 'result'}
                 if exec_end is not None and exec_end_kind == 'success':
                     gen_attrs['prov:time'] = iso_time(exec_end['t'])
-                self.edge(node, execution, 'wasGeneratedBy', tag, **gen_attrs)
-                sha = self.graph.nodes[node].get('provlog:sha256')
+                self.edge(node, execution, 'wasGeneratedBy', **gen_attrs)
+                sha = value.get('provlog:sha256')
                 if (
                     caller is not None
                     and isinstance(sha, str)
-                    and self._derivable(node)
+                    and _derivable(value)
                 ):
                     bisect.insort(
                         self.received.setdefault((caller, sha), []),
@@ -329,33 +348,27 @@ class _Builder:
 
     def executor(self, action: Action) -> str | None:
         """The agent that ran ``action``: the runtime's, else the callee."""
-        run = self.run
         for kind in ('execute_start', 'exec_agent'):
             event = action.get(kind)
             if event is not None:
-                node = _agent_node(self.graph, event.get('agent'), run.agents)
+                node = self.agent(event.get('agent'))
                 if node is not None:
                     return node
         start = action.get('start')
         if start is not None:
-            return _agent_node(self.graph, start.get('callee'), run.agents)
+            return self.agent(start.get('callee'))
         return None
-
-    def _derivable(self, node: str) -> bool:
-        return (
-            self.graph.nodes[node].get('provlog:pythonType')
-            not in _SKIP_DERIVATION
-        )
 
     def derive(self, caller: str, node: str, t_start: float) -> None:
         """Link ``node`` (or members) to the latest earlier equal result."""
         stack = [node]
         while stack:
             current = stack.pop()
-            sha = self.graph.nodes[current].get('provlog:sha256')
+            attrs = self.graph.attrs(current)
+            sha = attrs.get('provlog:sha256')
             received = (
                 self.received.get((caller, sha))
-                if isinstance(sha, str) and self._derivable(current)
+                if isinstance(sha, str) and _derivable(attrs)
                 else None
             )
             if received:
@@ -367,7 +380,6 @@ class _Builder:
                         current,
                         match,
                         'wasDerivedFrom',
-                        current,
                         **{'provlog:inferredBy': 'content-hash'},
                     )
                     continue
@@ -386,6 +398,11 @@ _VALUE_TERMS = {
     'truncated': 'provlog:truncated',
     'opaque': 'provlog:opaque',
 }
+#: Type tuples shared by every node of a kind (immutable, so sharing is safe)
+_VALUE_TYPE = ('provlog:Value',)
+_COLLECTION_TYPE = ('provlog:Value', 'prov:Collection')
+_REQUEST_TYPE = ('provlog:ActionRequest',)
+_EXECUTION_TYPE = ('provlog:ActionExecution',)
 _VALUE_FLAGS = frozenset({'redacted', 'capped', 'truncated', 'opaque'})
 _REQUEST_STATE = {
     'success': 'completed',
@@ -393,6 +410,11 @@ _REQUEST_STATE = {
     'cancelled': 'cancelled',
 }
 _EXEC_STATE = _REQUEST_STATE
+
+
+def _derivable(attrs: dict[str, Any]) -> bool:
+    """Whether equal hashes of this value say anything (not for None)."""
+    return attrs.get('provlog:pythonType') not in _SKIP_DERIVATION
 
 
 def _duration(start: dict[str, Any], end: dict[str, Any]) -> float:

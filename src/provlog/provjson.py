@@ -14,6 +14,8 @@ from typing import Any
 import networkx as nx
 import orjson
 
+from provlog.gcpause import gc_paused
+from provlog.gcpause import paused_gc
 from provlog.model import PREFIXES
 
 __all__ = ['RELATIONS', 'to_provjson', 'write_provjson']
@@ -33,11 +35,8 @@ RELATIONS: dict[str, tuple[str, str]] = {
 _QNAME = 'prov:QUALIFIED_NAME'
 
 
-_SKIP = frozenset({'kind', 'rel'})
-
-
 def _types(value: Any, cache: dict[tuple[str, ...], Any]) -> Any:
-    key = tuple(value) if isinstance(value, list) else (value,)
+    key = tuple(value) if isinstance(value, (list, tuple)) else (value,)
     encoded = cache.get(key)
     if encoded is None:
         items = [{'$': t, 'type': _QNAME} for t in key]
@@ -45,13 +44,7 @@ def _types(value: Any, cache: dict[tuple[str, ...], Any]) -> Any:
     return encoded
 
 
-def _attrs(data: dict[str, Any], cache: dict[tuple[str, ...], Any]) -> Any:
-    out = {k: v for k, v in data.items() if k not in _SKIP}
-    if 'prov:type' in out:
-        out['prov:type'] = _types(out['prov:type'], cache)
-    return out
-
-
+@gc_paused
 def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
     """Return the PROV-JSON document of ``graph`` as a dict."""
     doc: dict[str, Any] = {'prefix': dict(PREFIXES)}
@@ -61,17 +54,31 @@ def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
         'agent': {},
     }
     cache: dict[tuple[str, ...], Any] = {}
+    # dict.copy() and del run in C: several times faster than a filtering
+    # comprehension over every record's attributes
     for node, data in graph.nodes(data=True):
-        sections[data['kind']][node] = _attrs(data, cache)
+        record = data.copy()
+        del record['kind']
+        types = record.get('prov:type')
+        if types is not None:
+            record['prov:type'] = _types(types, cache)
+        sections[data['kind']][node] = record
     for name, section in sections.items():
         if section:
             doc[name] = section
+    relations: dict[str, dict[str, Any]] = {}
     for n, (u, v, data) in enumerate(graph.edges(data=True), start=1):
-        rel = data['rel']
+        record = data.copy()
+        rel = record.pop('rel')
+        if 'prov:type' in record:
+            record['prov:type'] = _types(record['prov:type'], cache)
         src_key, dst_key = RELATIONS[rel]
-        record = {src_key: u, dst_key: v}
-        record.update(_attrs(data, cache))
-        doc.setdefault(rel, {})[f'_:r{n}'] = record
+        record[src_key] = u
+        record[dst_key] = v
+        records = relations.get(rel)
+        if records is None:
+            records = relations[rel] = doc[rel] = {}
+        records[f'_:r{n}'] = record
     return doc
 
 
@@ -80,7 +87,8 @@ def write_provjson(
 ) -> bytes:
     """Serialise ``graph`` as PROV-JSON; write it to ``path`` when given."""
     option = orjson.OPT_INDENT_2 if indent else 0
-    data = orjson.dumps(to_provjson(graph), option=option)
+    with paused_gc():
+        data = orjson.dumps(to_provjson(graph), option=option)
     if path is not None:
         with open(path, 'wb') as fh:
             fh.write(data)

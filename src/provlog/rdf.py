@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from provlog.gcpause import gc_paused
 from provlog.model import iri_segment
 from provlog.model import PREFIXES
 
@@ -97,6 +98,16 @@ _RELATIONS = {
         'agent',
     ),
 }
+# relation -> the same four as IRI terms (None: no qualified form)
+_RELATION_TERMS = {
+    rel: (
+        f'<{PROV}{direct}>',
+        f'<{PROV}{qualified}>' if qualified else None,
+        f'<{PROV}{cls}>',
+        f'<{PROV}{obj}>',
+    )
+    for rel, (direct, qualified, cls, obj) in _RELATIONS.items()
+}
 # PROV-DM attribute -> PROV-O predicate (times are typed separately)
 _ATTRIBUTES = {
     'prov:label': f'<{RDFS}label>',
@@ -135,50 +146,88 @@ def _role(role: str) -> str:
     return f'<{PREFIXES["plid"]}role/{iri_segment(role)}>'
 
 
-def _attribute_triples(subject: str, key: str, value: Any) -> Iterator[str]:
+def _attribute_lines(
+    subject: str, key: str, value: Any, terms: dict[str, str]
+) -> list[str]:
+    """The triples of one PROV-DM attribute; ``terms`` caches its IRIs."""
     if key == 'prov:type':
-        for t in value if isinstance(value, list) else [value]:
-            yield f'{subject} {_TYPE} {_iri(t)} .\n'
-        return
-    predicate = _ATTRIBUTES.get(key) or _iri(key)
-    yield f'{subject} {predicate} {_literal(value, time=key in _TIMES)} .\n'
+        types = value if isinstance(value, (list, tuple)) else (value,)
+        return [
+            f'{subject} {_TYPE} {terms.get(t) or _term(terms, t)} .\n'
+            for t in types
+        ]
+    predicate = terms.get(key) or _term(terms, key)
+    literal = _literal(value, time=key in _TIMES)
+    return [f'{subject} {predicate} {literal} .\n']
+
+
+def _term(terms: dict[str, str], qname: str) -> str:
+    iri = terms[qname] = _ATTRIBUTES.get(qname) or _iri(qname)
+    return iri
+
+
+def _relation_lines(
+    q: str,
+    s: str,
+    o: str,
+    data: dict[str, Any],
+    *,
+    terms: dict[str, str],
+    roles: set[str],
+) -> str:
+    """The triples of one relation: direct, and qualified (node ``q``)."""
+    rel = data['rel']
+    direct, qualified, cls, obj = _RELATION_TERMS[rel]
+    line = f'{s} {direct} {o} .\n'
+    if len(data) == 1 or qualified is None:  # no attributes but 'rel'
+        return line
+    lines = [line]
+    if rel == 'wasGeneratedBy' and 'prov:time' in data:
+        when = _literal(data['prov:time'], time=True)
+        lines.append(f'{s} <{PROV}generatedAtTime> {when} .\n')
+    lines += (
+        f'{s} {qualified} {q} .\n',
+        f'{q} {_TYPE} {cls} .\n',
+        f'{q} {obj} {o} .\n',
+    )
+    for key, value in data.items():
+        if key == 'rel':
+            continue
+        if key == 'prov:role':
+            role = str(value)
+            lines.append(f'{q} <{PROV}hadRole> {_role(role)} .\n')
+            roles.add(role)
+        else:
+            lines += _attribute_lines(q, key, value, terms)
+    return ''.join(lines)
 
 
 def ntriples(graph: nx.MultiDiGraph) -> Iterator[str]:
-    """Yield the PROV-O triples of ``graph`` as N-Triples lines."""
+    """Yield the PROV-O of ``graph`` as N-Triples text, in chunks of lines.
+
+    One chunk per node and per relation; IRIs are expanded once per node
+    and once per vocabulary term.
+    """
+    terms: dict[str, str] = {}
+    subjects: dict[str, str] = {}
     roles: set[str] = set()
     for node, data in graph.nodes(data=True):
-        subject = _iri(node)
-        yield f'{subject} {_TYPE} {_KIND_CLASS[data["kind"]]} .\n'
+        subject = subjects[node] = _iri(node)
+        lines = [f'{subject} {_TYPE} {_KIND_CLASS[data["kind"]]} .\n']
         for key, value in data.items():
             if key != 'kind':
-                yield from _attribute_triples(subject, key, value)
+                lines += _attribute_lines(subject, key, value, terms)
+        yield ''.join(lines)
     for n, (u, v, data) in enumerate(graph.edges(data=True)):
-        direct, qualified, cls, obj = _RELATIONS[data['rel']]
-        s, o = _iri(u), _iri(v)
-        yield f'{s} <{PROV}{direct}> {o} .\n'
-        extra = {k: val for k, val in data.items() if k != 'rel'}
-        if data['rel'] == 'wasGeneratedBy' and 'prov:time' in extra:
-            when = _literal(extra['prov:time'], time=True)
-            yield f'{s} <{PROV}generatedAtTime> {when} .\n'
-        if not extra or qualified is None:
-            continue
-        q = f'_:q{n}'
-        yield f'{s} <{PROV}{qualified}> {q} .\n'
-        yield f'{q} {_TYPE} <{PROV}{cls}> .\n'
-        yield f'{q} <{PROV}{obj}> {o} .\n'
-        for key, value in extra.items():
-            if key == 'prov:role':
-                role = str(value)
-                yield f'{q} <{PROV}hadRole> {_role(role)} .\n'
-                roles.add(role)
-            else:
-                yield from _attribute_triples(q, key, value)
+        s = subjects.get(u) or _iri(u)
+        o = subjects.get(v) or _iri(v)
+        yield _relation_lines(f'_:q{n}', s, o, data, terms=terms, roles=roles)
     for role in sorted(roles):
         yield f'{_role(role)} {_TYPE} <{PROV}Role> .\n'
         yield f'{_role(role)} <{RDFS}label> {_literal(role)} .\n'
 
 
+@gc_paused
 def load_store(graph: nx.MultiDiGraph) -> pyoxigraph.Store:
     """A fresh in-memory Oxigraph store holding the PROV-O of ``graph``."""
     import pyoxigraph  # noqa: PLC0415 - only the RDF path needs it
@@ -207,6 +256,7 @@ def serialize_store(store: pyoxigraph.Store, fmt: str) -> bytes:
     return bytes(out) if out is not None else b''
 
 
+@gc_paused
 def to_rdflib(
     graph: nx.MultiDiGraph, *, engine: str = 'oxigraph'
 ) -> rdflib.Graph:
