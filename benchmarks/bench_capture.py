@@ -2,7 +2,8 @@
 
 ``python benchmarks/bench_capture.py CONFIG EXCHANGE VARIANT N`` runs N
 sequential action round trips (after a warm-up) and prints the per-call
-latencies' median in microseconds as JSON. CONFIG is one of:
+latencies' median in microseconds as JSON (``make bench`` calls
+:func:`measure` in a fresh process per run instead). CONFIG is one of:
 
 A  no log config; Academy's loggers at WARNING (what users have today)
 B  the loggers provlog raises set to DEBUG, with a handler that does nothing
@@ -151,22 +152,23 @@ async def _run(config: str, kind: str, variant: str, n: int) -> list[float]:
     return latencies
 
 
+def measure(config: str, kind: str, variant: str, n: int) -> dict[str, Any]:
+    """One run: per-call latency figures of ``n`` round trips (us)."""
+    logging.getLogger().setLevel(logging.WARNING)
+    latencies = asyncio.run(_run(config, kind, variant, n))
+    return {
+        'config': config,
+        'exchange': kind,
+        'variant': variant,
+        'median_us': statistics.median(latencies),
+        'mean_us': statistics.fmean(latencies),
+    }
+
+
 def main() -> None:
     config, kind, variant, n = sys.argv[1:5]
-    logging.getLogger().setLevel(logging.WARNING)
-    latencies = asyncio.run(_run(config, kind, variant, int(n)))
-    sys.stdout.write(
-        orjson.dumps(
-            {
-                'config': config,
-                'exchange': kind,
-                'variant': variant,
-                'median_us': statistics.median(latencies),
-                'mean_us': statistics.fmean(latencies),
-            },
-        ).decode()
-        + '\n',
-    )
+    figures = measure(config, kind, variant, int(n))
+    sys.stdout.write(orjson.dumps(figures).decode() + '\n')
 
 
 if __name__ == '__main__':

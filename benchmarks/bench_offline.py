@@ -123,10 +123,12 @@ def main() -> None:
     assert got == expected, 'Oxigraph and NetworkX lineage differ'
     out['why_oxigraph_s'], _ = _timed(lambda: graph.why(target), 5, 1)
     if args.rdflib:
+        rss2 = _rss()
         out['rdflib_load_s'], rg = _timed(
             lambda: to_rdflib(graph.nx, engine='rdflib'),
             1,
         )
+        out['rdflib_rss_bytes'] = _rss() - rss2
         out['lineage_rdflib_s'], got = _timed(
             lambda: lineage_edges_sparql(rg, target, engine='rdflib'),
             3,

@@ -172,9 +172,10 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
     agents: dict[str, dict[str, Any]] = {}
     processes: dict[str, Process] = {}
     forwarded: set[str] = set()
+    tags: dict[str, str] = {}
     for result in results:
         _add_process(processes, result)
-        _fold(result, actions, agents, lenient=lenient)
+        _fold(result, actions, agents, lenient=lenient, tags=tags)
         for event in result.events:
             if event['e'] == 'forwarded' and isinstance(
                 event.get('tags'), list
@@ -218,36 +219,51 @@ def _earlier(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
     )
 
 
-def _fold(
+def _fold(  # noqa: C901 - one pass, one branch per case
     result: ReadResult,
     actions: dict[str, Action],
     agents: dict[str, dict[str, Any]],
     *,
     lenient: bool,
+    tags: dict[str, str],
 ) -> None:
-    host = result.header.get('host')
+    """Fold one journal's events into ``actions`` and ``agents``.
+
+    ``tags`` maps each tag as journalled to its canonical form, so a tag
+    is parsed once per run and every event of an action shares one string.
+    """
+    host = (
+        None
+        if result.header.get('host') is None
+        else str(result.header['host'])
+    )
     process = result.header['process']
     for event in result.events:
         kind = event['e']
-        where = f'{result.path}:{event["_line"]}'
         try:
             if not isinstance(event.get('t', 0.0), (int, float)):
                 raise JournalError(
-                    f'{where}: time {event.get("t")!r} is not a number'
+                    f'{_where(result, event)}: time {event.get("t")!r} '
+                    'is not a number'
                 )
             if kind == 'agent':
-                uid = _check_uuid(event.get('uid'), where)
+                uid = _check_uuid(event.get('uid'), _where(result, event))
                 agents.setdefault(uid, {}).update(
                     {k: v for k, v in event.items() if not k.startswith('_')},
                 )
                 continue
             if kind not in ACTION_KINDS:
                 continue  # close, dropped, encode_error, and future kinds
-            tag = _check_uuid(event.get('tag'), where)
+            raw = event.get('tag')
+            tag = tags.get(raw) if isinstance(raw, str) else None
+            if tag is None:
+                tag = _check_uuid(raw, _where(result, event))
+                tags[str(raw)] = tag
         except JournalError:
             if not lenient:
                 raise
             continue
+        event['tag'] = tag
         action = actions.get(tag)
         if action is None:
             action = actions[tag] = Action(tag)
@@ -255,4 +271,8 @@ def _fold(
             event['_process'] = process
             action.events[kind] = event
             if host is not None:
-                action.hosts[kind] = str(host)
+                action.hosts[kind] = host
+
+
+def _where(result: ReadResult, event: dict[str, Any]) -> str:
+    return f'{result.path}:{event["_line"]}'

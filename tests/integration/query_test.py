@@ -65,6 +65,16 @@ class TestRdfExport:
         )
         assert isomorphic(back, store_triples)
 
+    def test_rdflib_engine_holds_the_same_graph(self, procpool_run):
+        graph = provlog.load(procpool_run['run_dir'])
+        parsed = rdflib.Graph().parse(
+            data=''.join(provlog.rdf.ntriples(graph.nx)),
+            format='nt',
+        )
+        loaded = graph.to_rdflib(engine='rdflib')
+        assert len(loaded) == len(parsed)
+        assert isomorphic(loaded, parsed)
+
     def test_direct_and_qualified_relations(self, procpool_run):
         g = provlog.load(procpool_run['run_dir']).to_rdflib()
         prov = rdflib.Namespace('http://www.w3.org/ns/prov#')
