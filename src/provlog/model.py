@@ -4,8 +4,8 @@ Nodes are IRIs in compact ``prefix:local`` form with a ``kind``
 (``entity``/``activity``/``agent``) and their PROV attributes, keyed by
 qualified name (``prov:startTime``, ``provlog:state``, ...). Edges point
 from effect to cause, as PROV writes them (``activity -used-> entity``,
-``entity -wasGeneratedBy-> activity``, ...), keyed by a relation key that is
-unique per relation instance, with the relation name in ``rel``.
+``entity -wasGeneratedBy-> activity``, ...), keyed by the relation name
+(unique per pair of nodes), which is also in ``rel``.
 ``docs/model.md`` explains every choice.
 """
 
