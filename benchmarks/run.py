@@ -170,6 +170,23 @@ def _goal(ok: bool) -> str:
     return 'met' if ok else '**not met**'
 
 
+def _memory_note(big: dict[str, Any]) -> list[str]:
+    """Where merge memory goes, with the NetworkX floor under it."""
+    if 'events_rss_bytes' not in big:
+        return []
+    ab = big['actions']
+    ev = big['events_rss_bytes'] / ab / 1024
+    floor = big['nx_topology_rss_bytes'] / ab / 1024
+    rf = big['read_fold_s'] / ab * 1e6
+    return [
+        f'  (reading and folding the journals: {rf:.1f} µs and {ev:.1f} KiB of '
+        f'merged events per action, kept for replays; the graph: the rest. A '
+        f'NetworkX MultiDiGraph with the same {big["nodes"] / ab:.1f} nodes and '
+        f'{big["relations"] / ab:.1f} keyed edges per action and no attributes '
+        f'at all takes {floor:.1f} KiB per action)',
+    ]
+
+
 def _compare_note(c: dict[str, Any] | None) -> str:
     """Why rdflib and prov run at one size only, from this run's figures."""
     if c is None:
@@ -316,17 +333,7 @@ def report(
     lines.append(
         f'- merge <= 4 KiB resident/action: {rss_kib:.1f} KiB, {_goal(rss_kib <= 4)}'
     )
-    if 'events_rss_bytes' in big:
-        ev = big['events_rss_bytes'] / ab / 1024
-        floor = big['nx_topology_rss_bytes'] / ab / 1024
-        rf = big['read_fold_s'] / ab * 1e6
-        lines.append(
-            f'  (reading and folding the journals: {rf:.1f} µs and {ev:.1f} KiB of '
-            f'merged events per action, kept for replays; the graph: the rest. A '
-            f'NetworkX MultiDiGraph with the same {big["nodes"] / ab:.1f} nodes and '
-            f'{big["relations"] / ab:.1f} keyed edges per action and no attributes '
-            f'at all takes {floor:.1f} KiB per action)',
-        )
+    lines += _memory_note(big)
     lines.append(
         f'- PROV-JSON export <= 30 µs/action: {pj_us:.1f} µs, {_goal(pj_us <= 30)}'
     )
