@@ -28,6 +28,9 @@ from provlog.lineage import lineage_edges_nx
 from provlog.lineage import lineage_edges_sparql
 from provlog.merge import merge_run
 from provlog.provjson import write_provjson
+from provlog.query import canned_queries
+from provlog.query import run_sparql
+from provlog.rdf import expand
 from provlog.rdf import load_store
 from provlog.rdf import serialize_store
 from provlog.rdf import to_rdflib
@@ -153,6 +156,17 @@ def main() -> None:
             1,
         )
         out['rdflib_rss_bytes'] = _rss() - rss2
+        # the shipped @lineage query, the same text on both engines
+        lineage = canned_queries()['lineage']
+        bind = {'target': expand(target)}
+        for engine, where in (('oxigraph', store), ('rdflib', rg)):
+            out[f'canned_{engine}_s'], _ = _timed(
+                lambda e=engine, w=where: run_sparql(
+                    w, lineage, bindings=bind, engine=e
+                ),
+                3,
+                1,
+            )
         out['lineage_rdflib_s'], got = _timed(
             lambda: lineage_edges_sparql(rg, target, engine='rdflib'),
             3,

@@ -345,9 +345,14 @@ def report(
             f'(at {c["actions"]} actions): {speed:.1f}x, {_goal(speed >= 5)}',
         )
         rq = c['lineage_rdflib_s'] / c['lineage_oxigraph_s']
+        canned = c['canned_rdflib_s'] / c['canned_oxigraph_s']
         lines.append(
             f"- lineage query at least 10x faster than rdflib's engine on the same query "
-            f'(at {c["actions"]} actions): {rq:.0f}x, {_goal(rq >= 10)}',
+            f'(at {c["actions"]} actions): the shipped `@lineage` query, the same text on both engines, '
+            f'{c["canned_oxigraph_s"] * 1e3:.1f} ms against {c["canned_rdflib_s"] * 1e3:.0f} ms: '
+            f'{canned:.0f}x, {_goal(canned >= 10)}. The lineage as `why` finds it (edges and roles), each engine '
+            f"with the query shape it plans best (rdflib's engine runs Oxigraph's shape over 20x slower): "
+            f'{rq:.0f}x',
         )
     lines.append(
         f'- lineage query <= 20 ms warm: {lin_ms:.1f} ms, {_goal(lin_ms <= 20)}'
