@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from bench_capture import WARMUP
 from provlog.testing import free_port
 from provlog.testing import start_redis
 
@@ -218,7 +219,7 @@ def report(
         '',
         '## Capture cost inside a real Academy workflow',
         '',
-        f'{n} sequential action round trips after 200 warm-up calls, per configuration; each run in a fresh '
+        f'{n} sequential action round trips after {WARMUP["local"]} (local) or {WARMUP["http"]} (http) warm-up calls, per configuration; each run in a fresh '
         f'process; configurations interleaved (A B C D, A B C D, ...), {reps} runs each. A cell is the median '
         "over runs of each run's per-call median latency, in microseconds. `local`: LocalExchangeFactory, "
         "agents in the manager's event loop (one process). `http`: agents in a spawn process pool of 2 over "
@@ -362,7 +363,7 @@ def report(
         _compare_note(cmp_[-1] if cmp_ else None),
         '',
         'Reproduce: `make bench` (this page), `python benchmarks/bench_capture.py D local trivial 2000` (one '
-        'capture run), `python benchmarks/bench_offline.py 10000 --rdflib --prov` (one offline size).',
+        'capture run), `python benchmarks/bench_offline.py 1000 --rdflib --prov` (one offline size, with rdflib and prov).',
     ]
     return '\n'.join(lines) + '\n'
 
@@ -386,7 +387,7 @@ def main() -> None:
     parser.add_argument(
         '--compare-at',
         type=int,
-        default=10_000,
+        default=1_000,
         help='the one size where rdflib and prov run beside provlog',
     )
     parser.add_argument(
