@@ -196,7 +196,7 @@ def _compare_note(c: dict[str, Any] | None) -> str:
         f'rdflib and prov run beside provlog at {c["actions"]} actions only: '
         f'there rdflib took {c["rdflib_load_s"]:.0f} s and '
         f'{c["rdflib_rss_bytes"] / 2**30:.1f} GiB to load the PROV-O '
-        f'({c["triples"]} triples), and both grow linearly with the run. '
+        f'({c["triples"]} triples). '
         '`make bench-large` runs merge and PROV-JSON at 1,000,000 actions.'
     )
 
