@@ -44,6 +44,22 @@ def _types(value: Any, cache: dict[tuple[str, ...], Any]) -> Any:
     return encoded
 
 
+def _record(
+    data: dict[str, Any], drop: str, cache: dict[tuple[str, ...], Any]
+) -> dict[str, Any]:
+    """A PROV-JSON record of graph attributes, without the ``drop`` key.
+
+    ``dict.copy()`` and ``del`` run in C: several times faster than a
+    filtering comprehension over every record's attributes.
+    """
+    record = data.copy()
+    del record[drop]
+    types = record.get('prov:type')
+    if types is not None:
+        record['prov:type'] = _types(types, cache)
+    return record
+
+
 @gc_paused
 def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
     """Return the PROV-JSON document of ``graph`` as a dict."""
@@ -54,24 +70,15 @@ def to_provjson(graph: nx.MultiDiGraph) -> dict[str, Any]:
         'agent': {},
     }
     cache: dict[tuple[str, ...], Any] = {}
-    # dict.copy() and del run in C: several times faster than a filtering
-    # comprehension over every record's attributes
     for node, data in graph.nodes(data=True):
-        record = data.copy()
-        del record['kind']
-        types = record.get('prov:type')
-        if types is not None:
-            record['prov:type'] = _types(types, cache)
-        sections[data['kind']][node] = record
+        sections[data['kind']][node] = _record(data, 'kind', cache)
     for name, section in sections.items():
         if section:
             doc[name] = section
     relations: dict[str, dict[str, Any]] = {}
     for n, (u, v, data) in enumerate(graph.edges(data=True), start=1):
-        record = data.copy()
-        rel = record.pop('rel')
-        if 'prov:type' in record:
-            record['prov:type'] = _types(record['prov:type'], cache)
+        rel = data['rel']
+        record = _record(data, 'rel', cache)
         src_key, dst_key = RELATIONS[rel]
         record[src_key] = u
         record[dst_key] = v

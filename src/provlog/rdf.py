@@ -227,14 +227,20 @@ def ntriples(graph: nx.MultiDiGraph) -> Iterator[str]:
         yield f'{_role(role)} <{RDFS}label> {_literal(role)} .\n'
 
 
+def _ntriples_data(graph: nx.MultiDiGraph) -> bytes:
+    """The whole N-Triples document of ``graph``, for a bulk load."""
+    return ''.join(ntriples(graph)).encode()
+
+
 @gc_paused
 def load_store(graph: nx.MultiDiGraph) -> pyoxigraph.Store:
     """A fresh in-memory Oxigraph store holding the PROV-O of ``graph``."""
     import pyoxigraph  # noqa: PLC0415 - only the RDF path needs it
 
     store = pyoxigraph.Store()
-    data = ''.join(ntriples(graph)).encode()
-    store.bulk_load(data, format=pyoxigraph.RdfFormat.N_TRIPLES)
+    store.bulk_load(
+        _ntriples_data(graph), format=pyoxigraph.RdfFormat.N_TRIPLES
+    )
     return store
 
 
@@ -312,7 +318,9 @@ def to_rdflib(
     """
     import rdflib  # noqa: PLC0415
 
-    data = ''.join(ntriples(graph))
+    if engine not in {'oxigraph', 'rdflib'}:
+        raise ValueError(f'unknown engine {engine!r}: oxigraph or rdflib')
+    data = _ntriples_data(graph)
     if engine == 'oxigraph':
         import pyoxigraph  # noqa: PLC0415
         from rdflib.graph import DATASET_DEFAULT_GRAPH_ID  # noqa: PLC0415
@@ -321,15 +329,13 @@ def to_rdflib(
         # oxrdflib keeps a pyoxigraph.Store inside; fill it in bulk
         inner: Any = getattr(g.store, '_inner')  # noqa: B009
         inner.bulk_load(
-            data.encode(),
+            data,
             format=pyoxigraph.RdfFormat.N_TRIPLES,
             to_graph=pyoxigraph.DefaultGraph(),
         )
-    elif engine == 'rdflib':
-        g = rdflib.Graph()
-        g.addN(_rdflib_triples(data.encode(), g))
     else:
-        raise ValueError(f'unknown engine {engine!r}: oxigraph or rdflib')
+        g = rdflib.Graph()
+        g.addN(_rdflib_triples(data, g))
     for prefix, iri in NAMESPACES.items():
         g.bind(prefix, iri)
     return g
