@@ -74,6 +74,8 @@ class TestRdfExport:
         loaded = graph.to_rdflib(engine='rdflib')
         assert len(loaded) == len(parsed)
         assert isomorphic(loaded, parsed)
+        with pytest.raises(ValueError, match="unknown engine 'blazegraph'"):
+            graph.to_rdflib(engine='blazegraph')
 
     def test_direct_and_qualified_relations(self, procpool_run):
         g = provlog.load(procpool_run['run_dir']).to_rdflib()
