@@ -232,11 +232,8 @@ def _fold(  # noqa: C901 - one pass, one branch per case
     ``tags`` maps each tag as journalled to its canonical form, so a tag
     is parsed once per run and every event of an action shares one string.
     """
-    host = (
-        None
-        if result.header.get('host') is None
-        else str(result.header['host'])
-    )
+    raw_host = result.header.get('host')
+    host = None if raw_host is None else str(raw_host)
     process = result.header['process']
     for event in result.events:
         kind = event['e']
