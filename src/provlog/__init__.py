@@ -11,7 +11,7 @@ __version__ = '0.1.0'
 from provlog.graph import load
 from provlog.graph import RunGraph
 from provlog.handler import ProvenanceHandler
-from provlog.journal import JournalError
+from provlog.reader import JournalError
 from provlog.values import hash_value
 
 __all__ = [

@@ -14,8 +14,8 @@ from provlog import __version__
 from provlog.graph import FORMATS
 from provlog.graph import load
 from provlog.graph import RunGraph
-from provlog.journal import JournalError
 from provlog.query import QueryError
+from provlog.reader import JournalError
 
 __all__ = ['main']
 

@@ -224,7 +224,7 @@ def load(path: str | os.PathLike[str], *, lenient: bool = False) -> RunGraph:
         lenient: Skip and count damaged journal lines instead of failing.
 
     Raises:
-        provlog.journal.JournalError: A journal cannot be read; the message
+        provlog.reader.JournalError: A journal cannot be read; the message
             names the file and line.
     """
     with paused_gc():

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from provlog.events import ACTION_KINDS
-from provlog.journal import JournalError
-from provlog.journal import read_journal
-from provlog.journal import ReadResult
+from provlog.reader import JournalError
+from provlog.reader import read_journal
+from provlog.reader import ReadResult
 
 __all__ = ['Action', 'MergedRun', 'find_run', 'merge_run']
 

@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from provlog.journal import FORMAT_VERSION
-from provlog.journal import JournalError
 from provlog.journal import JournalWriter
-from provlog.journal import read_journal
+from provlog.reader import JournalError
+from provlog.reader import read_journal
 
 HEADER = {'e': 'journal', 'v': FORMAT_VERSION, 'run': 'r', 'process': 'p'}
 
