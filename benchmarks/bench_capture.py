@@ -52,7 +52,7 @@ from examples.pipeline import open_port
 
 from provlog.academy import ProvenanceLogging
 from provlog.flowcept import FlowceptForwarding
-from provlog.session import install_handler
+from provlog.taps import install_handler
 from provlog.testing import flowcept_settings
 
 #: Warm-up calls per run, discarded: enough to reach a steady per-call time

@@ -16,7 +16,9 @@ from pathlib import Path
 from academy.logging.configs.base import LogConfig
 
 from provlog.flowcept import FlowceptForwarding
+from provlog.journal import MAX_PENDING
 from provlog.session import start_session
+from provlog.session import WriterOptions
 from provlog.values import DEFAULT_REDACT_KEYS
 from provlog.values import ValuePolicy
 
@@ -46,6 +48,13 @@ class ProvenanceLogging(LogConfig):
             process (``True`` for Flowcept's settings from the environment,
             or a :class:`~provlog.flowcept.FlowceptForwarding`). Needs the
             ``provlog[flowcept]`` extra; Flowcept is imported only here.
+        max_pending: Events that may wait for the journal writer. When it
+            falls that far behind, the host waits for it (bounded).
+        drop_when_full: Drop (and count) events instead of waiting when
+            ``max_pending`` are waiting.
+        strict: Raise in ``init_logging`` when the journal cannot be
+            created. By default the workflow runs on without capture in
+            that process and provlog says so once on stderr.
     """
 
     def __init__(
@@ -58,12 +67,20 @@ class ProvenanceLogging(LogConfig):
         redact_keys: Iterable[str] = (),
         flush_interval: float = 0.2,
         flowcept: bool | FlowceptForwarding = False,
+        max_pending: int = MAX_PENDING,
+        drop_when_full: bool = False,
+        strict: bool = False,
     ) -> None:
         super().__init__()
-        if max_value_bytes < 0 or preview_chars < 1 or flush_interval <= 0:
+        if (
+            max_value_bytes < 0
+            or preview_chars < 1
+            or flush_interval <= 0
+            or max_pending < 1
+        ):
             raise ValueError(
-                'max_value_bytes must be >= 0, preview_chars >= 1 and '
-                'flush_interval > 0',
+                'max_value_bytes must be >= 0, preview_chars >= 1, '
+                'flush_interval > 0 and max_pending >= 1',
             )
         self.output_dir = str(Path(output_dir).resolve())
         self.capture_values = capture_values
@@ -71,6 +88,9 @@ class ProvenanceLogging(LogConfig):
         self.preview_chars = preview_chars
         self.redact_keys = tuple(str(k).lower() for k in redact_keys)
         self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self.drop_when_full = drop_when_full
+        self.strict = strict
         self.flowcept: FlowceptForwarding | None = (
             FlowceptForwarding() if flowcept is True else flowcept or None
         )
@@ -95,8 +115,13 @@ class ProvenanceLogging(LogConfig):
             self.run_dir,
             self.uuid,
             self.policy(),
-            flush_interval=self.flush_interval,
+            WriterOptions(
+                self.flush_interval,
+                self.max_pending,
+                self.drop_when_full,
+            ),
             forwarding=self.flowcept,
+            strict=self.strict,
         )
 
     def __repr__(self) -> str:

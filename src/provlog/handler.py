@@ -18,6 +18,7 @@ from typing import Protocol
 
 from provlog.capture import extract as academy_extract
 from provlog.capture import RawEvent
+from provlog.journal import WRITER_THREADS
 
 __all__ = ['ProvenanceHandler', 'Sink']
 
@@ -38,11 +39,13 @@ class Sink(Protocol):
 class ProvenanceHandler(logging.Handler):
     """A :class:`logging.Handler` that captures provenance events.
 
+    Records emitted on a journal writer's thread are never captured.
+
     Args:
         sink: Receives each event extracted from a record.
         extract: Maps a record to an event or ``None`` (the host adapter).
-        ignore_thread: A thread whose records are never captured (the
-            sink's own writer thread).
+        accept: Asked first, on the emitting task: ``False`` leaves the
+            record to another handler (the session of another run).
         close_sink: Close the sink in :meth:`close` (else only flush it).
     """
 
@@ -53,14 +56,14 @@ class ProvenanceHandler(logging.Handler):
             [logging.LogRecord], RawEvent | None
         ] = academy_extract,
         *,
-        ignore_thread: int | None = None,
+        accept: Callable[[], bool] | None = None,
         close_sink: bool = True,
     ) -> None:
         super().__init__(logging.NOTSET)
         self.sink = sink
         self._close_sink = close_sink
         self._extract = extract
-        self._ignore_thread = ignore_thread
+        self._accept = accept
         self._local = threading.local()
         self.errors = 0
 
@@ -73,21 +76,21 @@ class ProvenanceHandler(logging.Handler):
         try:
             if self.filters and not self.filter(record):
                 return False
-            if self._ignore_thread == threading.get_ident():
+            if threading.get_ident() in WRITER_THREADS:
+                return False
+            if self._accept is not None and not self._accept():
                 return False
             event = self._extract(record)
             if event is not None:
                 self.sink.put(event)
                 return True
-        except Exception:  # noqa: BLE001 - never raise into the host
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C, not an error of a captured value
+        except BaseException:  # noqa: BLE001 - never raise into the host
             self.errors += 1
         finally:
             local.busy = False
         return False
-
-    def set_ignored_thread(self, ident: int | None) -> None:
-        """Never capture records emitted on thread ``ident`` (the writer)."""
-        self._ignore_thread = ident
 
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record``; ``handle`` is the fast path."""

@@ -22,12 +22,29 @@ from typing import Any
 
 import orjson
 
-__all__ = ['FORMAT_VERSION', 'JournalWriter', 'warn_stderr']
+__all__ = [
+    'FORMAT_VERSION',
+    'MAX_PENDING',
+    'MAX_WAIT',
+    'WRITER_THREADS',
+    'JournalWriter',
+    'warn_stderr',
+]
 
 #: Version of the journal line format this package writes and reads.
 FORMAT_VERSION = 1
 
-_MAX_PENDING = 200_000
+#: Events waiting for the writer, at most; then ``put`` waits (or drops).
+MAX_PENDING = 50_000
+
+#: Longest time one ``put`` waits for the writer to catch up.
+MAX_WAIT = 5.0
+
+#: Threads of journal writers: records they emit are never captured.
+WRITER_THREADS: set[int | None] = set()
+
+_CHUNK_EVENTS = 2_000
+_CHUNK_SECONDS = 0.05
 
 
 def warn_stderr(message: str) -> None:
@@ -44,29 +61,46 @@ class JournalWriter:
 
     ``put`` is called on the host's threads and only enqueues; ``encode``
     (which may hash and describe values) and file writes run on the writer
-    thread. Pending events are bounded: past ``max_pending`` new events are
-    dropped and the count is written to the journal, never silently lost.
+    thread, which writes what it has encoded at least every
+    ``_CHUNK_SECONDS`` so one slow value never holds back the events around
+    it. Pending events are bounded by ``max_pending``. When the writer falls
+    that far behind, ``put`` waits for it (at most ``max_wait`` seconds, and
+    only until the writer makes progress) rather than drop; with
+    ``drop_when_full`` it drops instead. Whatever is dropped is counted in
+    the journal, never lost silently.
+
+    A ``lazy`` writer creates its file and thread on the first event: a
+    forked child that execs or exits without capturing leaves nothing.
     """
 
     __slots__ = (
         '_closed',
+        '_drop_when_full',
         '_dropped',
         '_encode',
         '_enqueued',
         '_failed',
         '_fd',
         '_flush_interval',
+        '_gap',
+        '_header',
         '_idle',
+        '_last_ok',
         '_lost',
         '_lost_since',
         '_max_pending',
+        '_max_wait',
         '_queue',
+        '_stalled_at',
+        '_start_lock',
         '_thread',
         '_wake',
         '_written',
+        'check',
         'max_backlog',
         'observer',
         'path',
+        'waited',
     )
 
     def __init__(
@@ -76,61 +110,141 @@ class JournalWriter:
         encode: Callable[[Any], dict[str, Any] | None],
         *,
         flush_interval: float = 0.2,
-        max_pending: int = _MAX_PENDING,
+        max_pending: int = MAX_PENDING,
+        max_wait: float = MAX_WAIT,
+        drop_when_full: bool = False,
+        check: Callable[[], list[str]] | None = None,
+        lazy: bool = False,
     ) -> None:
         self.observer: Callable[[list[dict[str, Any]]], None] | None = None
+        self.check = check
         self.path = path
+        self._header = header
         self._encode = encode
         self._flush_interval = flush_interval
         self._max_pending = max_pending
+        self._max_wait = max_wait
+        self._drop_when_full = drop_when_full
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._enqueued = 0
         self._written = 0
         self.max_backlog = 0
+        self.waited = 0.0
+        self._stalled_at = -1
         self._dropped = 0
         self._failed = False
         self._lost = 0
         self._lost_since = 0.0
         self._closed = False
+        self._gap: tuple[str, ...] = ()
+        self._last_ok = time.time()
         self._wake = threading.Event()
         self._idle = threading.Condition()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(
-            path,
-            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-            0o644,
-        )
-        self._write([header])
-        self._thread = threading.Thread(
-            target=self._run,
-            name=f'provlog-writer-{path.name}',
-            daemon=True,
-        )
-        self._thread.start()
+        self._start_lock = threading.Lock()
+        self._fd = -1
+        self._thread: threading.Thread | None = None
+        if not lazy:
+            self._start()
+
+    def _start(self) -> None:
+        """Create the file (owner-only), write the header, start the thread.
+
+        Raises:
+            OSError: The file cannot be created.
+        """
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._fd = os.open(
+                self.path,
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                0o600,
+            )
+            self._header['t'] = time.time()
+            self._write([self._header])
+            thread = threading.Thread(
+                target=self._run,
+                name=f'provlog-writer-{self.path.name}',
+                daemon=True,
+            )
+            thread.start()
+            WRITER_THREADS.add(thread.ident)
+            self._thread = thread
 
     @property
     def thread_ident(self) -> int | None:
         """Identifier of the writer thread (its records are never captured)."""
-        return self._thread.ident
+        return None if self._thread is None else self._thread.ident
+
+    @property
+    def started(self) -> bool:
+        """Whether the journal file exists (a lazy writer: after an event)."""
+        return self._thread is not None
 
     def put(self, item: Any) -> None:
-        """Enqueue one raw event; never blocks, never raises."""
+        """Enqueue one raw event; never raises, waits only when full."""
         if self._closed:
             return
+        if self._thread is None:
+            try:
+                self._start()
+            except OSError as exc:
+                self._closed = True
+                warn_stderr(
+                    f'capture is off in process {os.getpid()}: cannot '
+                    f'create journal {self.path}: {exc.strerror or exc}',
+                )
+                return
         backlog = self._enqueued - self._written
         if backlog >= self._max_pending:
-            self._dropped += 1
-            return
-        self.max_backlog = max(self.max_backlog, backlog)
+            if not self._drop_when_full:
+                self._wait_for_room()
+            if self._enqueued - self._written >= self._max_pending:
+                self._dropped += 1
+                return
+        elif backlog > self.max_backlog:
+            self.max_backlog = backlog
         self._enqueued += 1
         self._queue.put(item)
 
+    def _wait_for_room(self) -> None:
+        """Slow the host down until the writer has caught up by half.
+
+        Waits at most ``max_wait``; a writer that made no progress since the
+        last wait timed out is not waited for again (events are dropped and
+        counted until it moves).
+        """
+        thread = self._thread
+        if (
+            thread is None
+            or not thread.is_alive()
+            or thread.ident == threading.get_ident()
+            or self._stalled_at == self._written
+        ):
+            return
+        began = time.monotonic()
+        deadline = began + self._max_wait
+        low = self._max_pending // 2
+        with self._idle:
+            while self._enqueued - self._written > low:
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not thread.is_alive():
+                    self._stalled_at = self._written
+                    break
+                self._idle.wait(min(remaining, 0.05))
+        self.waited += time.monotonic() - began
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until all that was enqueued is on disk, or ``timeout``."""
+        thread = self._thread
+        if thread is None:
+            return True
         target = self._enqueued
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._written < target and self._thread.is_alive():
+            while self._written < target and thread.is_alive():
                 self._wake.set()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -142,12 +256,17 @@ class JournalWriter:
         """Drain, write the closing line, and release the file."""
         if self._closed:
             return
+        thread = self._thread
+        if thread is None:
+            self._closed = True
+            return
         self.flush(timeout)
         self._closed = True
         self._queue.put(None)
         self._wake.set()
-        self._thread.join(timeout)
-        if not self._thread.is_alive():
+        thread.join(timeout)
+        if not thread.is_alive():
+            WRITER_THREADS.discard(thread.ident)
             with contextlib.suppress(OSError):
                 os.close(self._fd)
 
@@ -158,23 +277,36 @@ class JournalWriter:
         while not stop:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
-            batch: list[dict[str, Any]] = []
-            taken = 0
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                taken += 1
-                try:
-                    line = self._encode(item)
-                except Exception as exc:  # noqa: BLE001 - never die silently
-                    line = {'e': 'encode_error', 'error': repr(exc)[:500]}
-                if line is not None:
-                    batch.append(line)
+            gap = self._watch()
+            stop = self._drain(gap)
+
+    def _watch(self) -> list[dict[str, Any]]:
+        """A ``gap`` or ``resume`` line when capture broke or came back."""
+        if self.check is None:
+            return []
+        try:
+            problems = tuple(self.check())
+        except Exception as exc:  # noqa: BLE001 - never die silently
+            problems = (f'cannot check capture: {exc!r}',)
+        now = time.time()
+        if problems == self._gap:
+            if not problems:
+                self._last_ok = now
+            return []
+        self._gap = problems
+        if not problems:
+            self._last_ok = now
+            return [{'e': 'resume', 't': now}]
+        reason = '; '.join(problems)
+        warn_stderr(f'capture interrupted in process {os.getpid()}: {reason}')
+        return [
+            {'e': 'gap', 't': now, 'since': self._last_ok, 'reason': reason},
+        ]
+
+    def _drain(self, batch: list[dict[str, Any]]) -> bool:
+        """Encode and write everything queued, in timed chunks; stop?"""
+        while True:
+            taken, stop = self._take(batch)
             if self._dropped:
                 dropped, self._dropped = self._dropped, 0
                 batch.append({'e': 'dropped', 'n': dropped, 't': time.time()})
@@ -185,14 +317,54 @@ class JournalWriter:
                         't': time.time(),
                         'events': self._enqueued,
                         'max_backlog': self.max_backlog,
+                        'waited': round(self.waited, 6),
                     },
                 )
             if batch:
                 self._write(batch)
                 self._notify(batch)
+                batch = []
             with self._idle:
                 self._written += taken
                 self._idle.notify_all()
+            if stop or taken == 0:
+                return stop
+
+    def _take(self, batch: list[dict[str, Any]]) -> tuple[int, bool]:
+        """Encode one chunk into ``batch``: how many taken, and stop?"""
+        taken = 0
+        began = time.monotonic()
+        while taken < _CHUNK_EVENTS:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return taken, False
+            if item is None:
+                return taken, True
+            taken += 1
+            line = self._encode_one(item)
+            if line is not None:
+                batch.append(line)
+            if time.monotonic() - began > _CHUNK_SECONDS:
+                break
+        return taken, False
+
+    def _encode_one(self, item: Any) -> dict[str, Any] | None:
+        try:
+            return self._encode(item)
+        except Exception as exc:  # noqa: BLE001 - never die silently
+            line: dict[str, Any] = {
+                'e': 'encode_error',
+                'error': repr(exc)[:500],
+            }
+            with contextlib.suppress(Exception):
+                kind, tag, created, _ = item
+                line.update(
+                    kind=str(kind),
+                    tag=None if tag is None else str(tag),
+                    t=float(created),
+                )
+            return line
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
         if self._failed:
@@ -238,13 +410,46 @@ class JournalWriter:
 
 
 def _dump_line(line: dict[str, Any]) -> bytes:
+    """One JSON line; a line orjson refuses is made JSON-safe, never lost."""
     try:
         return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError as exc:  # e.g. an int beyond 64 bits from a hostile value
+    except TypeError:
+        pass
+    try:
+        safe = _json_safe(line, 0)
+        safe['sanitized'] = True
+        return orjson.dumps(safe, option=orjson.OPT_APPEND_NEWLINE)
+    except Exception as exc:  # noqa: BLE001 - keep the kind and tag at least
         fallback = {
             'e': 'encode_error',
             'kind': str(line.get('e')),
             'tag': str(line.get('tag')),
-            'error': str(exc)[:500],
+            'error': repr(exc)[:500],
         }
         return orjson.dumps(fallback, option=orjson.OPT_APPEND_NEWLINE)
+
+
+_INT64 = 2**63
+_MAX_DEPTH = 64
+
+
+def _json_safe(value: Any, depth: int) -> Any:  # noqa: PLR0911
+    """``value`` with lone surrogates escaped and huge integers as text."""
+    if isinstance(value, str):
+        return value.encode('utf-8', 'backslashreplace').decode('utf-8')
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        if -_INT64 <= value < _INT64:
+            return value
+        return f'{value:#x}'
+    if depth >= _MAX_DEPTH:
+        return '<nested too deep>'
+    if isinstance(value, dict):
+        return {
+            _json_safe(str(k), depth + 1): _json_safe(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value]
+    return f'<{type(value).__name__}>'

@@ -1,8 +1,9 @@
 """Capture sessions: install the handler in one process, and take it down.
 
 A session is what ``init_logging()`` starts in each process: one journal
-file in the run folder, one handler on the ``academy`` logger, and the two
-lifecycle loggers raised to DEBUG. It never touches the root logger. Starting
+file in the run folder (readable by its owner only) and one handler fed by
+the taps of :mod:`provlog.taps`. It never touches the root logger and adds
+no handler to any logger. Starting
 the same run twice in one process shares the session (reference-counted),
 and a process that forks gets its own journal in the child.
 """
@@ -10,7 +11,8 @@ and a process that forks gets its own journal in the child.
 from __future__ import annotations
 
 import atexit
-import logging
+import contextvars
+import functools
 import multiprocessing.util
 import os
 import platform
@@ -30,46 +32,24 @@ from provlog.events import Encoder
 from provlog.handler import ProvenanceHandler
 from provlog.journal import FORMAT_VERSION
 from provlog.journal import JournalWriter
+from provlog.journal import MAX_PENDING
 from provlog.journal import warn_stderr
+from provlog.taps import capture_problems
+from provlog.taps import install_handler
 from provlog.values import ValuePolicy
 
-__all__ = [
-    'CAPTURE_LOGGERS',
-    'HANDLER_LOGGER',
-    'install_handler',
-    'start_session',
-]
+__all__ = ['WriterOptions', 'active_runs', 'flush_all', 'start_session']
 
-#: The logger the handler is attached to (never the root logger).
-HANDLER_LOGGER = 'academy'
-
-#: Loggers that emit the action lifecycle, raised to DEBUG while capturing.
-CAPTURE_LOGGERS = ('academy.handle', 'academy.runtime')
+#: The runs whose ``LogConfig`` was entered in this task or the task that
+#: made it: an action goes to the run of the Manager it belongs to, even
+#: when two Managers with their own configs share a process.
+active_runs: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    'provlog_active_runs',
+    default=(),
+)
 
 _lock = threading.Lock()
 _sessions: dict[str, _Session] = {}
-
-
-def install_handler(handler: logging.Handler) -> Callable[[], None]:
-    """Attach ``handler`` where Academy's lifecycle records reach it.
-
-    Raises :data:`CAPTURE_LOGGERS` to DEBUG and adds the handler to
-    :data:`HANDLER_LOGGER`; never touches the root logger.
-
-    Returns:
-        A callback that removes the handler and restores the levels.
-    """
-    saved = {name: logging.getLogger(name).level for name in CAPTURE_LOGGERS}
-    for name in CAPTURE_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    logging.getLogger(HANDLER_LOGGER).addHandler(handler)
-
-    def remove() -> None:
-        logging.getLogger(HANDLER_LOGGER).removeHandler(handler)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
-
-    return remove
 
 
 _exit_registered = False
@@ -77,15 +57,21 @@ _exit_registered = False
 
 @dataclass
 class _Session:
-    run_dir: Path
-    run_id: str
-    policy: ValuePolicy
-    flush_interval: float
+    open_writer: Callable[..., JournalWriter]
     handler: ProvenanceHandler
     writer: JournalWriter
     uninstall: Callable[[], None]
     refs: int = 1
     forwarder: Any = None
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """How a process's journal writer behaves (from the ``LogConfig``)."""
+
+    flush_interval: float = 0.2
+    max_pending: int = MAX_PENDING
+    drop_when_full: bool = False
 
 
 def _academy_version() -> str | None:
@@ -105,7 +91,9 @@ def _open_writer(
     run_dir: Path,
     run_id: str,
     policy: ValuePolicy,
-    flush_interval: float,
+    options: WriterOptions,
+    *,
+    lazy: bool = False,
 ) -> JournalWriter:
     process = uuid.uuid4().hex
     host = socket.gethostname()
@@ -121,16 +109,19 @@ def _open_writer(
         'academy': _academy_version(),
         'provlog': __version__,
         'argv0': os.path.basename(sys.argv[0]) if sys.argv else None,
-        'flush_interval': flush_interval,
+        'flush_interval': options.flush_interval,
         'capture_values': policy.capture,
         'max_value_bytes': policy.max_bytes,
-        't': time.time(),
     }
     return JournalWriter(
         path,
         header,
         Encoder(policy),
-        flush_interval=flush_interval,
+        flush_interval=options.flush_interval,
+        max_pending=options.max_pending,
+        drop_when_full=options.drop_when_full,
+        check=capture_problems,
+        lazy=lazy,
     )
 
 
@@ -150,13 +141,30 @@ def _start_forwarder(writer: JournalWriter, run_id: str, options: Any) -> Any:
     return forwarder
 
 
+def _accept_for(run_id: str) -> Callable[[], bool]:
+    """Whether a record emitted in the current task belongs to ``run_id``.
+
+    A task that entered some runs' configs belongs to those that are live
+    here; any other task (a worker's, a thread's) belongs to every run.
+    """
+
+    def accept() -> bool:
+        runs = active_runs.get()
+        if not runs or run_id in runs:
+            return True
+        return not any(run in _sessions for run in runs)
+
+    return accept
+
+
 def start_session(
     run_dir: Path,
     run_id: str,
     policy: ValuePolicy,
+    options: WriterOptions | None = None,
     *,
-    flush_interval: float = 0.2,
     forwarding: Any = None,
+    strict: bool = False,
 ) -> Callable[[], None]:
     """Start capturing this process's Academy records into ``run_dir``.
 
@@ -164,30 +172,49 @@ def start_session(
         run_dir: The run folder; created if missing.
         run_id: Identifier of the run (the LogConfig's ``uuid``).
         policy: What to keep of argument and result values.
-        flush_interval: Longest time an event waits in memory.
+        options: How the journal writer behaves.
         forwarding: A :class:`provlog.flowcept.FlowceptForwarding` to
             forward completed calls live (``None``: journal only).
+        strict: Raise when the journal cannot be created, instead of
+            saying so once on stderr and running on without capture.
 
     Returns:
         A callback that ends this use of the session: the last one removes
         the handler, restores the logger levels and drains the journal.
+
+    Raises:
+        OSError: ``strict`` and the journal cannot be created.
     """
+    open_writer = functools.partial(
+        _open_writer,
+        run_dir,
+        run_id,
+        policy,
+        options or WriterOptions(),
+    )
     with _lock:
         session = _sessions.get(run_id)
         if session is not None:
             session.refs += 1
         else:
-            writer = _open_writer(run_dir, run_id, policy, flush_interval)
+            try:
+                writer = open_writer()
+            except OSError as exc:
+                if strict:
+                    raise
+                warn_stderr(
+                    f'capture is off in process {os.getpid()}: cannot create '
+                    f'a journal in {run_dir}: {exc.strerror or exc} (pass '
+                    'strict=True to ProvenanceLogging to fail instead)',
+                )
+                return _nothing
             handler = ProvenanceHandler(
                 writer,
-                ignore_thread=writer.thread_ident,
+                accept=_accept_for(run_id),
                 close_sink=False,
             )
             session = _Session(
-                run_dir,
-                run_id,
-                policy,
-                flush_interval,
+                open_writer,
                 handler,
                 writer,
                 install_handler(handler),
@@ -198,6 +225,9 @@ def start_session(
                 )
             _sessions[run_id] = session
             _register_exit_flush()
+    runs = active_runs.get()
+    if run_id not in runs:
+        active_runs.set((*runs, run_id))
     done = threading.Event()
 
     def stop() -> None:
@@ -207,6 +237,10 @@ def start_session(
         _release(run_id)
 
     return stop
+
+
+def _nothing() -> None:
+    """The stop callback of a process where capture could not start."""
 
 
 def _release(run_id: str) -> None:
@@ -226,8 +260,8 @@ def _release(run_id: str) -> None:
     session.writer.close()
 
 
-def _flush_all() -> None:
-    """Drain every live session at interpreter or worker exit.
+def flush_all() -> None:
+    """Drain every live session (at exit, or before ``os._exit``).
 
     A session whose ``LogConfig`` context was never exited (Academy skips the
     uninit callback when the body raises) still gets its events to disk; it
@@ -245,34 +279,28 @@ def _register_exit_flush() -> None:
     if _exit_registered:
         return
     _exit_registered = True
-    atexit.register(_flush_all)
+    atexit.register(flush_all)
     # multiprocessing children leave through os._exit and skip atexit, but
     # run these finalizers first
-    multiprocessing.util.Finalize(None, _flush_all, exitpriority=100)
+    multiprocessing.util.Finalize(None, flush_all, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:
     """Give each session a fresh journal in a forked child.
 
     The parent's writer thread does not exist in the child, and parent and
-    child must never append to the same file.
+    child must never append to the same file. The new journal is created on
+    the child's first event: a child that execs (``subprocess`` with
+    ``preexec_fn``, as Parsl starts its workers) or exits without capturing
+    leaves no file and no thread.
     """
     global _lock, _exit_registered  # noqa: PLW0603 - parent's state
     _lock = threading.Lock()
     _exit_registered = False
     for session in _sessions.values():
-        try:
-            writer = _open_writer(
-                session.run_dir,
-                session.run_id,
-                session.policy,
-                session.flush_interval,
-            )
-        except OSError:
-            continue
+        writer = session.open_writer(lazy=True)
         session.writer = writer
         session.handler.sink = writer
-        session.handler.set_ignored_thread(writer.thread_ident)
     if _sessions:
         _register_exit_flush()
 

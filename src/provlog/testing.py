@@ -22,7 +22,7 @@ from typing import Any
 from provlog.capture import RawEvent
 from provlog.events import Encoder
 from provlog.handler import ProvenanceHandler
-from provlog.session import install_handler
+from provlog.taps import install_handler
 from provlog.values import ValuePolicy
 
 __all__ = [

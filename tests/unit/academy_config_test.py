@@ -13,17 +13,14 @@ from academy.logging.helpers import log_context
 
 import provlog
 from provlog.academy import ProvenanceLogging
-from provlog.handler import ProvenanceHandler
-from provlog.session import CAPTURE_LOGGERS
-from provlog.session import HANDLER_LOGGER
+from provlog.session import flush_all
+from provlog.taps import CAPTURE_LOGGERS
+from provlog.taps import installed_handlers
+from provlog.taps import TAP_LEVEL
 
 
 def _our_handlers() -> list[logging.Handler]:
-    return [
-        h
-        for h in logging.getLogger(HANDLER_LOGGER).handlers
-        if isinstance(h, ProvenanceHandler)
-    ]
+    return list(installed_handlers())
 
 
 def _start(tag: uuid.UUID) -> None:
@@ -76,8 +73,7 @@ class TestConfig:
         stop_b = copy.init_logging()  # same uuid, same process
         assert len(_our_handlers()) == len(handlers_before) + 1
         assert all(
-            logging.getLogger(n).level == logging.DEBUG
-            for n in CAPTURE_LOGGERS
+            logging.getLogger(n).level == TAP_LEVEL for n in CAPTURE_LOGGERS
         )
         stop_a()
         assert len(_our_handlers()) == len(handlers_before) + 1
@@ -123,7 +119,7 @@ def test_fork_gets_its_own_journal(tmp_path):
             code = 0
             try:
                 _start(child_tag)
-                logging.getLogger(HANDLER_LOGGER).handlers[-1].flush()
+                flush_all()
             except BaseException:
                 code = 1
             os._exit(code)

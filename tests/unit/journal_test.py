@@ -45,7 +45,7 @@ class TestWriter:
             range(100)
         )
 
-    def test_bounded_and_counts_drops(self, tmp_path):
+    def test_drop_when_full_bounded_and_counts_drops(self, tmp_path):
         path = tmp_path / 'j.jsonl'
         writer = JournalWriter(
             path,
@@ -53,6 +53,7 @@ class TestWriter:
             _identity,
             flush_interval=10,
             max_pending=10,
+            drop_when_full=True,
         )
         for i in range(50):
             writer.put({'e': 'x', 'i': i})
@@ -60,6 +61,57 @@ class TestWriter:
         result = read_journal(path)
         assert result.dropped == 40
         assert sum(e['e'] == 'x' for e in result.events) == 10
+
+    def test_full_queue_waits_for_the_writer_by_default(self, tmp_path):
+        path = tmp_path / 'j.jsonl'
+        writer = JournalWriter(
+            path,
+            HEADER,
+            _identity,
+            flush_interval=10,  # only a full queue wakes the writer early
+            max_pending=10,
+        )
+        for i in range(500):
+            writer.put({'e': 'x', 'i': i})
+        writer.close()
+        result = read_journal(path)
+        assert result.dropped == 0
+        assert [e['i'] for e in result.events if e['e'] == 'x'] == list(
+            range(500)
+        )
+        assert result.events[-1]['waited'] > 0
+
+    def test_stuck_writer_bounds_the_wait_then_counts(self, tmp_path):
+        import threading
+        import time
+
+        release = threading.Event()
+
+        def stuck(item):
+            release.wait(30)
+            return item
+
+        path = tmp_path / 'j.jsonl'
+        writer = JournalWriter(
+            path,
+            HEADER,
+            stuck,
+            flush_interval=0.01,
+            max_pending=5,
+            max_wait=0.3,
+        )
+        began = time.monotonic()
+        for i in range(40):
+            writer.put({'e': 'x', 'i': i})
+        elapsed = time.monotonic() - began
+        release.set()
+        writer.close()
+        # one bounded wait, not one per event
+        assert 0.25 < elapsed < 2
+        result = read_journal(path)
+        kept = sum(e['e'] == 'x' for e in result.events)
+        assert kept + result.dropped == 40
+        assert result.dropped > 0
 
     def test_unwritable_reports_once_on_stderr(self, tmp_path, capfd):
         path = tmp_path / 'j.jsonl'
