@@ -74,6 +74,7 @@ class JournalWriter:
     """
 
     __slots__ = (
+        '_at_exit',
         '_closed',
         '_drop_when_full',
         '_dropped',
@@ -136,6 +137,7 @@ class JournalWriter:
         self._lost = 0
         self._lost_since = 0.0
         self._closed = False
+        self._at_exit = False
         self._gap: tuple[str, ...] = ()
         self._last_ok = time.time()
         self._wake = threading.Event()
@@ -252,10 +254,17 @@ class JournalWriter:
                 self._idle.wait(min(remaining, 0.05))
         return True
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Drain, write the closing line, and release the file."""
+    def close(self, timeout: float = 5.0, *, at_exit: bool = False) -> None:
+        """Drain, write the closing line, and release the file.
+
+        Args:
+            timeout: Longest wait for the writer, in seconds.
+            at_exit: The process is exiting without its uninit callback;
+                the closing line says so.
+        """
         if self._closed:
             return
+        self._at_exit = at_exit
         thread = self._thread
         if thread is None:
             self._closed = True
@@ -318,6 +327,7 @@ class JournalWriter:
                         'events': self._enqueued,
                         'max_backlog': self.max_backlog,
                         'waited': round(self.waited, 6),
+                        **({'at_exit': True} if self._at_exit else {}),
                     },
                 )
             if batch:

@@ -260,16 +260,26 @@ def _release(run_id: str) -> None:
     session.writer.close()
 
 
-def flush_all() -> None:
-    """Drain every live session (at exit, or before ``os._exit``).
+def flush_all(timeout: float = 2.0) -> None:
+    """Write every live session's pending events (e.g. before ``os._exit``)."""
+    for session in list(_sessions.values()):
+        try:
+            session.writer.flush(timeout)
+        except Exception:  # noqa: BLE001, S112 - best effort
+            continue
+
+
+def _close_at_exit() -> None:
+    """Drain and close every live session as the process exits.
 
     A session whose ``LogConfig`` context was never exited (Academy skips the
-    uninit callback when the body raises) still gets its events to disk; it
-    writes no ``close`` line, so the merge reports the process as not closed.
+    uninit callback when its body raises) still gets every event to disk and
+    a ``close`` line marked ``at_exit``: nothing was lost. Only a process
+    that could not run this (SIGKILL, a crash) leaves its journal unclosed.
     """
     for session in list(_sessions.values()):
         try:
-            session.writer.flush(2.0)
+            session.writer.close(2.0, at_exit=True)
         except Exception:  # noqa: BLE001, S112 - exit path: best effort
             continue
 
@@ -279,10 +289,10 @@ def _register_exit_flush() -> None:
     if _exit_registered:
         return
     _exit_registered = True
-    atexit.register(flush_all)
+    atexit.register(_close_at_exit)
     # multiprocessing children leave through os._exit and skip atexit, but
     # run these finalizers first
-    multiprocessing.util.Finalize(None, flush_all, exitpriority=100)
+    multiprocessing.util.Finalize(None, _close_at_exit, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:

@@ -145,8 +145,14 @@ def _child_dies_without_uninit(output_dir: str, run_uuid: str) -> None:
     raise RuntimeError('worker crashes')
 
 
+def _closed_at_exit(run_dir) -> bool:
+    (journal,) = run_dir.glob('*.jsonl')
+    last = journal.read_bytes().splitlines()[-1]
+    return b'"e":"close"' in last and b'"at_exit":true' in last
+
+
 class TestExitFlush:
-    """A process that exits without the uninit callback still saves its events."""
+    """A process that exits without the uninit callback saves and closes."""
 
     def test_interpreter_exit(self, tmp_path):
         import subprocess
@@ -169,7 +175,8 @@ class TestExitFlush:
         assert 'worker crashes' in proc.stderr
         graph = provlog.load(tmp_path / run_uuid)
         assert list(graph.run.actions) == [run_uuid]
-        assert len(graph.stats()['processes_not_closed']) == 1
+        assert graph.stats()['processes_not_closed'] == []
+        assert _closed_at_exit(tmp_path / run_uuid)
 
     @pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs fork')
     def test_forked_multiprocessing_child_exit(self, tmp_path):
@@ -188,4 +195,5 @@ class TestExitFlush:
         assert proc.exitcode == 1
         graph = provlog.load(tmp_path / run_uuid)
         assert list(graph.run.actions) == [run_uuid]
-        assert len(graph.stats()['processes_not_closed']) == 1
+        assert graph.stats()['processes_not_closed'] == []
+        assert _closed_at_exit(tmp_path / run_uuid)
