@@ -155,7 +155,8 @@ def _print_stats(graph: RunGraph) -> None:
         f'{s["flowcept"]["pending"]} pending',
     )
     if not s['complete']:
-        print(f'INCOMPLETE complete false, {len(s["gaps"])} gaps:')
+        n = len(s['gaps'])
+        print(f'INCOMPLETE {n} gap{"" if n == 1 else "s"} (complete false):')
         for gap in s['gaps']:
             print(f'  {gap["code"]}: {gap["message"]}')
 

@@ -265,6 +265,23 @@ def _some(actions: list[Action]) -> str:
     return f'{shown}{more}'
 
 
+def _callees(actions: list[Action]) -> str:
+    """Names (or short ids) of the agents ``actions`` were sent to."""
+    names: list[str] = []
+    for action in actions:
+        start = action.get('start')
+        callee = start.get('callee') if start is not None else None
+        if not isinstance(callee, dict):
+            continue
+        name = str(callee.get('name') or str(callee.get('uid'))[:8])
+        if name not in names:
+            names.append(name)
+    if not names:
+        return 'unknown'
+    more = ', ...' if len(names) > _SHOW_ACTIONS else ''
+    return ', '.join(names[:_SHOW_ACTIONS]) + more
+
+
 def _process_gaps(p: Process) -> list[Gap]:
     where = p.label
     gaps = []
@@ -376,7 +393,7 @@ def _find_gaps(run: MergedRun) -> list[Gap]:
                 'execution-not-observed',
                 f"{len(unseen)} executions not observed (their agents' "
                 'processes wrote no journal: started without the config?): '
-                f'{_some(unseen)}',
+                f'{_some(unseen)}; agents: {_callees(unseen)}',
                 count=len(unseen),
             ),
         )

@@ -337,6 +337,7 @@ class TestExecutionsNotObserved:
         )
         assert 'square' in problem['message']
         assert 'invert' not in problem['message']
+        assert problem['message'].endswith('; agents: by-hand')
         assert run['provlog:executionsNotObserved'] == 2
         assert 'execution-not-observed' in text
 
