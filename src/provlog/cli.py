@@ -155,10 +155,10 @@ def _print_stats(graph: RunGraph) -> None:
         f'{s["flowcept"]["pending"]} pending',
     )
     if not s['complete']:
-        print(
-            f'INCOMPLETE {s["events_dropped"]} events dropped, '
-            f'{s["lines_skipped"]} damaged lines skipped',
-        )
+        n = len(s['gaps'])
+        print(f'INCOMPLETE {n} gap{"" if n == 1 else "s"} (complete false):')
+        for gap in s['gaps']:
+            print(f'  {gap["code"]}: {gap["message"]}')
 
 
 def _write(data: bytes) -> None:

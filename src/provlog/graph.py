@@ -119,7 +119,12 @@ class RunGraph:
         return self.run.run_id
 
     def stats(self) -> dict[str, Any]:
-        """Counts for people and scripts: actions by state, agents, ..."""
+        """Counts for people and scripts: actions by state, agents, ...
+
+        ``complete`` is false exactly when ``gaps`` (one record per reason,
+        from :meth:`provlog.merge.MergedRun.gaps`) is not empty.
+        """
+        gaps = self.run.gaps()
         states = Counter(a.state for a in self.run.actions.values())
         agents = sum(
             1
@@ -137,14 +142,20 @@ class RunGraph:
             'processes': len(self.run.processes),
             'run': self.run_id,
             'processes_not_closed': sorted(
-                f'{p.host}:{p.pid}' for p in processes if not p.closed
+                p.label for p in processes if not p.closed
             ),
             'events_dropped': sum(p.dropped for p in processes),
+            'events_lost': sum(p.lost for p in processes),
+            'encode_errors': sum(p.encode_errors for p in processes),
+            'capture_gaps': sum(len(p.capture_gaps) for p in processes),
+            'executions_not_observed': len(self.run.executions_not_observed()),
+            'requests_not_observed': len(self.run.requests_not_observed()),
             'lines_skipped': sum(p.skipped for p in processes),
             'journals_cut': sorted(
-                f'{p.host}:{p.pid}' for p in processes if p.partial_tail
+                p.label for p in processes if p.partial_tail
             ),
-            'complete': self.run.complete,
+            'complete': not gaps,
+            'gaps': [gap.to_json() for gap in gaps],
             'flowcept': self._flowcept_counts(),
             'nodes': self.nx.number_of_nodes(),
             'relations': self.nx.number_of_edges(),

@@ -37,6 +37,10 @@ PREFIXES = {
     'uuid': 'urn:uuid:',
 }
 
+#: Between the messages of ``provlog:incompleteness`` (one literal: PROV-N
+#: and PROV-XML keep one value per attribute the same way).
+_GAP_SEPARATOR = '\n'
+
 _SKIP_DERIVATION = frozenset({'NoneType', 'bool'})
 
 
@@ -178,24 +182,38 @@ class _Builder:
         return self.graph.close()
 
     def run_entity(self) -> None:
-        """The run itself, saying whether the record of it is complete."""
+        """The run itself, saying whether the record of it is complete.
+
+        ``provlog:complete`` is false exactly when the run has gaps
+        (:meth:`MergedRun.gaps`); ``provlog:incompleteness`` then lists
+        them, one message each, and the counts say how much is missing.
+        """
         run = self.run
         processes = run.processes.values()
-        self.graph.node(
-            f'plid:run/{iri_segment(run.run_id)}',
-            {
-                'kind': 'entity',
-                'prov:type': ('provlog:Run',),
-                'prov:label': f'provlog run {run.run_id}',
-                'provlog:complete': run.complete,
-                'provlog:processes': len(run.processes),
-                'provlog:processesNotClosed': sum(
-                    1 for p in processes if not p.closed
-                ),
-                'provlog:eventsDropped': sum(p.dropped for p in processes),
-                'provlog:linesSkipped': sum(p.skipped for p in processes),
-            },
-        )
+        gaps = run.gaps()
+        attrs: dict[str, Any] = {
+            'kind': 'entity',
+            'prov:type': ('provlog:Run',),
+            'prov:label': f'provlog run {run.run_id}',
+            'provlog:complete': not gaps,
+            'provlog:processes': len(run.processes),
+            'provlog:processesNotClosed': sum(
+                1 for p in processes if not p.closed
+            ),
+            'provlog:eventsDropped': sum(p.dropped for p in processes),
+            'provlog:eventsLost': sum(p.lost for p in processes),
+            'provlog:encodeErrors': sum(p.encode_errors for p in processes),
+            'provlog:captureGaps': sum(len(p.capture_gaps) for p in processes),
+            'provlog:executionsNotObserved': len(
+                run.executions_not_observed()
+            ),
+            'provlog:linesSkipped': sum(p.skipped for p in processes),
+        }
+        if gaps:
+            attrs['provlog:incompleteness'] = _GAP_SEPARATOR.join(
+                gap.message for gap in gaps
+            )
+        self.graph.node(f'plid:run/{iri_segment(run.run_id)}', attrs)
 
     def action(self, action: Action) -> None:  # noqa: C901, PLR0912, PLR0915
         run = self.run

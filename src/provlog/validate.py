@@ -9,8 +9,11 @@ Three kinds of problem, each a :class:`Problem` with a code and a message:
   ordering, 37 generation precedes usage) checked on the recorded times
   with a tolerance for clocks of different hosts. Violations are reported,
   never "fixed": the export keeps what each host saw.
-* ``completeness``: dropped events, damaged lines, processes that did not
-  close their journal, actions that never ended, executions never observed.
+* ``completeness``: every gap of :meth:`provlog.merge.MergedRun.gaps`, so
+  exactly what ``stats`` lists and the export's ``provlog:Run`` marks:
+  capture off or interrupted, events dropped, lost or not encodable,
+  damaged lines, cut or unclosed journals, actions that never ended,
+  executions or requests never observed.
 """
 
 from __future__ import annotations
@@ -171,52 +174,11 @@ def _ordering_problems(  # noqa: C901, PLR0912
 
 
 def _completeness_problems(run: RunGraph) -> list[Problem]:
-    stats = run.stats()
-    problems = []
-    if stats['events_dropped']:
-        problems.append(
-            Problem(
-                'completeness',
-                'events-dropped',
-                f'{stats["events_dropped"]} events were dropped because a '
-                'writer fell behind',
-            ),
-        )
-    if stats['lines_skipped']:
-        problems.append(
-            Problem(
-                'completeness',
-                'lines-skipped',
-                f'{stats["lines_skipped"]} damaged journal lines were skipped',
-            ),
-        )
-    for proc in stats['journals_cut']:
-        problems.append(
-            Problem(
-                'completeness',
-                'journal-cut',
-                f'the journal of process {proc} ends in a cut line (disk full '
-                'or size limit); later events of that process were lost',
-            ),
-        )
-    for proc in stats['processes_not_closed']:
-        problems.append(
-            Problem(
-                'completeness',
-                'process-not-closed',
-                f'process {proc} did not close its journal (killed, crashed, '
-                'or still running)',
-            ),
-        )
-    if stats['states']['not_ended']:
-        problems.append(
-            Problem(
-                'completeness',
-                'actions-not-ended',
-                f'{stats["states"]["not_ended"]} actions have no end record',
-            ),
-        )
-    return problems
+    """One problem per gap of the run (:meth:`MergedRun.gaps`)."""
+    return [
+        Problem('completeness', gap.code, gap.message)
+        for gap in run.run.gaps()
+    ]
 
 
 def validate_run(
