@@ -170,6 +170,7 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
     from rich.console import Console  # noqa: PLC0415
 
     from provlog.lineage import why  # noqa: PLC0415
+    from provlog.render import why_levels  # noqa: PLC0415
     from provlog.render import why_tree  # noqa: PLC0415
 
     kwargs: dict[str, Any] = {}
@@ -191,7 +192,8 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
     if args.json:
         _write(orjson.dumps(tree.to_json(), option=orjson.OPT_INDENT_2))
     else:
-        Console(soft_wrap=False).print(why_tree(tree))
+        console = Console(soft_wrap=False)
+        console.print(why_tree(tree, why_levels(console.width)))
 
 
 def _bindings(pairs: list[str]) -> dict[str, str]:
