@@ -14,8 +14,11 @@ from provlog import __version__
 from provlog.graph import FORMATS
 from provlog.graph import load
 from provlog.graph import RunGraph
+from provlog.query import BindingError
 from provlog.query import QueryError
+from provlog.rdf import NAMESPACES
 from provlog.reader import JournalError
+from provlog.reader import show
 
 __all__ = ['main']
 
@@ -162,14 +165,27 @@ def _print_stats(graph: RunGraph) -> None:
 
 
 def _write(data: bytes) -> None:
-    sys.stdout.buffer.write(data if data.endswith(b'\n') else data + b'\n')
-    sys.stdout.flush()
+    try:
+        sys.stdout.buffer.write(data if data.endswith(b'\n') else data + b'\n')
+        sys.stdout.flush()
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, '<stdout>') from None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``; an error names the file."""
+    try:
+        with path.open('wb') as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _why(graph: RunGraph, args: argparse.Namespace) -> None:
     from rich.console import Console  # noqa: PLC0415
 
     from provlog.lineage import why  # noqa: PLC0415
+    from provlog.render import why_levels  # noqa: PLC0415
     from provlog.render import why_tree  # noqa: PLC0415
 
     kwargs: dict[str, Any] = {}
@@ -191,16 +207,29 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
     if args.json:
         _write(orjson.dumps(tree.to_json(), option=orjson.OPT_INDENT_2))
     else:
-        Console(soft_wrap=False).print(why_tree(tree))
+        console = Console(soft_wrap=False)
+        console.print(why_tree(tree, why_levels(console.width)))
 
 
 def _bindings(pairs: list[str]) -> dict[str, str]:
+    """``--bind VAR=IRI`` pairs as a name -> IRI mapping.
+
+    ``<IRI>`` is taken as written; a compact IRI with one of the
+    predeclared prefixes (``plid:<tag>/result``) is expanded.
+    """
     out = {}
     for pair in pairs:
         name, sep, iri = pair.partition('=')
+        name = name.removeprefix('?').removeprefix('$')
         if not sep or not name.isidentifier() or not iri:
-            raise QueryError(f'--bind {pair!r}: expected VAR=IRI')
-        out[name] = iri.strip('<>')
+            raise BindingError(f'--bind {show(repr(pair))}: expected VAR=IRI')
+        if iri.startswith('<') and iri.endswith('>'):
+            iri = iri[1:-1]
+        else:
+            prefix, colon, local = iri.partition(':')
+            if colon and prefix in NAMESPACES:
+                iri = NAMESPACES[prefix] + local
+        out[name] = iri
     return out
 
 
@@ -260,7 +289,7 @@ def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     try:
@@ -275,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
             if args.output is None:
                 _write(data)
             else:
-                args.output.write_bytes(data)
+                _write_file(args.output, data)
                 print(
                     f'wrote {args.output} ({args.format}, '
                     f'{len(graph.run.actions)} actions)',
@@ -289,17 +318,24 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
             return _validate(graph, args)
         elif args.command == 'forward':
             _forward(graph, args)
+    except BindingError as exc:  # the command line, not the query
+        return _error(str(exc), 2)
     except QueryError as exc:
-        print(f'provlog: error: {exc}', file=sys.stderr)
-        return 1
+        return _error(str(exc), 1)
     except (JournalError, ValueError) as exc:
-        print(f'provlog: error: {exc}', file=sys.stderr)
-        return 2
+        return _error(str(exc), 2)
     except OSError as exc:
-        where = exc.filename or ''
-        print(f'provlog: error: {where}: {exc.strerror}', file=sys.stderr)
-        return 2
+        where = exc.filename if exc.filename is not None else '<unknown>'
+        return _error(f'{where}: {exc.strerror or exc}', 2)
+    except RecursionError:
+        return _error('input nested too deeply to process', 2)
     return 0
+
+
+def _error(message: str, code: int) -> int:
+    """Print ``message`` as one line (control characters escaped)."""
+    print(f'provlog: error: {show(message)}', file=sys.stderr)
+    return code
 
 
 if __name__ == '__main__':  # pragma: no cover

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from provlog.graph import RunGraph
 
 __all__ = [
+    'MAX_NESTING',
     'Edge',
     'TargetError',
     'WhyNode',
@@ -52,6 +53,12 @@ _ROLE = PREFIXES['plid'] + 'role/'
 _USED = PROV + 'used'
 _UUID = re.compile(r'^[0-9a-fA-F-]{32,36}$')
 
+#: The deepest a derivation tree nests. A node at this depth that has
+#: lineage of its own is marked ``too_deep`` (``nesting_limit`` in JSON):
+#: ``why`` on that node continues from there. It keeps the text tree
+#: within a terminal's width and the JSON within any parser's nesting.
+MAX_NESTING = 64
+
 
 class TargetError(QueryError):
     """The target is not in the run."""
@@ -67,6 +74,7 @@ class WhyNode:
     children: list[tuple[str, WhyNode]] = field(default_factory=list)
     seen_above: bool = False
     cut: bool = False
+    too_deep: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The tree as plain data."""
@@ -76,6 +84,8 @@ class WhyNode:
             out['seen_above'] = True
         if self.cut:
             out['depth_limit'] = True
+        if self.too_deep:
+            out['nesting_limit'] = MAX_NESTING
         if self.children:
             out['children'] = [
                 {'relation': rel, 'node': child.to_json()}
@@ -229,13 +239,16 @@ def lineage_edges_sparql(
     Roles are read from their IRIs (``plid:role/<percent-encoded name>``).
     """
     if engine == 'oxigraph':
-        rows = run_sparql(store, edges_query(target), engine=engine).rows
+        rows = run_sparql(
+            store, edges_query(target), engine=engine, trusted=True
+        ).rows
     else:
         rows = run_sparql(
             store,
             canned_queries()['lineage'],
             bindings={'target': expand(target)},
             engine=engine,
+            trusted=True,
         ).rows
         users = sorted(
             {r['s']['value'] for r in rows if r['p']['value'] == _USED}
@@ -244,7 +257,9 @@ def lineage_edges_sparql(
             values = ' '.join(f'<{s}>' for s in users)
             rows += [
                 {'s': r['s'], 'p': r['role'], 'o': r['o']}
-                for r in run_sparql(store, _ROLES % values, engine=engine).rows
+                for r in run_sparql(
+                    store, _ROLES % values, engine=engine, trusted=True
+                ).rows
             ]
     found: list[tuple[str, str, str]] = []
     roles: dict[tuple[str, str], str] = {}
@@ -347,7 +362,7 @@ def _kind(details: dict[str, str], iri: str) -> str:
     return 'value'
 
 
-def why(  # noqa: C901 - the nested builder reads best in one place
+def why(
     run: RunGraph,
     target: str | None = None,
     *,
@@ -381,31 +396,60 @@ def why(  # noqa: C901 - the nested builder reads best in one place
         else:
             out_edges.setdefault(s, []).append(edge)
     built: set[str] = set()
-
-    def _has_lineage(iri: str) -> bool:
-        return bool(out_edges.get(iri))
-
-    def build(iri: str, level: int) -> WhyNode:
+    root_node = WhyNode(root, '', {})
+    # (iri, action levels above, nesting, parent, relation): a stack walked
+    # in the order the tree is read, so "shown above" marks the same nodes
+    # as a recursive walk would, at any depth, without recursion
+    stack: list[tuple[str, int, int, WhyNode | None, str]] = [
+        (root, 0, 0, None, ''),
+    ]
+    while stack:
+        iri, level, nesting, parent, relation = stack.pop()
         info = details.get(iri, {})
         kind = _kind(info, iri)
         tree = WhyNode(iri, kind, dict(info))
+        if parent is None:
+            root_node = tree
+        else:
+            parent.children.append((relation, tree))
         if iri in built:
             tree.seen_above = True
-            return tree
+            continue
         built.add(iri)
         if kind == 'action':
             if depth is not None and level >= depth:
                 tree.cut = bool(out_edges.get(iri) or informed.get(iri))
-                return tree
+                continue
             level += 1
+        children = _children(iri, kind, out_edges, informed, details)
+        if not children:
+            continue
+        if nesting >= MAX_NESTING:
+            tree.too_deep = True
+            continue
+        stack.extend(
+            (child, level, nesting + 1, tree, label)
+            for label, child in reversed(children)
+        )
+    return root_node, _sparql_text(node, engine)
+
+
+def _children(
+    iri: str,
+    kind: str,
+    out_edges: dict[str, list[Edge]],
+    informed: dict[str, list[str]],
+    details: dict[str, dict[str, str]],
+) -> list[tuple[str, str]]:
+    """``(relation label, child IRI)`` under one node, in the tree's order."""
+    found: list[tuple[str, str]] = []
+    if kind != 'request':  # a request's execution shows the same inputs
         ordered = sorted(
             out_edges.get(iri, []),
             key=lambda e: (_ORDER[e[1]], e[3] or '', e[2]),
         )
         for _, rel, child, role in ordered:
-            if kind == 'request':
-                continue  # the execution shows the same inputs
-            if rel == 'hadMember' and not _has_lineage(child):
+            if rel == 'hadMember' and not out_edges.get(child):
                 continue  # a plain element; the preview already shows it
             label = {
                 'wasGeneratedBy': 'generated by',
@@ -413,18 +457,15 @@ def why(  # noqa: C901 - the nested builder reads best in one place
                 'hadMember': 'member',
                 'wasDerivedFrom': 'derived from',
             }[rel]
-            tree.children.append((label, build(child, level)))
-        calls = [
-            execution
-            for request in informed.get(iri, [])
-            for execution in informed.get(request, [])
-        ]
-        calls.sort(key=lambda e: (details.get(e, {}).get('start', ''), e))
-        for execution in calls:
-            tree.children.append(('called', build(execution, level)))
-        return tree
-
-    return build(root, 0), _sparql_text(node, engine)
+            found.append((label, child))
+    calls = [
+        execution
+        for request in informed.get(iri, [])
+        for execution in informed.get(request, [])
+    ]
+    calls.sort(key=lambda e: (details.get(e, {}).get('start', ''), e))
+    found += [('called', execution) for execution in calls]
+    return found
 
 
 def _sparql_text(node: str, engine: str) -> str:

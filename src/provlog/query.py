@@ -1,14 +1,24 @@
-"""Read-only SPARQL over a run's PROV-O, on Oxigraph or rdflib's engine.
+r"""Read-only SPARQL over a run's PROV-O, on Oxigraph or rdflib's engine.
 
 Oxigraph answers lineage queries one to two orders of magnitude faster than
 rdflib's in-memory engine (``docs/benchmarks.md``); rdflib's engine stays
 available as ``engine='rdflib'``. Queries never change the data: SPARQL
 Update and ``SERVICE`` (federation over the network) are refused before
 anything runs.
+
+The decision is taken on the parsed query, not on its text: the query is
+parsed with rdflib's SPARQL 1.1 parser (which applies ``\u`` escapes
+first, as the standard says), and the parse is walked for ``SERVICE``,
+``FROM``/``FROM NAMED`` (rdflib loads those from the network) and updates.
+Oxigraph runs the same text the parser saw, escapes already applied, so
+both parsers read the same characters; the lexical check of the text stays
+as a second layer. A query rdflib's parser does not accept is refused on
+both engines.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import re
 import threading
@@ -21,8 +31,10 @@ from typing import Any
 import orjson
 
 from provlog.rdf import NAMESPACES
+from provlog.reader import show
 
 __all__ = [
+    'BindingError',
     'QueryError',
     'QueryResult',
     'canned_queries',
@@ -44,11 +56,16 @@ _UPDATE = re.compile(
     r'(?<![\w?$:])(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD)\b(?!:)',
     re.IGNORECASE,
 )
+_NOT_IN_IRI = frozenset('<>"{}|^`\\ \t\n\r')
 _SERVICE = re.compile(r'(?<![\w?$:])SERVICE\b(?!:)', re.IGNORECASE)
 
 
 class QueryError(ValueError):
     """A query that cannot run: a syntax error, an update, a bad binding."""
+
+
+class BindingError(QueryError):
+    """A ``--bind`` the query cannot take: no such variable, not an IRI."""
 
 
 @dataclass
@@ -98,6 +115,123 @@ def _prefixed(text: str) -> str:
     return _PREFIX_HEADER + text
 
 
+_UPDATE_NAMES = {
+    'InsertData': 'INSERT',
+    'DeleteData': 'DELETE',
+    'DeleteWhere': 'DELETE',
+    'Modify': 'DELETE/INSERT',
+}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A query that passed :func:`check_parsed`.
+
+    ``text`` is what Oxigraph runs (escapes applied), ``algebra`` what
+    rdflib's engine runs, ``bindable`` the variables ``--bind`` may set.
+    """
+
+    text: str
+    algebra: Any
+    bindable: frozenset[str]
+
+
+@functools.lru_cache(maxsize=32)
+def check_parsed(text: str) -> Parsed:
+    r"""Parse ``text`` (prefixes declared) and refuse what is not read-only.
+
+    Refused: SPARQL Update, ``LOAD``; ``SERVICE`` anywhere (subqueries,
+    ``EXISTS``, ``OPTIONAL``...); ``FROM`` and ``FROM NAMED``, which name
+    graphs outside the run. Spelling does not matter: case, comments,
+    whitespace and ``\u`` escapes are gone once the query is parsed.
+
+    Raises:
+        QueryError: Refused, or not SPARQL 1.1 that rdflib's parser reads.
+    """
+    from pyparsing import ParseBaseException  # noqa: PLC0415
+    from rdflib.plugins.sparql import parser  # noqa: PLC0415
+    from rdflib.plugins.sparql.algebra import translateQuery  # noqa: PLC0415
+
+    expanded = parser.expandUnicodeEscapes(text)
+    try:
+        tree = parser.parseQuery(expanded)
+    except ParseBaseException as exc:
+        _refuse_update(expanded)
+        raise QueryError(_parse_message(exc)) from None
+    except RecursionError:
+        raise QueryError('SPARQL query nested too deeply to parse') from None
+    _refuse_parts(tree)
+    try:
+        query = translateQuery(tree)
+    except RecursionError:
+        raise QueryError('SPARQL query nested too deeply to parse') from None
+    except Exception as exc:  # noqa: BLE001 - rdflib raises bare Exception
+        raise QueryError(
+            'SPARQL error ' + _one_line(str(exc)),
+        ) from None
+    algebra = query.algebra
+    names = algebra.get('PV') if algebra.name == 'SelectQuery' else None
+    if names is None:
+        names = algebra.get('_vars') or ()
+    return Parsed(expanded, query, frozenset(str(v) for v in names))
+
+
+def _refuse_update(text: str) -> None:
+    from pyparsing import ParseBaseException  # noqa: PLC0415
+    from rdflib.plugins.sparql import parser  # noqa: PLC0415
+
+    try:
+        update = parser.parseUpdate(text)
+    except (ParseBaseException, RecursionError):
+        return
+    names = [getattr(r, 'name', '') for r in update.request or ()]
+    if not names:
+        return  # an empty update is no query either: a syntax error
+    keyword = _UPDATE_NAMES.get(names[0], names[0].upper())
+    raise QueryError(
+        f'SPARQL Update ({keyword}) is refused: provlog queries are read-only',
+    )
+
+
+def _refuse_parts(tree: Any) -> None:
+    """Walk the parse (no recursion) for what reaches outside the run."""
+    from rdflib.plugins.sparql.parserutils import CompValue  # noqa: PLC0415
+
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, CompValue):
+            if item.name == 'ServiceGraphPattern':
+                raise QueryError(
+                    'SERVICE is refused: provlog queries do not reach the '
+                    'network',
+                )
+            if item.name == 'DatasetClause':
+                raise QueryError(
+                    'FROM and FROM NAMED are refused: a provlog query reads '
+                    "the run's own graph only",
+                )
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)) or type(item).__name__ == (
+            'ParseResults'
+        ):
+            stack.extend(item)
+
+
+def _parse_message(exc: Any) -> str:
+    header_lines = _PREFIX_HEADER.count('\n')
+    line = max(int(exc.lineno) - header_lines, 1)
+    what = _one_line(str(exc.msg))
+    found = _one_line(str(getattr(exc, 'found', '') or ''))
+    tail = f', found {found}' if found else ''
+    return f'SPARQL syntax error at {line}:{exc.col}: {what}{tail}'
+
+
+def _one_line(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else text
+    return show(first)
+
+
 def _ox_term(term: Any) -> dict[str, str]:
     import pyoxigraph  # noqa: PLC0415
 
@@ -137,6 +271,7 @@ def run_sparql(
     bindings: Mapping[str, str] | None = None,
     engine: str = 'oxigraph',
     timeout: float | None = None,
+    trusted: bool = False,
 ) -> QueryResult:
     """Run a read-only query.
 
@@ -149,14 +284,24 @@ def run_sparql(
         engine: ``'oxigraph'`` or ``'rdflib'``.
         timeout: Seconds before giving up (``None``: no limit). The query
             is abandoned, not stopped: it finishes in a daemon thread.
+        trusted: The text is provlog's own (``why``'s queries, IRIs from
+            the run written in): only the lexical check, not the parse,
+            which costs more than the query.
 
     Raises:
-        QueryError: Update, ``SERVICE``, a syntax error (with position), or
-            the time limit.
+        QueryError: Update, ``SERVICE``, ``FROM``, a syntax error (with
+            position), an error of the engine, or the time limit.
+        BindingError: A binding names a variable the query does not
+            select, or is not an IRI.
     """
-    check_read_only(text)
-    query = _prefixed(text)
-    runner: Callable[[Any, str, Mapping[str, str]], QueryResult]
+    bindings = dict(bindings or {})
+    query: Any
+    if trusted:
+        query = _prefixed(text)
+        check_read_only(query)
+    else:
+        query = _checked(text, bindings, engine=engine)
+    runner: Callable[[Any, Any, Mapping[str, str]], QueryResult]
     if engine == 'oxigraph':
         runner = _run_oxigraph
     elif engine == 'rdflib':
@@ -164,8 +309,31 @@ def run_sparql(
     else:
         raise QueryError(f'unknown engine {engine!r}: oxigraph or rdflib')
     if timeout is None:
-        return runner(store, query, bindings or {})
-    return _with_timeout(lambda: runner(store, query, bindings or {}), timeout)
+        return runner(store, query, bindings)
+    return _with_timeout(lambda: runner(store, query, bindings), timeout)
+
+
+def _checked(text: str, bindings: Mapping[str, str], *, engine: str) -> Any:
+    """What the engine runs for a user's query, once it passed the checks."""
+    parsed = check_parsed(_prefixed(text))
+    check_read_only(parsed.text)  # a second layer, on what the engine reads
+    for name, iri in bindings.items():
+        if name not in parsed.bindable:
+            raise BindingError(
+                f'--bind {show(name)}: the query has no variable '
+                f'?{show(name)} to bind'
+                + (
+                    ' in its SELECT'
+                    if parsed.algebra.algebra.name == 'SelectQuery'
+                    else ''
+                ),
+            )
+        if not iri or any(c in _NOT_IN_IRI for c in iri) or ':' not in iri:
+            raise BindingError(
+                f'--bind {show(name)}={show(iri)}: not an absolute IRI',
+            )
+    # rdflib's engine runs the very parse that was checked
+    return parsed.algebra if engine == 'rdflib' else parsed.text
 
 
 def _with_timeout(
@@ -205,6 +373,8 @@ def _run_oxigraph(
         answer = store.query(query, substitutions=subs or None)
     except SyntaxError as exc:
         raise QueryError(_syntax_message(str(exc))) from None
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise QueryError(f'Oxigraph: {_one_line(str(exc))}') from None
     if isinstance(answer, pyoxigraph.QueryBoolean):
         return QueryResult(boolean=bool(answer))
     if isinstance(answer, pyoxigraph.QueryTriples):
@@ -230,16 +400,31 @@ def _run_oxigraph(
 
 def _run_rdflib(
     graph: Any,
-    query: str,
+    query: Any,
+    bindings: Mapping[str, str],
+) -> QueryResult:
+    try:
+        return _rdflib_answer(graph, query, bindings)
+    except QueryError:
+        raise
+    except RecursionError:
+        raise QueryError(
+            "rdflib's engine recursed too deeply on this query (a long "
+            'property path?); --engine oxigraph runs it',
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - rdflib raises bare Exception
+        raise QueryError(f'rdflib: {_one_line(str(exc))}') from None
+
+
+def _rdflib_answer(
+    graph: Any,
+    query: Any,
     bindings: Mapping[str, str],
 ) -> QueryResult:
     import rdflib  # noqa: PLC0415
 
     init = {k: rdflib.URIRef(v) for k, v in bindings.items()}
-    try:
-        answer = graph.query(query, initBindings=init or None)
-    except Exception as exc:  # noqa: BLE001 - pyparsing raises its own types
-        raise QueryError(_syntax_message(str(exc))) from None
+    answer = graph.query(query, initBindings=init or None)
     if answer.type == 'ASK':
         return QueryResult(boolean=bool(answer.askAnswer))
     if answer.type in {'CONSTRUCT', 'DESCRIBE'}:

@@ -4,25 +4,69 @@ The reader accepts nothing but JSON objects: no pickle, no eval. A damaged
 line is an error naming the file and line, unless ``lenient`` is set, in
 which case it is skipped and counted. An unfinished last line (the writer
 was killed mid-write) is not damage and is dropped silently but counted.
+
+Reading is bounded: only regular files are opened (a FIFO, a device or a
+symlink to one is refused before anything blocks), the file is read in
+blocks with runs of blank lines skipped without building a line for each,
+and a line longer than :data:`MAX_LINE_BYTES` is damage. Memory is the
+events kept plus one line, never the size of the file.
+
+Each event of a known kind is checked against the line format of
+:mod:`provlog.events`: ``t`` is a finite number of seconds between 1970
+and 9999, and each known field has its type (a list for ``args``, an
+object for ``kwargs``, ``result``, ``callee``...). A line that breaks the
+format is damage like any other.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
+from typing import BinaryIO
 
 import orjson
 
+from provlog.events import ACTION_KINDS
 from provlog.journal import FORMAT_VERSION
 
-__all__ = ['JournalError', 'ReadResult', 'read_journal']
+__all__ = [
+    'MAX_LINE_BYTES',
+    'MAX_TIME',
+    'JournalError',
+    'ReadResult',
+    'read_journal',
+    'show',
+]
+
+#: The longest journal line read (64 MiB); a longer one is damage.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+#: The latest time accepted: 9999-12-31T23:59:59Z, in seconds.
+MAX_TIME = 253_402_300_799.0
+_BLOCK = 1024 * 1024
+_NOT_BLANK = re.compile(rb'[^ \t\n\r\x0b\x0c]')
+_TOO_LONG = object()
 
 
 class JournalError(ValueError):
     """A journal that cannot be read; the message names file and line."""
+
+
+def show(name: object) -> str:
+    """``name`` for a one-line message: control characters escaped.
+
+    A file name may hold a newline or a terminal escape; the message that
+    names it must still be one line, and say exactly which file.
+    """
+    text = str(name)
+    if text.isprintable():
+        return text
+    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -38,16 +82,92 @@ class ReadResult:
     dropped: int = 0
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    data = path.read_bytes()
-    lines = data.split(b'\n')
-    last = len(lines) - 1
-    for n, raw in enumerate(lines, start=1):
-        if n - 1 == last:
-            if raw.strip():
-                yield n, raw, False  # no newline: unfinished last write
-            return
-        yield n, raw, True
+def _open(path: Path) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file; never block."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise JournalError(
+            f'{show(path)}: cannot read: {exc.strerror}'
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = 'a directory' if stat.S_ISDIR(mode) else 'not a file'
+            if stat.S_ISFIFO(mode):
+                kind = 'a FIFO'
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                kind = 'a device'
+            elif stat.S_ISSOCK(mode):
+                kind = 'a socket'
+            raise JournalError(
+                f'{show(path)}: {kind}, not a regular file; refused',
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, 'rb', buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _lines(  # noqa: C901 - one loop over blocks, one branch per case
+    fh: BinaryIO,
+    max_line: int = MAX_LINE_BYTES,
+) -> Iterator[tuple[int, bytes | object, bool]]:
+    """``(line number, line, ends with a newline)`` of each line.
+
+    Blank lines, and the blanks that start a line, are skipped a block at
+    a time; a line longer than ``max_line`` (from its first character that
+    is not blank) comes as ``_TOO_LONG`` and is never held whole.
+    """
+    buf = bytearray()  # grows in place: a long line costs its length
+    pos = 0
+    lineno = 0  # lines before ``buf[pos]``
+    skipping = False  # inside a line that is too long: drop to its end
+    eof = False
+    while not eof:
+        block = fh.read(_BLOCK)
+        if not block:
+            eof = True
+        del buf[:pos]
+        buf += block
+        pos = 0
+        while True:
+            if skipping:
+                end = buf.find(b'\n', pos)
+                if end < 0:
+                    buf, pos = bytearray(), 0
+                    break
+                skipping = False
+                lineno += 1
+                pos = end + 1
+                continue
+            found = _NOT_BLANK.search(buf, pos)
+            if found is None:  # blank to the end of what was read
+                lineno += buf.count(b'\n', pos)
+                buf, pos = bytearray(), 0
+                break
+            start = found.start()
+            lineno += buf.count(b'\n', pos, start)
+            pos = start  # leading blanks are no part of a line
+            end = buf.find(b'\n', start)
+            if end < 0:
+                if len(buf) - pos > max_line:
+                    yield lineno + 1, _TOO_LONG, True
+                    skipping = True
+                    buf, pos = bytearray(), 0
+                    break
+                if eof:  # no newline: the unfinished last write
+                    yield lineno + 1, bytes(buf[pos:]), False
+                    return
+                break
+            if end - pos > max_line:
+                yield lineno + 1, _TOO_LONG, True
+            else:
+                yield lineno + 1, bytes(buf[pos:end]), True
+            lineno += 1
+            pos = end + 1
 
 
 def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
@@ -65,68 +185,211 @@ def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
         The header, the events in file order, and what was skipped.
 
     Raises:
-        JournalError: The file is not a provlog journal, is from a newer
-            format version, or (unless ``lenient``) has a damaged line.
+        JournalError: The file is not a regular file, not a provlog
+            journal, is from a newer format version, or (unless
+            ``lenient``) has a damaged line.
     """
     result: ReadResult | None = None
-    try:
-        lines = list(_lines(path))
-    except OSError as exc:
-        raise JournalError(f'{path}: cannot read: {exc.strerror}') from exc
-    for lineno, raw, complete in lines:
-        if not raw.strip():
-            continue
+    where = show(path)
+    with _open(path) as fh:
         try:
-            obj = orjson.loads(raw)
-            if not isinstance(obj, dict):
-                raise TypeError('not a JSON object')
-        except (orjson.JSONDecodeError, TypeError) as exc:
-            if not complete and result is not None:
-                result.partial_tail = True
-                continue
-            if result is None or not lenient:
-                reason = str(exc).split('\n', 1)[0]
-                raise JournalError(f'{path}:{lineno}: {reason}') from exc
-            result.skipped += 1
-            continue
-        if result is None:
-            result = ReadResult(path, _check_header(path, lineno, obj))
-            continue
-        kind = obj.get('e')
-        if kind == 'journal':  # the same process initialised again
-            result.closed = False
-            continue
-        if not isinstance(kind, str):
-            if not lenient:
-                raise JournalError(f'{path}:{lineno}: line has no event kind')
-            result.skipped += 1
-            continue
-        if kind == 'close':
-            result.closed = True
-        elif kind in {'dropped', 'lost'}:
-            count = obj.get('n', 0)
-            result.dropped += count if isinstance(count, int) else 0
-        obj['_line'] = lineno
-        result.events.append(obj)
+            for lineno, raw, complete in _lines(fh):
+                try:
+                    if raw is _TOO_LONG:
+                        raise TypeError(
+                            f'line longer than {MAX_LINE_BYTES} bytes'
+                        )
+                    obj = orjson.loads(raw)  # type: ignore[arg-type]
+                    if not isinstance(obj, dict):
+                        raise TypeError('not a JSON object')
+                except (orjson.JSONDecodeError, TypeError) as exc:
+                    if not complete and result is not None:
+                        result.partial_tail = True
+                        continue
+                    if result is None or not lenient:
+                        reason = show(str(exc).split('\n', 1)[0])
+                        raise JournalError(
+                            f'{where}:{lineno}: {reason}'
+                        ) from None
+                    result.skipped += 1
+                    continue
+                if result is None:
+                    result = ReadResult(
+                        path, _check_header(where, lineno, obj)
+                    )
+                    continue
+                kind = obj.get('e')
+                if kind == 'journal':  # the same process initialised again
+                    result.closed = False
+                    continue
+                problem = _check_event(kind, obj)
+                if problem is not None:
+                    if not lenient:
+                        raise JournalError(f'{where}:{lineno}: {problem}')
+                    result.skipped += 1
+                    continue
+                if kind == 'close':
+                    result.closed = True
+                elif kind in {'dropped', 'lost'}:
+                    result.dropped += obj.get('n', 0)
+                obj['_line'] = lineno
+                result.events.append(obj)
+        except OSError as exc:
+            raise JournalError(
+                f'{where}: cannot read: {exc.strerror}'
+            ) from None
     if result is None:
-        raise JournalError(f'{path}:1: empty file, no journal header')
+        raise JournalError(f'{where}:1: empty file, no journal header')
     return result
 
 
 def _check_header(
-    path: Path, lineno: int, obj: dict[str, Any]
+    where: str, lineno: int, obj: dict[str, Any]
 ) -> dict[str, Any]:
     if obj.get('e') != 'journal':
-        raise JournalError(f'{path}:{lineno}: not a provlog journal header')
+        raise JournalError(f'{where}:{lineno}: not a provlog journal header')
     version = obj.get('v')
     if not isinstance(version, int):
-        raise JournalError(f'{path}:{lineno}: header has no format version')
+        raise JournalError(f'{where}:{lineno}: header has no format version')
     if version > FORMAT_VERSION:
         raise JournalError(
-            f'{path}:{lineno}: journal format version {version} is newer '
+            f'{where}:{lineno}: journal format version {version} is newer '
             f'than this provlog reads ({FORMAT_VERSION}); upgrade provlog',
         )
     for key in ('run', 'process'):
         if not isinstance(obj.get(key), str):
-            raise JournalError(f'{path}:{lineno}: header has no {key!r}')
+            raise JournalError(f'{where}:{lineno}: header has no {key!r}')
+    problem = _check_time(obj, required=False)
+    if problem is not None:
+        raise JournalError(f'{where}:{lineno}: {problem}')
     return obj
+
+
+# ------------------------------------------------------------- line format
+
+_NONE = type(None)
+_OBJ = ((dict,), 'an object')
+_OBJ_OR_NULL = ((dict, _NONE), 'an object or null')
+_STR_OR_NULL = ((str, _NONE), 'a string or null')
+_LIST = ((list,), 'a list')
+_Rule = tuple[str, tuple[tuple[type, ...], str]]
+
+#: Per kind: each field it may have, and what that field must be.
+_FIELDS: dict[str, tuple[_Rule, ...]] = {
+    'agent': (
+        ('role', _STR_OR_NULL),
+        ('name', _STR_OR_NULL),
+        ('class', _STR_OR_NULL),
+    ),
+    'start': (
+        ('action', _STR_OR_NULL),
+        ('callee', _OBJ_OR_NULL),
+        ('parent', _STR_OR_NULL),
+        ('caller', _OBJ_OR_NULL),
+        ('args', _LIST),
+        ('kwargs', _OBJ),
+    ),
+    'sending': (('src', _OBJ_OR_NULL),),
+    'success': (('result', _OBJ),),
+    'execute_start': (('action', _STR_OR_NULL), ('agent', _OBJ_OR_NULL)),
+    'exec_agent': (('action', _STR_OR_NULL), ('agent', _OBJ_OR_NULL)),
+    'execute_exception': (('error', _OBJ_OR_NULL),),
+}
+_IDENT_FIELDS = frozenset({'callee', 'caller', 'src', 'agent'})
+_ERROR_FIELDS = ('type', 'message', 'traceback')
+_COUNTED = frozenset({'dropped', 'lost'})
+
+
+def _check_time(obj: dict[str, Any], *, required: bool) -> str | None:
+    if 't' not in obj:
+        return 'event has no time "t"' if required else None
+    t = obj['t']
+    if t.__class__ is not float and (
+        isinstance(t, bool) or not isinstance(t, (int, float))
+    ):
+        return f'time "t" {_short(t)} is not a number'
+    if not 0 <= t <= MAX_TIME:  # NaN fails this too
+        return (
+            f'time "t" {_short(t)} is not between 1970 and 9999 '
+            '(seconds since the epoch)'
+        )
+    return None
+
+
+def _short(value: object) -> str:
+    text = show(repr(value)) if isinstance(value, str) else show(value)
+    return text if len(text) <= 60 else text[:59] + '\u2026'  # noqa: PLR2004
+
+
+def _check_event(  # noqa: C901, PLR0911, PLR0912 - one check per field
+    kind: object, obj: dict[str, Any]
+) -> str | None:
+    """What is wrong with one event line, or ``None``."""
+    if not isinstance(kind, str):
+        return 'line has no event kind'
+    action = kind in ACTION_KINDS
+    problem = _check_time(obj, required=action)
+    if problem is not None:
+        return problem
+    if action and 'tag' not in obj:
+        return f'{kind} event has no "tag"'
+    if kind in _COUNTED:
+        n = obj.get('n')
+        if n.__class__ is not int or n < 0:
+            return f'{kind} event count "n" {_short(n)} is not a count'
+        return None
+    for name, (types, want) in _FIELDS.get(kind, ()):
+        if name not in obj:
+            continue
+        value = obj[name]
+        if not isinstance(value, types):
+            return f'{kind} field {name!r} is {_short(value)}, not {want}'
+        if (
+            name in _IDENT_FIELDS
+            and isinstance(value, dict)
+            and value.get('uid').__class__ is not str
+        ):
+            return f'{kind} field {name!r} has no "uid" string'
+    if kind == 'start':
+        for n, desc in enumerate(obj.get('args', ())):
+            problem = _check_value(desc)
+            if problem is not None:
+                return f'start field "args"[{n}] {problem}'
+        for key, desc in obj.get('kwargs', {}).items():
+            problem = _check_value(desc)
+            if problem is not None:
+                return f'start field "kwargs"[{_short(key)}] {problem}'
+    elif kind == 'success' and 'result' in obj:
+        problem = _check_value(obj['result'])
+        if problem is not None:
+            return f'success field "result" {problem}'
+    elif kind == 'execute_exception' and isinstance(obj.get('error'), dict):
+        for key in _ERROR_FIELDS:
+            got = obj['error'].get(key)
+            if got is not None and not isinstance(got, str):
+                return f'execute_exception error {key!r} is not a string'
+    return None
+
+
+def _check_value(desc: object) -> str | None:
+    """What is wrong with a value description, or ``None``.
+
+    Members are walked with a stack: no recursion, at any depth.
+    """
+    if isinstance(desc, dict) and 'members' not in desc:
+        return None  # the common case, at once
+    stack = [desc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            return f'is {_short(item)}, not a value description (an object)'
+        members = item.get('members')
+        if members is None:
+            continue
+        if not isinstance(members, list):
+            return 'has "members" that is not a list'
+        for member in members:
+            if not (isinstance(member, list) and len(member) == 2):  # noqa: PLR2004
+                return 'has a member that is not a [key, value] pair'
+            stack.append(member[1])
+    return None

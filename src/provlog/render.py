@@ -11,10 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from provlog.lineage import MAX_NESTING
 from provlog.lineage import WhyNode
 from provlog.query import QueryResult
 
-__all__ = ['print_table', 'to_csv', 'why_tree']
+__all__ = ['print_table', 'to_csv', 'why_levels', 'why_tree']
 
 _STATE_STYLE = {
     'completed': 'green',
@@ -43,7 +44,7 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + '\u2026'
 
 
-def _label(node: WhyNode) -> str:
+def _label(node: WhyNode, levels: int, *, more: bool = False) -> str:
     d = node.details
     if node.kind == 'action':
         state = d.get('state', '?')
@@ -79,20 +80,39 @@ def _label(node: WhyNode) -> str:
         text += '  [dim](shown above)[/]'
     if node.cut:
         text += '  [dim]\u2026 (--depth reached)[/]'
+    if node.too_deep or more:
+        text += (
+            f'  [dim]\u2026 ({levels} levels shown; continue with '
+            f'`provlog why RUN {escape(node.iri)}`)[/]'
+        )
     return text
 
 
-def why_tree(root: WhyNode) -> Tree:
-    """A ``rich`` tree of a derivation."""
-    tree = Tree(_label(root))
+def why_tree(root: WhyNode, max_levels: int = MAX_NESTING) -> Tree:
+    """A ``rich`` tree of a derivation, at most ``max_levels`` deep.
 
-    def add(parent: Tree, node: WhyNode) -> None:
+    A node at the last level that has more under it says how to continue
+    (``provlog why RUN <its IRI>``): a terminal shows each level four
+    columns further right, and drops what does not fit.
+    """
+    levels = min(max_levels, MAX_NESTING)
+    tree = Tree(_label(root, levels, more=levels == 0 and bool(root.children)))
+    stack = [(tree, root, 0)]
+    while stack:  # no recursion: any depth renders
+        parent, node, level = stack.pop()
+        if level >= levels:
+            continue
         for relation, child in node.children:
-            branch = parent.add(f'[dim]{relation}[/] {_label(child)}')
-            add(branch, child)
-
-    add(tree, root)
+            more = level + 1 >= levels and bool(child.children)
+            label = _label(child, levels, more=more)
+            branch = parent.add(f'[dim]{relation}[/] {label}')
+            stack.append((branch, child, level + 1))
     return tree
+
+
+def why_levels(width: int) -> int:
+    """How many tree levels fit a terminal ``width`` columns wide."""
+    return max(4, min(MAX_NESTING, (width - 40) // 4))
 
 
 def _cell(term: dict[str, str] | None) -> str:
