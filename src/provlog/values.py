@@ -303,7 +303,10 @@ def _make_plan(cls: type) -> _Plan:  # noqa: C901, PLR0911
                 key.startswith('__')
             ):
                 slots.append((key, attr))
-    has_dict = isinstance(_static(cls, '__dict__'), types.GetSetDescriptorType)
+    has_dict = isinstance(
+        _static(cls, '__dict__'),
+        (types.GetSetDescriptorType, types.MemberDescriptorType),
+    )
     module = type.__dict__['__module__'].__get__(cls)
     if module == 'builtins' or not (has_dict or slots):
         has_dict, slots = False, []
