@@ -102,8 +102,34 @@ _SUPPRESS = BaseException.__dict__['__suppress_context__']
 _TRACEBACK = BaseException.__dict__['__traceback__']
 
 
+_ARGS = BaseException.__dict__['args']
+_PLAIN_ARGS = frozenset(id(t) for t in (str, int, float, bytes, bool))
+
+
+def _builtin_str(exc: BaseException) -> bool:
+    """Whether ``str(exc)`` runs only C code (and may run on the host).
+
+    That is: the ``__str__`` is a builtin one and the arguments are plain.
+    """
+    for klass in type(exc).__mro__:
+        found = klass.__dict__.get('__str__')
+        if found is not None:
+            break
+    if type(found) is not types.WrapperDescriptorType:
+        return False
+    args = _ARGS.__get__(exc)
+    return type(args) is tuple and all(
+        id(type(a)) in _PLAIN_ARGS for a in args
+    )
+
+
 def _message(exc: BaseException) -> str:
-    """``str(exc)`` on a helper thread, waited for a bounded time."""
+    """``str(exc)``, waited for a bounded time.
+
+    Called directly when it runs no user code, else on a helper thread.
+    """
+    if _builtin_str(exc):
+        return str(exc)[:_MESSAGE_CHARS]
     status, text = bounded_call(str, exc)
     if status == 'ok' and isinstance(text, str):
         return str.__str__(text[:_MESSAGE_CHARS])

@@ -556,6 +556,9 @@ class Snapshot:
             return self._pairs(
                 'obj', plan.name, fields, len(fields), depth, keys=False
             )
+        if how == 'helper' and time.perf_counter() > self._deadline:
+            self._left = 0  # no time left to wait for user code
+            return Opaque(plan.name, '<repr skipped: time budget>')
         text = _repr_text(value, plan.name, helper=how == 'helper')
         return Opaque(plan.name, text)
 
