@@ -139,12 +139,21 @@ def _message(exc: BaseException) -> str:
 
 
 def _stack(tb: types.TracebackType | None) -> traceback.StackSummary:
-    """Frames of ``tb``, without reading source lines (no file I/O here)."""
-    return traceback.StackSummary.extract(
-        traceback.walk_tb(tb),
-        limit=_FRAMES,
-        lookup_lines=False,
-    )
+    """The innermost frames of ``tb``: file, line, function only.
+
+    No source line is read and no file is touched here (the writer reads
+    the lines when it formats the traceback).
+    """
+    frames = [
+        traceback.FrameSummary(
+            frame.f_code.co_filename,
+            lineno,
+            frame.f_code.co_name,
+            lookup_line=False,
+        )
+        for frame, lineno in traceback.walk_tb(tb)
+    ]
+    return traceback.StackSummary.from_list(frames[-_FRAMES:])
 
 
 def _error(record: Any) -> dict[str, Any] | None:

@@ -54,6 +54,7 @@ import datetime
 import decimal
 import enum
 import fractions
+import functools
 import hashlib
 import ipaddress
 import math
@@ -775,8 +776,13 @@ class ValuePolicy:
             key = key.decode('utf-8', 'replace')
         if not isinstance(key, str):
             return False
-        low = key.lower().replace('-', '_')
-        return any(pattern in low for pattern in self.redact_keys)
+        return _secret_name(self.redact_keys, str.__str__(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(patterns: frozenset[str], key: str) -> bool:
+    low = key.lower().replace('-', '_')
+    return any(pattern in low for pattern in patterns)
 
 
 # ------------------------------------------------------------ hashing
