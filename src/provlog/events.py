@@ -26,6 +26,21 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
 ============================  ==============================================
 
 A value description is what :func:`provlog.values.describe` returns.
+
+Redaction on ``start``: keyword arguments by their names, positional
+arguments by the names of the parameters they bind to. Those names come
+from the agent's class (``inspect.signature`` of the action method, cached
+per class and action); the class is known for every agent this process saw
+launched (the Manager's ``Launched agent`` record) or started (the runtime's
+``Starting agent`` record), in a process-wide map. Limit: an agent calling
+an agent whose class this process never saw (launched elsewhere) cannot name
+its positional arguments; a secret passed so is still masked when the same
+value was redacted earlier in this process (see
+:class:`provlog.values.Scrubber`), else it is written like any value.
+Keywords are described before positional arguments, so a secret also passed
+by keyword is known before the positional ones are previewed. Error
+messages and tracebacks are formatted here and scrubbed of every value
+redacted so far in the process.
 """
 
 from __future__ import annotations

@@ -44,7 +44,33 @@ UTF-8 for a ``str``, ``b<n>:`` and the bytes for ``bytes``, ``i<n>;`` for an
 digests of its elements: in order for lists and tuples (which hash alike,
 because a tuple sent by pickle and a list sent by JSON are the same value to
 a user), sorted for dict items, set elements and object fields. ``size`` is
-the length of the expanded canonical encoding, computed without expanding.
+the length of the expanded canonical encoding, computed without expanding
+(capped at 2**53 so it stays a JSON-safe integer).
+
+Secrets. A value is masked (replaced by ``[REDACTED]`` before hashing) when
+it sits under a secret-looking dict key (``str`` or ``bytes``), object field
+or keyword/parameter name, or is the second item of a ``(name, value)``
+pair whose name looks secret (header lists). Every value masked so far in
+the process is learnt by :data:`SECRETS` (a :class:`Scrubber`): a ``str`` or
+``bytes`` equal to one is masked whole wherever it appears later, and
+:func:`scrub` masks it inside any text (previews, error messages,
+tracebacks, log messages).
+
+Limits, by design:
+
+* values shorter than ``Scrubber.min_chars`` (4) are not learnt;
+* a value that merely *contains* a learnt secret keeps the hash of its
+  clear content (only its text is masked);
+* objects are described by their fields, not their ``repr``: a class that
+  hides a secret in its ``repr`` but keeps it in a field with an innocent
+  name shows that field;
+* when :data:`MAX_REPR_THREADS` helpers are stuck in user code, ``repr`` of
+  further objects is skipped (``<repr skipped: helpers busy>``) until one
+  returns;
+* a truncated set keeps its first elements in iteration order, which may
+  differ between processes (so may its hash, as for any truncated value);
+* ``freeze`` swallows every exception, so a real ``KeyboardInterrupt``
+  delivered during the microseconds of a snapshot is lost.
 """
 
 from __future__ import annotations
