@@ -16,10 +16,12 @@ Capture happens in two steps so the host pays as little as possible:
      writer);
    * shared references are frozen once (memoised by ``id()``), cycles and
      nesting deeper than :data:`MAX_DEPTH` are cut;
-   * objects with fields (dataclasses, pydantic models, attrs classes,
-     ``SimpleNamespace``, named tuples, any object with ``__dict__`` or
-     ``__slots__``) are described by their fields, read from the instance
-     dict and slot descriptors (no properties, no ``__getattr__``);
+   * records (dataclasses, pydantic models, attrs classes,
+     ``SimpleNamespace``, named tuples) and objects with ``__dict__`` or
+     ``__slots__`` whose class keeps the default ``repr`` are described by
+     their fields, read from the instance dict and slot descriptors (no
+     properties, no ``__getattr__``); an object whose class chose its own
+     ``repr`` (an Academy ``Handle``, say) keeps that ``repr`` (below);
    * ``bytearray`` and ``memoryview`` are copied up to
      :data:`MUTABLE_COPY_BYTES`; past that the first
      :data:`MUTABLE_COPY_BYTES` bytes and the real length are kept and the
@@ -61,9 +63,10 @@ Limits, by design:
 * values shorter than ``Scrubber.min_chars`` (4) are not learnt;
 * a value that merely *contains* a learnt secret keeps the hash of its
   clear content (only its text is masked);
-* objects are described by their fields, not their ``repr``: a class that
-  hides a secret in its ``repr`` but keeps it in a field with an innocent
-  name shows that field;
+* records are described by their fields, not their ``repr``: a dataclass
+  that hides a secret in its ``repr`` but keeps it in a field with an
+  innocent name shows that field; conversely the ``repr`` of a class that
+  defines one is recorded as it reads (scrubbed of learnt secrets only);
 * when :data:`MAX_REPR_THREADS` helpers are stuck in user code, ``repr`` of
   further objects is skipped (``<repr skipped: helpers busy>``) until one
   returns;
@@ -339,8 +342,24 @@ def _make_plan(cls: type) -> _Plan:  # noqa: C901, PLR0911
         has_dict, slots = False, []
     safe_repr = _static(cls, '__repr__') in _DEFAULT_REPRS
     how = 'default' if safe_repr else 'helper'
+    if not (safe_repr or _data_class(cls, mro)):
+        has_dict, slots = False, []  # the class chose its repr: keep it
     dict_descr = _static(cls, '__dict__') if has_dict else None
     return _Plan(how, name, dict_descr, tuple(slots))
+
+
+_DATA_MARKERS = (
+    '__dataclass_fields__',
+    '__attrs_attrs__',
+    '__pydantic_fields__',
+)
+
+
+def _data_class(cls: type, mro: tuple[type, ...]) -> bool:
+    """Whether ``cls`` is a record type: dataclass, attrs, pydantic, ..."""
+    return types.SimpleNamespace in mro or any(
+        _static(cls, marker) is not _MISSING for marker in _DATA_MARKERS
+    )
 
 
 class _Helper:
