@@ -245,7 +245,6 @@ _SAFE_REPR_IDS = frozenset(
         type(NotImplemented),
     )
 )
-_DEFAULT_REPRS = (object.__repr__, type.__repr__)
 _MISSING = object()
 
 
@@ -256,6 +255,11 @@ def _static(cls: type, name: str) -> Any:
         if found is not _MISSING:
             return found
     return _MISSING
+
+
+def _within(base: type, mro: tuple[type, ...]) -> bool:
+    """``base in mro`` by identity (a metaclass ``__eq__`` is not called)."""
+    return any(klass is base for klass in mro)
 
 
 def _type_name(cls: type) -> str:
@@ -301,7 +305,7 @@ def _plan(cls: type) -> _Plan:
 def _make_plan(cls: type) -> _Plan:  # noqa: C901, PLR0911
     name = _type_name(cls)
     mro = type.__dict__['__mro__'].__get__(cls)
-    if tuple in mro:
+    if _within(tuple, mro):
         fields = _static(cls, '_fields')
         if (
             cls is not tuple
@@ -318,13 +322,13 @@ def _make_plan(cls: type) -> _Plan:  # noqa: C901, PLR0911
         (bytearray, 'blob'),
         (memoryview, 'blob'),
     ):
-        if base in mro:
+        if _within(base, mro):
             return _Plan(how, name, base)
-    if enum.Enum in mro:
+    if _within(enum.Enum, mro):
         return _Plan('enum', name)
     if id(cls) in _SAFE_REPR_IDS:
         return _Plan('repr', name)
-    if type in mro and _static(type(cls), '__repr__') is type.__repr__:
+    if _within(type, mro) and _static(type(cls), '__repr__') is type.__repr__:
         return _Plan('repr', name)  # a class whose metaclass keeps repr
     slots: list[tuple[str, Any]] = []
     for klass in reversed(mro):
@@ -340,7 +344,8 @@ def _make_plan(cls: type) -> _Plan:  # noqa: C901, PLR0911
     module = type.__dict__['__module__'].__get__(cls)
     if module == 'builtins' or not (has_dict or slots):
         has_dict, slots = False, []
-    safe_repr = _static(cls, '__repr__') in _DEFAULT_REPRS
+    found = _static(cls, '__repr__')
+    safe_repr = found is object.__repr__ or found is type.__repr__
     how = 'default' if safe_repr else 'helper'
     if not (safe_repr or _data_class(cls, mro)):
         has_dict, slots = False, []  # the class chose its repr: keep it
@@ -357,7 +362,7 @@ _DATA_MARKERS = (
 
 def _data_class(cls: type, mro: tuple[type, ...]) -> bool:
     """Whether ``cls`` is a record type: dataclass, attrs, pydantic, ..."""
-    return types.SimpleNamespace in mro or any(
+    return _within(types.SimpleNamespace, mro) or any(
         _static(cls, marker) is not _MISSING for marker in _DATA_MARKERS
     )
 
@@ -467,8 +472,8 @@ def bounded_call(
 def _bounded_text(text: object) -> str:
     if not isinstance(text, str):
         return '<not a str>'
-    text = text[: _MAX_REPR + 1]  # a str subclass is sliced as str
-    text = json_safe(str.__str__(text))
+    text = str.__str__(str.__getitem__(text, slice(0, _MAX_REPR + 1)))
+    text = json_safe(text)
     return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + '\u2026'
 
 
@@ -556,19 +561,10 @@ class Snapshot:
         self, value: Any, plan: _Plan, depth: int
     ) -> object:
         how = plan.how
-        if how == 'seq':
+        if how in {'seq', 'set'}:
             base = plan.base
             return self._seq(
-                'seq',
-                plan.name,
-                base.__iter__(value),
-                base.__len__(value),
-                depth,
-            )
-        if how == 'set':
-            base = plan.base
-            return self._seq(
-                'set',
+                how,
                 plan.name,
                 base.__iter__(value),
                 base.__len__(value),
@@ -597,16 +593,31 @@ class Snapshot:
             return Opaque(
                 plan.name, _repr_text(value, plan.name, helper=False)
             )
-        fields = _fields(value, plan)
-        if fields:
-            return self._pairs(
-                'obj', plan.name, fields, len(fields), depth, keys=False
-            )
+        fields, count = _fields(value, plan)
+        if count:
+            frozen = self._obj(plan, fields, count, depth)
+            if frozen.items or frozen.truncated:
+                return frozen
         if how == 'helper' and time.perf_counter() > self._deadline:
             self._left = 0  # no time left to wait for user code
             return Opaque(plan.name, '<repr skipped: time budget>')
         text = _repr_text(value, plan.name, helper=how == 'helper')
         return Opaque(plan.name, text)
+
+    def _obj(
+        self,
+        plan: _Plan,
+        fields: Iterator[tuple[str, Any]],
+        count: int,
+        depth: int,
+    ) -> Frozen:
+        """An object by its fields; its length is the fields it shows."""
+        frozen = self._pairs(
+            'obj', plan.name, fields, count, depth, keys=False
+        )
+        if frozen.truncated:
+            return frozen
+        return Frozen('obj', plan.name, frozen.items, len(frozen.items))
 
     def _seq(
         self,
@@ -648,21 +659,39 @@ class Snapshot:
         return Frozen(kind, name, tuple(out), length, len(out) < length)
 
 
-def _fields(value: object, plan: _Plan) -> list[tuple[str, Any]]:
-    """An object's fields from its instance dict and slots (no user code)."""
-    out: list[tuple[str, Any]] = []
+def _fields(
+    value: object, plan: _Plan
+) -> tuple[Iterator[tuple[str, Any]], int]:
+    """An object's fields from its instance dict and slots (no user code).
+
+    Returns:
+        The fields, lazily (the budget decides how many are read), and how
+        many there are at most.
+    """
+    inst = None
     if plan.base is not None:
-        inst = plan.base.__get__(value, type(value))
-        if type(inst) is dict:
-            for key, item in dict.items(inst):
-                if type(key) is str and not key.startswith('__'):
-                    out.append((key, item))
-    for key, descr in plan.fields:
+        found = plan.base.__get__(value, type(value))
+        if type(found) is dict:
+            inst = found
+    count = (0 if inst is None else dict.__len__(inst)) + len(plan.fields)
+    return _field_items(value, inst, plan.fields), count
+
+
+def _field_items(
+    value: object,
+    inst: dict[Any, Any] | None,
+    slots: tuple[Any, ...],
+) -> Iterator[tuple[str, Any]]:
+    if inst is not None:
+        for key, item in dict.items(inst):
+            if type(key) is str and not key.startswith('__'):
+                yield key, item
+    for key, descr in slots:
         try:
-            out.append((key, descr.__get__(value, type(value))))
+            item = descr.__get__(value, type(value))
         except AttributeError:  # slot not set
             continue
-    return out
+        yield key, item
 
 
 def _blob(value: Any, plan: _Plan) -> Frozen:

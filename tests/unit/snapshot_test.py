@@ -245,6 +245,14 @@ class TestHostBudget:
         assert frozen.truncated
         assert frozen.length == len(big)
 
+    def test_object_with_a_million_fields(self):
+        value = types.SimpleNamespace(**{f'f{n}': n for n in range(10**6)})
+        start = time.perf_counter()
+        frozen = freeze(value)
+        assert time.perf_counter() - start < 0.05
+        assert isinstance(frozen, Frozen)
+        assert frozen.truncated
+
     def test_set_hash_independent_of_order(self):
         assert hash_value({'a', 'b', 'c'}) == hash_value(
             frozenset(['c', 'b', 'a']),
@@ -278,6 +286,22 @@ class TestHostileUserCode:
         frozen = freeze(HostileAttrs())
         assert isinstance(frozen, Frozen)
         assert frozen.items == (('x', 1),)
+
+    def test_metaclass_eq_and_hash_not_called(self):
+        class Meta(type):
+            def __eq__(cls, other: object) -> bool:
+                raise SystemExit(8)
+
+            def __hash__(cls) -> int:
+                raise SystemExit(9)
+
+        class Odd(metaclass=Meta):
+            def __init__(self) -> None:
+                self.a = 1
+
+        frozen = freeze([Odd()])
+        assert isinstance(frozen, Frozen)
+        assert frozen.items[0].items == (('a', 1),)
 
     def test_error_with_hostile_str(self, idle_helpers):
         class Hostile(Exception):  # noqa: N818
