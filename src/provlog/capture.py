@@ -23,6 +23,7 @@ from typing import Any
 
 from provlog.values import bounded_call
 from provlog.values import freeze
+from provlog.values import json_safe
 from provlog.values import Snapshot
 
 __all__ = [
@@ -74,7 +75,7 @@ def ident(entity: object) -> dict[str, Any] | None:
     }
     name = getattr(entity, 'name', None)
     if name is not None:
-        out['name'] = str(name)
+        out['name'] = json_safe(str(name))
     return out
 
 

@@ -199,7 +199,7 @@ class Encoder:
                 'e': 'agent',
                 't': created,
                 **agent,
-                'class': data['class'],
+                'class': json_safe(data['class']),
             }
         line: dict[str, Any] = {'e': kind, 'tag': tag_str(tag), 't': created}
         if kind == 'start':

@@ -136,6 +136,22 @@ class TestBigScalars:
         for event in events:
             orjson.dumps(event)
 
+    def test_agent_name_with_surrogate_is_json(self):
+        agent = AgentId.new(name='\ud800agent')
+        with capture_events() as events:
+            HANDLE.debug(
+                'start',
+                extra={
+                    'academy.action': 'f',
+                    'academy.action_tag': uuid.uuid4(),
+                    'academy.action_state': 'start',
+                    'academy.action_args': (),
+                    'academy.action_kwargs': {},
+                    'academy.agent_id': agent,
+                },
+            )
+        orjson.dumps(events)
+
     def test_large_bytes_hashed_without_copy_or_repr(self):
         big = b'\x00' * (200 * 1024 * 1024)
         start = time.perf_counter()
