@@ -124,6 +124,10 @@ def secrets_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             assert await vault.take(SlowRepr()) == 1
             timings['slow_repr'] = time.perf_counter() - start
             assert await vault.take(CancelRepr()) == 1
+            assert await vault.take(10**5000, '\ud800', key='\udc80') == 3
+            start = time.perf_counter()
+            assert await vault.take(['y' * 1_000_000] * 2000) == 1
+            timings['shared'] = time.perf_counter() - start
 
     try:
         asyncio.run(main())
@@ -196,7 +200,7 @@ class TestSecretsNeverWritten:
 
     def test_export_valid(self, secrets_run):
         graph = secrets_run['graph']
-        assert graph.stats()['states']['completed'] == 4
+        assert graph.stats()['states']['completed'] == 6
         assert graph.stats()['states']['failed'] == 1
         check_provjson(graph.to_provjson())
 
@@ -215,6 +219,44 @@ class TestHostileReprDoesNotBlockTheHost:
         data = _run_bytes(secrets_run['run_dir'])
         assert b'<unrepresentable' in data
         assert b'CancelledError' in data
+
+
+def _lines(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(line)
+        for line in _run_bytes(run_dir).splitlines()
+        if f'"e":"{kind}"'.encode() in line
+    ]
+
+
+class TestAnyValueEncodes:
+    """Huge ints, lone surrogates and shared references make proper lines."""
+
+    def test_no_encode_error(self, secrets_run):
+        assert not _lines(secrets_run['run_dir'], 'encode_error')
+
+    def test_big_int_and_surrogates_start_line(self, secrets_run):
+        starts = [
+            s
+            for s in _lines(secrets_run['run_dir'], 'start')
+            if s['args'] and s['args'][0]['type'] == 'int'
+        ]
+        (start,) = starts
+        assert start['tag']
+        assert [a['type'] for a in start['args']] == ['int', 'str']
+        assert start['args'][0]['preview'] == '<int of 16610 bits>'
+        assert start['args'][1]['preview'] == '\\ud800'
+        assert list(start['kwargs']) == ['key']
+
+    def test_shared_references_fast_and_capped(self, secrets_run):
+        assert secrets_run['timings']['shared'] < 1.0
+        (start,) = (
+            s
+            for s in _lines(secrets_run['run_dir'], 'start')
+            if s['args'] and s['args'][0].get('length') == 2000
+        )
+        assert start['args'][0]['capped'] is True
+        assert start['args'][0]['size'] > 2_000_000_000
 
 
 _SYSTEM_EXIT = """
