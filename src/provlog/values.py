@@ -744,6 +744,7 @@ class Scrubber:
         self._values: dict[object, None] = {}
         self._forms: dict[str, None] = {}
         self._pattern: re.Pattern[str] | None = None
+        self._index: dict[str, list[str]] = {}
         self._dirty = False
         #: Length of the longest text form of a known secret.
         self.longest = 0
@@ -765,14 +766,23 @@ class Scrubber:
             if alias is not None:
                 self._values[alias] = None
             for form in forms:
-                if len(form) >= self.min_chars:
+                if len(form) >= self.min_chars and form not in self._forms:
                     self._forms[form] = None
                     self.longest = max(self.longest, len(form))
+                    key = form[: self.min_chars]  # copy on write: no lock
+                    self._index[key] = sorted(  # for readers in scrub
+                        [*self._index.get(key, ()), form],
+                        key=len,
+                        reverse=True,
+                    )
             while len(self._values) > self.max_secrets:
                 del self._values[next(iter(self._values))]
             while len(self._forms) > 3 * self.max_secrets:
-                del self._forms[next(iter(self._forms))]
-            self._dirty = True
+                form = next(iter(self._forms))
+                del self._forms[form]
+                key = form[: self.min_chars]
+                self._index[key] = [f for f in self._index[key] if f != form]
+            self._dirty = len(self._forms) <= _REGEX_FORMS
 
     def known(self, value: object) -> bool:
         """Whether ``value`` equals a secret learnt before."""
@@ -784,17 +794,47 @@ class Scrubber:
         )
 
     def scrub(self, text: str) -> str:
-        """``text`` with every known secret replaced by ``[REDACTED]``."""
+        """``text`` with every known secret replaced by ``[REDACTED]``.
+
+        Up to :data:`_REGEX_FORMS` forms one compiled alternation does it;
+        past that, a scan indexed by each form's first ``min_chars``
+        characters (no recompiling a huge pattern for every new secret).
+        """
         if not self._forms:
             return text
+        if len(self._forms) > _REGEX_FORMS:
+            return self._scan(text)
         pattern = self._pattern
         if self._dirty or pattern is None:
             with self._lock:
-                alternatives = sorted(self._forms, key=len, reverse=True)
-                pattern = re.compile('|'.join(map(re.escape, alternatives)))
+                forms = sorted(self._forms, key=len, reverse=True)
+                pattern = re.compile('|'.join(map(re.escape, forms)))
                 self._pattern = pattern
                 self._dirty = False
         return pattern.sub(REDACTED, text)
+
+    def _scan(self, text: str) -> str:
+        index = self._index  # buckets are replaced, never changed in place
+        width = self.min_chars
+        out: list[str] = []
+        last = i = 0
+        end = len(text) - width
+        while i <= end:
+            for form in index.get(text[i : i + width], ()):
+                if text.startswith(form, i):
+                    out.append(text[last:i])
+                    out.append(REDACTED)
+                    i = last = i + len(form)
+                    break
+            else:
+                i += 1
+        if not out:
+            return text
+        out.append(text[last:])
+        return ''.join(out)
+
+
+_REGEX_FORMS = 64
 
 
 def _text_forms(value: str | bytes) -> tuple[list[str], bytes | None]:

@@ -469,6 +469,17 @@ class TestScrubber:
         assert 'ss-42' not in orjson.dumps(desc).decode()
         assert desc['members'][0][1]['sha256'] == hash_value(REDACTED)
 
+    def test_many_secrets_scanned_fast(self):
+        scrubber = Scrubber()
+        keys = [f'{n:08x}-secret-{n}' for n in range(5000)]
+        start = time.perf_counter()
+        for key in keys:
+            scrubber.learn(key)
+            scrubber.scrub('warm')
+        text = f'a {keys[4999]} b {keys[3000]} c'
+        assert scrubber.scrub(text) == f'a {REDACTED} b {REDACTED} c'
+        assert time.perf_counter() - start < 1.0
+
     def test_short_values_not_learnt(self):
         scrubber = Scrubber()
         scrubber.learn('abc')
