@@ -60,7 +60,10 @@ tracebacks, log messages).
 
 Limits, by design:
 
-* values shorter than ``Scrubber.min_chars`` (4) are not learnt;
+* values shorter than ``Scrubber.min_chars`` (6) are not learnt, and every
+  ``str``/``bytes`` inside a masked value is learnt: a user name inside a
+  masked ``credentials`` dict, say, is masked wherever it appears later in
+  the process (over-masking is preferred to a leak);
 * a value that merely *contains* a learnt secret keeps the hash of its
   clear content (only its text is masked);
 * records are described by their fields, not their ``repr``: a dataclass
@@ -737,7 +740,7 @@ class Scrubber:
     Thread-safe; keeps at most ``max_secrets`` (the oldest are forgotten).
     """
 
-    def __init__(self, min_chars: int = 4, max_secrets: int = 4096) -> None:
+    def __init__(self, min_chars: int = 6, max_secrets: int = 4096) -> None:
         self.min_chars = min_chars
         self.max_secrets = max_secrets
         self._lock = threading.Lock()

@@ -482,8 +482,8 @@ class TestScrubber:
 
     def test_short_values_not_learnt(self):
         scrubber = Scrubber()
-        scrubber.learn('abc')
-        assert scrubber.scrub('abc') == 'abc'
+        scrubber.learn('admin')
+        assert scrubber.scrub('admin') == 'admin'
 
     def test_secret_cut_at_preview_end_still_masked(self):
         scrubber = Scrubber()
