@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import contextvars
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
+from provlog.values import bounded_call
 from provlog.values import freeze
+from provlog.values import json_safe
+from provlog.values import Snapshot
 
 __all__ = [
     'RawEvent',
     'current_agent',
     'current_execution',
     'extract',
+    'format_error',
     'ident',
     'tag_str',
 ]
@@ -70,7 +75,7 @@ def ident(entity: object) -> dict[str, Any] | None:
     }
     name = getattr(entity, 'name', None)
     if name is not None:
-        out['name'] = str(name)
+        out['name'] = json_safe(str(name))
     return out
 
 
@@ -89,15 +94,148 @@ def _class_name(agent: object) -> str:
     return f'{module}.{cls.__qualname__}'
 
 
+_MESSAGE_CHARS = 64 * 1024
+_CHAIN = 8
+_FRAMES = 200
+_CAUSE = BaseException.__dict__['__cause__']
+_CONTEXT = BaseException.__dict__['__context__']
+_SUPPRESS = BaseException.__dict__['__suppress_context__']
+_TRACEBACK = BaseException.__dict__['__traceback__']
+
+
+_ARGS = BaseException.__dict__['args']
+_PLAIN_ARGS = frozenset(id(t) for t in (str, int, float, bytes, bool))
+
+
+def _builtin_str(exc: BaseException) -> bool:
+    """Whether ``str(exc)`` runs only C code (and may run on the host).
+
+    That is: the ``__str__`` is a builtin one and the arguments are plain.
+    """
+    for klass in type(exc).__mro__:
+        found = klass.__dict__.get('__str__')
+        if found is not None:
+            break
+    if type(found) is not types.WrapperDescriptorType:
+        return False
+    args = _ARGS.__get__(exc)
+    return type(args) is tuple and all(
+        id(type(a)) in _PLAIN_ARGS for a in args
+    )
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, waited for a bounded time.
+
+    Called directly when it runs no user code, else on a helper thread.
+    """
+    if _builtin_str(exc):
+        return str(exc)[:_MESSAGE_CHARS]
+    status, text = bounded_call(str, exc)
+    if status == 'ok' and isinstance(text, str):
+        return str.__str__(text[:_MESSAGE_CHARS])
+    if status == 'error':
+        return f'<unprintable {_class_name(type(exc))}: {text}>'
+    return f'<str() of the exception not taken: {status}>'
+
+
+def _stack(tb: types.TracebackType | None) -> traceback.StackSummary:
+    """The innermost frames of ``tb``: file, line, function only.
+
+    No source line is read and no file is touched here (the writer reads
+    the lines when it formats the traceback).
+    """
+    frames = [
+        traceback.FrameSummary(
+            frame.f_code.co_filename,
+            lineno,
+            frame.f_code.co_name,
+            lookup_line=False,
+        )
+        for frame, lineno in traceback.walk_tb(tb)
+    ]
+    return traceback.StackSummary.from_list(frames[-_FRAMES:])
+
+
 def _error(record: Any) -> dict[str, Any] | None:
-    exc_info = record.exc_info
-    if not exc_info or exc_info[0] is None:
-        return None
-    etype, exc, tb = exc_info
+    """The exception of ``record``, read without running unbounded user code.
+
+    On the caller's thread only the frames (file, line, function), the
+    class names and each message (``str`` under the helper-thread bound of
+    :func:`provlog.values.bounded_call`) are taken; the writer formats the
+    traceback text (see :func:`format_error`).
+    """
+    try:
+        exc_info = record.exc_info
+        if not exc_info or exc_info[0] is None:
+            return None
+        etype, exc, tb = exc_info
+        chain: list[tuple[str, str, traceback.StackSummary, str | None]] = []
+        seen: set[int] = set()
+        relation: str | None = None
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            if len(chain) >= _CHAIN:
+                break
+            seen.add(id(current))
+            frames = tb if current is exc else _TRACEBACK.__get__(current)
+            chain.append(
+                (
+                    _class_name(type(current)),
+                    _message(current),
+                    _stack(frames),
+                    relation,
+                ),
+            )
+            cause = _CAUSE.__get__(current)
+            if cause is not None:
+                current, relation = cause, 'cause'
+            elif not _SUPPRESS.__get__(current):
+                current, relation = _CONTEXT.__get__(current), 'context'
+            else:
+                current = None
+        return {
+            'type': _class_name(etype),
+            'message': chain[0][1] if chain else '',
+            'chain': chain,
+        }
+    except BaseException as exc:  # noqa: BLE001 - never raise into the host
+        return {
+            'type': '?',
+            'message': f'<exception not captured: {type(exc).__name__}>',
+            'chain': [],
+        }
+
+
+_RELATION = {
+    'cause': '\nThe above exception was the direct cause of the following '
+    'exception:\n\n',
+    'context': '\nDuring handling of the above exception, another exception '
+    'occurred:\n\n',
+}
+
+
+def format_error(error: dict[str, Any]) -> dict[str, Any]:
+    """Journal form (``type``, ``message``, ``traceback``) of an error.
+
+    Formats what :func:`_error` took on the caller's thread; runs on the
+    writer thread and reads source lines there, like
+    :func:`traceback.format_exception`.
+    """
+    parts: list[str] = []
+    for type_name, message, stack, relation in reversed(error['chain']):
+        if stack:
+            parts.append('Traceback (most recent call last):\n')
+            parts.extend(stack.format())
+        parts.append(
+            f'{type_name}: {message}\n' if message else f'{type_name}\n'
+        )
+        if relation is not None:
+            parts.append(_RELATION[relation])
     return {
-        'type': _class_name(etype),
-        'message': str(exc),
-        'traceback': ''.join(traceback.format_exception(etype, exc, tb)),
+        'type': error['type'],
+        'message': error['message'],
+        'traceback': ''.join(parts),
     }
 
 
@@ -107,13 +245,17 @@ def _error(record: Any) -> dict[str, Any] | None:
 def _start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
     args = extras.get('academy.action_args') or ()
     kwargs = extras.get('academy.action_kwargs') or {}
+    snap = Snapshot(_BUDGET)  # one element and time budget for the event
     return {
         'action': extras.get(ACTION),
         'callee': extras.get(AGENT_ID),
         'parent': current_execution.get(),
         'caller': current_agent.get(),
-        'args': [freeze(a, _BUDGET) for a in args],
-        'kwargs': {str(k): freeze(v, _BUDGET) for k, v in kwargs.items()},
+        'args': [snap.take(a) for a in tuple(args)],
+        'kwargs': {
+            k if type(k) is str else '?': snap.take(v)
+            for k, v in dict(kwargs).items()
+        },
     }
 
 
@@ -171,11 +313,12 @@ def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
         return None
     if record.name == 'academy.runtime':
         current_agent.set(agent_id)
+    cls = agent if isinstance(agent, type) else type(agent)
     return (
         'agent',
         None,
         record.created,
-        {'agent': agent_id, 'class': _class_name(agent)},
+        {'agent': agent_id, 'class': _class_name(agent), 'cls': cls},
     )
 
 

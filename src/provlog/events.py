@@ -26,21 +26,110 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
 ============================  ==============================================
 
 A value description is what :func:`provlog.values.describe` returns.
+
+Redaction on ``start``: keyword arguments by their names, positional
+arguments by the names of the parameters they bind to. Those names come
+from the agent's class (``inspect.signature`` of the action method, cached
+per class and action); the class is known for every agent this process saw
+launched (the Manager's ``Launched agent`` record) or started (the runtime's
+``Starting agent`` record), in a process-wide map. Limit: an agent calling
+an agent whose class this process never saw (launched elsewhere) cannot name
+its positional arguments; a secret passed so is still masked when the same
+value was redacted earlier in this process (see
+:class:`provlog.values.Scrubber`), else it is written like any value.
+Keywords are described before positional arguments, so a secret also passed
+by keyword is known before the positional ones are previewed. Error
+messages and tracebacks are formatted here and scrubbed of every value
+redacted so far in the process.
 """
 
 from __future__ import annotations
 
+import inspect
+import threading
 from typing import Any
 
+from provlog.capture import format_error
 from provlog.capture import ident
 from provlog.capture import RawEvent
 from provlog.capture import tag_str
 from provlog.values import describe
+from provlog.values import json_safe
+from provlog.values import Scrubber
+from provlog.values import SECRETS
 from provlog.values import ValuePolicy
 
-__all__ = ['ACTION_KINDS', 'Encoder']
+__all__ = ['ACTION_KINDS', 'Encoder', 'parameter_names']
 
 _IDENT_CACHE = 4096
+_CLASS_CACHE = 4096
+
+#: Agent uid -> agent class, for every agent this process has seen launched
+#: or started (process-wide: any journal's encoder may need it).
+_CLASSES: dict[str, type] = {}
+#: (class, action) -> positional parameter names and the ``*args`` name.
+_PARAMS: dict[tuple[type, str], tuple[tuple[str, ...], str | None]] = {}
+_LOCK = threading.Lock()
+
+
+def _remember_class(uid: str, cls: object) -> None:
+    if not isinstance(cls, type):
+        return
+    with _LOCK:
+        if len(_CLASSES) >= _CLASS_CACHE:
+            _CLASSES.clear()
+        _CLASSES[uid] = cls
+
+
+def parameter_names(
+    cls: type, action: str
+) -> tuple[tuple[str, ...], str | None]:
+    """Positional parameter names of action ``action`` of agent ``cls``.
+
+    Returns:
+        The names that positional arguments bind to in order (without
+        ``self``), and the name of the ``*args`` parameter (or ``None``).
+        Empty when the method or its signature cannot be found.
+    """
+    key = (cls, action)
+    found = _PARAMS.get(key)
+    if found is not None:
+        return found
+    names: tuple[str, ...] = ()
+    rest: str | None = None
+    try:
+        static = inspect.getattr_static(cls, action)
+        method = getattr(cls, action)
+        params = list(inspect.signature(method).parameters.values())
+        if isinstance(static, staticmethod) or inspect.ismethod(method):
+            pass  # already without self / bound to the class
+        elif params:
+            params = params[1:]  # self
+        names = tuple(
+            p.name
+            for p in params
+            if p.kind
+            in {
+                inspect.Parameter.POSITIONAL_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            }
+        )
+        rest = next(
+            (
+                p.name
+                for p in params
+                if p.kind == inspect.Parameter.VAR_POSITIONAL
+            ),
+            None,
+        )
+    except Exception:  # noqa: BLE001, S110 - unknown: redact by value only
+        pass
+    with _LOCK:
+        if len(_PARAMS) >= _CLASS_CACHE:
+            _PARAMS.clear()
+        _PARAMS[key] = (names, rest)
+    return names, rest
+
 
 #: Kinds that belong to one action invocation (they carry ``tag``).
 ACTION_KINDS = frozenset(
@@ -67,10 +156,13 @@ class Encoder:
     identity once per journal.
     """
 
-    __slots__ = ('_agents', '_idents', 'policy')
+    __slots__ = ('_agents', '_idents', 'policy', 'scrubber')
 
-    def __init__(self, policy: ValuePolicy) -> None:
+    def __init__(
+        self, policy: ValuePolicy, scrubber: Scrubber | None = None
+    ) -> None:
         self.policy = policy
+        self.scrubber = SECRETS if scrubber is None else scrubber
         self._agents: set[tuple[str, str]] = set()
         self._idents: dict[tuple[Any, ...], dict[str, Any] | None] = {}
 
@@ -98,6 +190,7 @@ class Encoder:
             agent = self._ident(data['agent'])
             if agent is None:
                 return None
+            _remember_class(agent['uid'], data.get('cls'))
             key = (agent['uid'], data['class'])
             if key in self._agents:
                 return None
@@ -106,24 +199,15 @@ class Encoder:
                 'e': 'agent',
                 't': created,
                 **agent,
-                'class': data['class'],
+                'class': json_safe(data['class']),
             }
         line: dict[str, Any] = {'e': kind, 'tag': tag_str(tag), 't': created}
         if kind == 'start':
-            policy = self.policy
-            line['action'] = data['action']
-            line['callee'] = self._ident(data['callee'])
-            line['parent'] = tag_str(data['parent'])
-            caller = self._ident(data.get('caller'))
-            if caller is not None:
-                line['caller'] = caller
-            line['args'] = [describe(a, policy) for a in data['args']]
-            line['kwargs'] = {
-                k: describe(v, policy, secret=policy.is_secret(k))
-                for k, v in data['kwargs'].items()
-            }
+            self._start(line, data)
         elif kind == 'success':
-            line['result'] = describe(data['result'], self.policy)
+            line['result'] = describe(
+                data['result'], self.policy, scrubber=self.scrubber
+            )
         elif kind == 'sending':
             line['src'] = self._ident(data['src'])
         elif kind in {'execute_start', 'exec_agent'}:
@@ -131,7 +215,67 @@ class Encoder:
             if agent is not None:
                 line['agent'] = agent
             if 'action' in data:
-                line['action'] = data['action']
+                line['action'] = _text(data['action'])
+        elif kind == 'execute_exception':
+            line['error'] = self._error(data.get('error'))
         else:
             line.update(data)
         return line
+
+    def _start(self, line: dict[str, Any], data: dict[str, Any]) -> None:
+        """Arguments, redacted by keyword and by positional parameter name.
+
+        Keywords are described first, so a secret passed by name is known to
+        the scrubber before the positional arguments are previewed.
+        """
+        policy = self.policy
+        scrubber = self.scrubber
+        action = data['action']
+        callee = self._ident(data['callee'])
+        line['action'] = _text(action)
+        line['callee'] = callee
+        line['parent'] = tag_str(data['parent'])
+        caller = self._ident(data.get('caller'))
+        if caller is not None:
+            line['caller'] = caller
+        args = data['args']
+        cls = _CLASSES.get(callee['uid']) if callee is not None else None
+        names: tuple[str, ...] = ()
+        rest: str | None = None
+        if cls is not None and isinstance(action, str) and args:
+            names, rest = parameter_names(cls, action)
+        kwargs = {
+            json_safe(k): describe(
+                v, policy, secret=policy.is_secret(k), scrubber=scrubber
+            )
+            for k, v in data['kwargs'].items()
+        }
+        described = []
+        for n, arg in enumerate(args):
+            name = names[n] if n < len(names) else rest
+            described.append(
+                describe(
+                    arg,
+                    policy,
+                    secret=name is not None and policy.is_secret(name),
+                    scrubber=scrubber,
+                ),
+            )
+        line['args'] = described
+        line['kwargs'] = kwargs
+
+    def _error(self, error: object) -> dict[str, Any] | None:
+        """The error, formatted here, JSON-safe and with secrets masked."""
+        if not isinstance(error, dict):
+            return None
+        if 'chain' in error:
+            error = format_error(error)
+        scrub = self.scrubber.scrub
+        return {
+            k: scrub(json_safe(v)) if isinstance(v, str) else v
+            for k, v in error.items()
+        }
+
+
+def _text(value: object) -> object:
+    return json_safe(value) if isinstance(value, str) else value
