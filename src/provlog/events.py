@@ -22,8 +22,25 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
 ``execute_exception``         ``error``: ``type``, ``message``, ``traceback``
 ``execute_cancelled``         nothing more
 ``dropped``                   ``n`` events dropped because the writer lagged
-``close``                     the process closed its journal cleanly
+                              (only with ``drop_when_full``, or after a
+                              bounded wait for a stuck writer)
+``lost``                      ``n`` events lost since ``since`` because the
+                              file could not be written (disk full)
+``encode_error``              an event that could not be encoded: ``kind``,
+                              ``tag``, ``t``, ``error``
+``gap``                       capture stopped seeing records (the host
+                              disabled or reconfigured logging): ``since``
+                              (last time it was intact), ``reason``
+``resume``                    capture works again after a ``gap``
+``close``                     the process closed its journal: ``events``,
+                              ``max_backlog``, ``waited`` (seconds the host
+                              waited for the writer), ``at_exit`` when it
+                              was closed as the process exited without its
+                              uninit callback
 ============================  ==============================================
+
+Any line may carry ``sanitized: true``: it held text with lone surrogates
+or integers beyond 64 bits, written escaped rather than lost.
 
 A value description is what :func:`provlog.values.describe` returns.
 
