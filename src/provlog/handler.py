@@ -97,9 +97,15 @@ class ProvenanceHandler(logging.Handler):
         self.handle(record)
 
     def flush(self) -> None:
-        """Wait (bounded) until captured events are persisted."""
+        """Wait (bounded) until captured events are persisted.
+
+        A handler whose sink a capture session owns does not wait: logging
+        calls ``flush`` on every handler while it holds its module lock
+        (``dictConfig``, ``logging.shutdown``), and the session drains its
+        journal itself, at its end or at exit.
+        """
         try:
-            self.sink.flush()
+            self.sink.flush(5.0 if self._close_sink else 0.0)
         except Exception:  # noqa: BLE001
             self.errors += 1
 
@@ -108,13 +114,13 @@ class ProvenanceHandler(logging.Handler):
 
         ``logging.shutdown`` and ``logging.config.dictConfig`` close every
         handler; a handler whose sink is owned by a capture session only
-        flushes here, so the session decides when its journal ends.
+        wakes its writer here, so the session decides when its journal ends.
         """
         try:
             if self._close_sink:
                 self.sink.close()
             else:
-                self.sink.flush()
+                self.sink.flush(0.0)
         except Exception:  # noqa: BLE001
             self.errors += 1
         super().close()

@@ -290,7 +290,7 @@ class JournalWriter:
             stop = self._drain(gap)
 
     def _watch(self) -> list[dict[str, Any]]:
-        """A ``gap`` or ``resume`` line when capture broke or came back."""
+        """A ``gap`` line when capture broke, ``resume`` when it came back."""
         if self.check is None:
             return []
         try:
@@ -298,7 +298,7 @@ class JournalWriter:
         except Exception as exc:  # noqa: BLE001 - never die silently
             problems = (f'cannot check capture: {exc!r}',)
         now = time.time()
-        if problems == self._gap:
+        if bool(problems) == bool(self._gap):
             if not problems:
                 self._last_ok = now
             return []

@@ -131,7 +131,9 @@ def capture_problems() -> list[str]:
 
     Read on the writer thread at every flush: the host may reconfigure
     logging at any time (``dictConfig`` disables existing loggers by
-    default, ``logging.disable`` silences a level everywhere).
+    default, ``logging.disable`` silences a level everywhere). It never
+    takes logging's module lock, which ``dictConfig`` holds while it calls
+    every handler's ``flush``.
     """
     problems: list[str] = []
     with _lock:
@@ -143,9 +145,7 @@ def capture_problems() -> list[str]:
         )
     for name, tap in taps:
         logger = tap.logger
-        if logging.getLogger(name) is not logger:
-            problems.append(f'logger {name} was replaced')
-        elif logger.disabled:
+        if logger.disabled:
             problems.append(
                 f'logger {name} was disabled (logging.config.dictConfig or '
                 'fileConfig with disable_existing_loggers?)',

@@ -59,7 +59,12 @@ def _change(change: str) -> None:
 
 def _undo(change: str) -> None:
     logging.disable(logging.NOTSET)
-    for name in ('academy', 'academy.handle', 'academy.runtime'):
+    for name in (
+        'academy',
+        'academy.handle',
+        'academy.runtime',
+        'academy.manager',
+    ):
         logging.getLogger(name).disabled = False
     if change == 'level':
         logging.getLogger('academy.handle').setLevel(logging.NOTSET)
