@@ -170,7 +170,7 @@ def _lines(  # noqa: C901 - one loop over blocks, one branch per case
             pos = end + 1
 
 
-def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
+def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
     path: Path,
     *,
     lenient: bool = False,
@@ -191,6 +191,23 @@ def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
     """
     result: ReadResult | None = None
     where = show(path)
+    # a damaged line is judged by the line after it: the writer's ``lost``
+    # marker says the line was cut by a failed write (disk full), not damage
+    damaged: tuple[int, str] | None = None
+
+    def judge(next_kind: object) -> None:
+        nonlocal damaged
+        if damaged is None or result is None:
+            return
+        lineno, reason = damaged
+        damaged = None
+        if next_kind == 'lost':
+            result.partial_tail = True
+        elif lenient:
+            result.skipped += 1
+        else:
+            raise JournalError(f'{where}:{lineno}: {reason}')
+
     with _open(path) as fh:
         try:
             for lineno, raw, complete in _lines(fh):
@@ -203,16 +220,18 @@ def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
                     if not isinstance(obj, dict):
                         raise TypeError('not a JSON object')
                 except (orjson.JSONDecodeError, TypeError) as exc:
+                    judge(None)
                     if not complete and result is not None:
                         result.partial_tail = True
                         continue
-                    if result is None or not lenient:
-                        reason = show(str(exc).split('\n', 1)[0])
+                    reason = show(str(exc).split('\n', 1)[0])
+                    if result is None:
                         raise JournalError(
                             f'{where}:{lineno}: {reason}'
                         ) from None
-                    result.skipped += 1
+                    damaged = (lineno, reason)
                     continue
+                judge(obj.get('e'))
                 if result is None:
                     result = ReadResult(
                         path, _check_header(where, lineno, obj)
@@ -234,6 +253,7 @@ def read_journal(  # noqa: C901, PLR0912 - one pass, one branch per case
                     result.dropped += obj.get('n', 0)
                 obj['_line'] = lineno
                 result.events.append(obj)
+            judge(None)
         except OSError as exc:
             raise JournalError(
                 f'{where}: cannot read: {exc.strerror}'

@@ -197,3 +197,53 @@ class TestUnusableOutputDir:
         config = ProvenanceLogging(output, strict=True)
         with pytest.raises(OSError):  # noqa: PT011 - any OS refusal
             asyncio.run(_count_to(config, 'x'))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs, nearly full: a disk that fills and then frees."""
+    mount = tmp_path / 'disk'
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root')
+    subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(mount)],
+        check=True,
+    )
+    try:
+        (mount / 'filler').write_bytes(b'x' * (1024 * 1024 - 96 * 1024))
+        yield mount
+    finally:
+        subprocess.run(['umount', str(mount)], check=False)
+
+
+async def _fill_then_free(config: ProvenanceLogging, disk: Path) -> int:
+    async with await Manager.from_exchange_factory(
+        LocalExchangeFactory(),
+        log_config=config,
+    ) as manager:
+        counter = await manager.launch(Counter)
+        for _ in range(300):
+            await counter.increment(1)
+        await asyncio.sleep(3 * config.flush_interval)  # the write fails
+        (disk / 'filler').unlink()  # and the disk frees
+        for _ in range(20):
+            await counter.increment(1)
+        return int(await counter.get_count())
+
+
+class TestDiskFillsThenFrees:
+    """A cut line before the writer's ``lost`` marker reads as a cut."""
+
+    def test_reads_cleanly_and_reports_the_loss(self, small_disk, capfd):
+        config = ProvenanceLogging(small_disk, flush_interval=0.05)
+        assert asyncio.run(_fill_then_free(config, small_disk)) == 320
+        assert capfd.readouterr().err.count('cannot write journal') == 1
+        (journal,) = config.run_dir.glob('*.jsonl')
+        assert b'"e":"lost"' in journal.read_bytes().splitlines()[-1]
+        stats = provlog.load(config.run_dir).stats()  # strict: no error
+        assert 0 < stats['actions'] < 321
+        assert stats['complete'] is False
+        assert stats['events_lost'] > 0
+        assert main(['validate', str(config.run_dir)]) == 1
+        assert 'events-lost' in capfd.readouterr().out
