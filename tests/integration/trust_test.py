@@ -247,3 +247,28 @@ class TestDiskFillsThenFrees:
         assert stats['events_lost'] > 0
         assert main(['validate', str(config.run_dir)]) == 1
         assert 'events-lost' in capfd.readouterr().out
+
+
+class TestHugeValueThenKill:
+    """SIGKILL a second after a 500 MB value: the calls around it are kept."""
+
+    @pytest.mark.timeout(180)
+    def test_calls_around_a_huge_value_survive(self, tmp_path):
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'tests.workflows.bigvalue', tmp_path],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=workflow_env(),
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line.startswith('sent'), line
+            time.sleep(1.0)
+        finally:
+            proc.kill()
+            proc.wait(30)
+        run_dir = Path(line.split(maxsplit=1)[1].strip())
+        stats = provlog.load(run_dir).stats()
+        # 200 small calls and the big one, plus the agent's launch
+        assert stats['states']['completed'] >= 200, stats
