@@ -24,6 +24,7 @@ import logging.config
 import multiprocessing
 import socket
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from collections.abc import Iterator
 from concurrent.futures import Executor
@@ -190,15 +191,29 @@ def _executors(shape: str) -> Iterator[tuple[Any, Executor | None]]:
 
         config = Config(
             executors=[
+                # Each agent holds one worker for its whole life: the
+                # chain shape needs 3 at once. HTEX spawns at most
+                # cores / cores_per_worker workers (2 on a 2-core machine
+                # with the default 1.0), and the third agent then waits
+                # for a free worker forever.
                 HighThroughputExecutor(
                     label='agents',
                     max_workers_per_node=3,
+                    cores_per_worker=0.1,
                     address='127.0.0.1',
                     provider=LocalProvider(init_blocks=1, max_blocks=1),
                 ),
             ],
             run_dir=sys.argv[sys.argv.index('--parsl-dir') + 1],
             initialize_logging=False,
+        )
+        # Academy's Manager shuts its executors down with
+        # cancel_futures=True, which Parsl answers with a UserWarning on
+        # every run; the chain shape prints nothing of the kind.
+        warnings.filterwarnings(
+            'ignore',
+            message='Canceling on-going tasks is not supported in Parsl',
+            category=UserWarning,
         )
         with spawn_http_exchange('127.0.0.1', _open_port()) as factory:
             with ParslPoolExecutor(config) as pool:
