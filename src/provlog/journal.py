@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from provlog.values import json_safe
+
 __all__ = [
     'FORMAT_VERSION',
     'MAX_PENDING',
@@ -426,7 +428,7 @@ def _dump_line(line: dict[str, Any]) -> bytes:
     except TypeError:
         pass
     try:
-        safe = _json_safe(line, 0)
+        safe = _sanitize(line, 0)
         safe['sanitized'] = True
         return orjson.dumps(safe, option=orjson.OPT_APPEND_NEWLINE)
     except Exception as exc:  # noqa: BLE001 - keep the kind and tag at least
@@ -443,10 +445,13 @@ _INT64 = 2**63
 _MAX_DEPTH = 64
 
 
-def _json_safe(value: Any, depth: int) -> Any:  # noqa: PLR0911
-    """``value`` with lone surrogates escaped and huge integers as text."""
+def _sanitize(value: Any, depth: int) -> Any:  # noqa: PLR0911
+    """``value`` with lone surrogates escaped and huge integers as text.
+
+    Strings become exact ``str`` (orjson refuses a subclass as a key).
+    """
     if isinstance(value, str):
-        return value.encode('utf-8', 'backslashreplace').decode('utf-8')
+        return json_safe(str.__str__(value))
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):
@@ -457,9 +462,9 @@ def _json_safe(value: Any, depth: int) -> Any:  # noqa: PLR0911
         return '<nested too deep>'
     if isinstance(value, dict):
         return {
-            _json_safe(str(k), depth + 1): _json_safe(v, depth + 1)
+            _sanitize(str(k), depth + 1): _sanitize(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v, depth + 1) for v in value]
+        return [_sanitize(v, depth + 1) for v in value]
     return f'<{type(value).__name__}>'
