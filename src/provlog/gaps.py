@@ -1,0 +1,332 @@
+"""What a run's record is missing, and why: completeness as gaps.
+
+Each journal says what it lost in marker lines (``dropped``, ``lost``,
+``encode_error``, ``gap``, ``capture_off``, ``resume``); :func:`read_losses`
+counts them. :func:`find_gaps` turns those counts, damaged or cut journals,
+processes never closed and actions seen from one side only into one list
+of :class:`Gap`, which ``stats``, ``validate`` and the exports all read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import UTC
+from typing import Any
+from typing import TYPE_CHECKING
+
+from provlog.reader import ReadResult
+
+if TYPE_CHECKING:  # merge imports this module: names for annotations only
+    from provlog.merge import Action
+    from provlog.merge import MergedRun
+    from provlog.merge import Process
+
+__all__ = [
+    'CaptureGap',
+    'Gap',
+    'Losses',
+    'find_gaps',
+    'read_losses',
+]
+
+_SHOW_ACTIONS = 3
+_REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class CaptureGap:
+    """A span in which a process's capture was off, as its writer said.
+
+    ``kind`` is ``gap`` (capture was interrupted, e.g. logging was disabled
+    or reconfigured; ``resumed`` is when it worked again, ``None`` if it
+    never did) or ``capture_off`` (capture could not start properly).
+    """
+
+    kind: str
+    since: float | None
+    noticed: float | None
+    reason: str
+    resumed: float | None = None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One reason the record of a run is not complete.
+
+    Attributes:
+        code: What kind of gap (``capture-gap``, ``events-dropped``, ...);
+            the code ``provlog validate`` reports.
+        message: One line for people, naming the process and the reason.
+        process: ``host:pid`` of the process concerned, ``None`` for gaps
+            of the run as a whole.
+        count: How many events, lines or actions the gap covers (1 for a
+            capture gap, a cut journal or a process not closed).
+    """
+
+    code: str
+    message: str
+    process: str | None = None
+    count: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        """As a plain dict."""
+        return {
+            'code': self.code,
+            'message': self.message,
+            'process': self.process,
+            'count': self.count,
+        }
+
+
+def _iso(t: float | None) -> str:
+    if t is None:
+        return 'an unknown time'
+    try:
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec='seconds')
+    except (OverflowError, OSError, ValueError):
+        return repr(t)
+
+
+def _some(actions: list[Action]) -> str:
+    shown = ', '.join(
+        f'{a.name or "unknown"} {a.tag}' for a in actions[:_SHOW_ACTIONS]
+    )
+    more = ', ...' if len(actions) > _SHOW_ACTIONS else ''
+    return f'{shown}{more}'
+
+
+def _callees(actions: list[Action]) -> str:
+    """Names (or short ids) of the agents ``actions`` were sent to."""
+    names: list[str] = []
+    for action in actions:
+        start = action.get('start')
+        callee = start.get('callee') if start is not None else None
+        if not isinstance(callee, dict):
+            continue
+        name = str(callee.get('name') or str(callee.get('uid'))[:8])
+        if name not in names:
+            names.append(name)
+    if not names:
+        return 'unknown'
+    more = ', ...' if len(names) > _SHOW_ACTIONS else ''
+    return ', '.join(names[:_SHOW_ACTIONS]) + more
+
+
+def _process_gaps(p: Process) -> list[Gap]:
+    where = p.label
+    gaps = []
+    for gap in p.capture_gaps:
+        if gap.kind == 'capture_off':
+            gaps.append(
+                Gap(
+                    'capture-off',
+                    f'capture was off in process {where} from '
+                    f'{_iso(gap.since)}: {gap.reason}',
+                    where,
+                ),
+            )
+            continue
+        until = (
+            _iso(gap.resumed)
+            if gap.resumed is not None
+            else 'the end of its journal'
+        )
+        gaps.append(
+            Gap(
+                'capture-gap',
+                f'capture was interrupted in process {where} from '
+                f'{_iso(gap.since)} to {until}: {gap.reason}; actions of '
+                'that time are missing or partial',
+                where,
+            ),
+        )
+    if p.dropped:
+        gaps.append(
+            Gap(
+                'events-dropped',
+                f'{p.dropped} events dropped (writer lagged) in process '
+                f'{where}',
+                where,
+                p.dropped,
+            ),
+        )
+    if p.lost:
+        gaps.append(
+            Gap(
+                'events-lost',
+                f'{p.lost} events lost (write failed, e.g. disk full) in '
+                f'process {where} from {_iso(p.lost_since)}',
+                where,
+                p.lost,
+            ),
+        )
+    if p.encode_errors:
+        gaps.append(
+            Gap(
+                'encode-error',
+                f'{p.encode_errors} events of process {where} could not be '
+                'encoded (encode_error lines); their actions lack them',
+                where,
+                p.encode_errors,
+            ),
+        )
+    if p.skipped:
+        gaps.append(
+            Gap(
+                'lines-skipped',
+                f'{p.skipped} damaged journal lines of process {where} '
+                'were skipped',
+                where,
+                p.skipped,
+            ),
+        )
+    if p.partial_tail:
+        gaps.append(
+            Gap(
+                'journal-cut',
+                f'the journal of process {where} ends in a cut line (disk '
+                'full or size limit); later events of that process were lost',
+                where,
+            ),
+        )
+    if not p.closed:
+        gaps.append(
+            Gap(
+                'process-not-closed',
+                f'process {where} did not close its journal (killed, '
+                'crashed, or still running)',
+                where,
+            ),
+        )
+    return gaps
+
+
+def find_gaps(run: MergedRun) -> list[Gap]:
+    """Every gap of ``run``: see :meth:`MergedRun.gaps`."""
+    gaps: list[Gap] = []
+    for p in sorted(
+        run.processes.values(), key=lambda p: (p.label, p.process)
+    ):
+        gaps += _process_gaps(p)
+    not_ended = sum(1 for a in run.actions.values() if a.state == 'not_ended')
+    if not_ended:
+        gaps.append(
+            Gap(
+                'actions-not-ended',
+                f'{not_ended} actions have no end record',
+                count=not_ended,
+            ),
+        )
+    unseen = sorted(run.executions_not_observed(), key=_first_seen)
+    if unseen:
+        gaps.append(
+            Gap(
+                'execution-not-observed',
+                f"{len(unseen)} executions not observed (their agents' "
+                'processes wrote no journal: started without the config?): '
+                f'{_some(unseen)}; agents: {_callees(unseen)}',
+                count=len(unseen),
+            ),
+        )
+    orphans = sorted(run.requests_not_observed(), key=_first_seen)
+    if orphans:
+        gaps.append(
+            Gap(
+                'request-not-observed',
+                f"{len(orphans)} requests not observed (their callers' "
+                'processes wrote no journal: started without the config?); '
+                f'their arguments and results are not recorded: '
+                f'{_some(orphans)}',
+                count=len(orphans),
+            ),
+        )
+    return gaps
+
+
+def _first_seen(action: Action) -> tuple[float, str]:
+    times = [
+        t
+        for e in action.events.values()
+        if isinstance(t := e.get('t', 0.0), (int, float))
+    ]
+    return (float(min(times)) if times else 0.0, action.tag)
+
+
+@dataclass
+class Losses:
+    """What one journal says it is missing (read from its marker lines)."""
+
+    dropped: int = 0
+    lost: int = 0
+    lost_since: float | None = None
+    encode_errors: int = 0
+    capture_gaps: list[CaptureGap] = field(default_factory=list)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _reason(value: object) -> str:
+    """A writer's reason as one short printable line."""
+    if not isinstance(value, str):
+        return 'no reason given'
+    text = ' '.join(
+        ''.join(
+            c if c.isprintable() else ' ' for c in value[:_REASON_CHARS]
+        ).split()
+    )
+    return text or 'no reason given'
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def read_losses(result: ReadResult) -> Losses:
+    """Count ``dropped``, ``lost`` and ``encode_error`` lines; list gaps.
+
+    Counted here from the events rather than taken from the reader's
+    totals, so events a lagging writer dropped and events a failed write
+    lost stay apart. A ``resume`` line ends the ``gap`` before it.
+    """
+    out = Losses()
+    open_gap: int | None = None
+    for event in result.events:
+        kind = event.get('e')
+        if kind == 'dropped':
+            out.dropped += _count(event.get('n', 0))
+        elif kind == 'lost':
+            out.lost += _count(event.get('n', 0))
+            since = _number(event.get('since'))
+            if since is not None and (
+                out.lost_since is None or since < out.lost_since
+            ):
+                out.lost_since = since
+        elif kind == 'encode_error':
+            out.encode_errors += 1
+        elif kind in {'gap', 'capture_off'}:
+            out.capture_gaps.append(
+                CaptureGap(
+                    kind,
+                    _number(event.get('since', event.get('t'))),
+                    _number(event.get('t')),
+                    _reason(event.get('reason')),
+                ),
+            )
+            open_gap = len(out.capture_gaps) - 1 if kind == 'gap' else None
+        elif kind == 'resume' and open_gap is not None:
+            gap = out.capture_gaps[open_gap]
+            out.capture_gaps[open_gap] = CaptureGap(
+                gap.kind,
+                gap.since,
+                gap.noticed,
+                gap.reason,
+                _number(event.get('t')),
+            )
+            open_gap = None
+    return out
