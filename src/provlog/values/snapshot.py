@@ -27,9 +27,9 @@ code on the caller's thread:
 * enums and stdlib types with a known-safe ``repr`` (UUID, datetime,
   Decimal, Fraction, paths, ...) are kept as their ``repr``;
 * any other object is kept as its ``repr``, computed on a helper thread
-  that the caller waits for at most :data:`REPR_TIMEOUT` seconds (then
-  ``<repr timed out>``). A stuck helper is left behind; a fresh one takes
-  the next ``repr``, up to :data:`MAX_REPR_THREADS` helpers.
+  that the caller waits for at most
+  :data:`~provlog.values.bounded.REPR_TIMEOUT` seconds (then
+  ``<repr timed out>``); see :mod:`provlog.values.bounded`.
 
 Limits, by design:
 
