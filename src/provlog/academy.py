@@ -8,14 +8,21 @@ part writes its own journal into ``<output_dir>/<uuid>/``.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import logging
 import os
+import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from academy.agent import Agent
 from academy.logging.configs.base import LogConfig
 
 from provlog.flowcept import FlowceptForwarding
+from provlog.inside import Limits
 from provlog.journal import MAX_PENDING
 from provlog.session import start_session
 from provlog.session import WriterOptions
@@ -55,6 +62,16 @@ class ProvenanceLogging(LogConfig):
         strict: Raise in ``init_logging`` when the journal cannot be
             created. By default the workflow runs on without capture in
             that process and provlog says so once on stderr.
+        capture_logs: Keep the log records, of any logger, that each
+            action emits while it executes (its own code and the libraries
+            it calls), at ``log_level`` and above.
+        log_level: Lowest level of those records (``'INFO'``, or a number).
+        capture_output: Keep what each action prints to stdout and stderr
+            and the warnings it raises (they still reach the real streams
+            unchanged).
+        max_action_records: Records, writes and warnings kept per action;
+            the rest are counted.
+        max_action_chars: Characters of text kept per action.
     """
 
     def __init__(
@@ -70,6 +87,11 @@ class ProvenanceLogging(LogConfig):
         max_pending: int = MAX_PENDING,
         drop_when_full: bool = False,
         strict: bool = False,
+        capture_logs: bool = True,
+        log_level: int | str = logging.INFO,
+        capture_output: bool = True,
+        max_action_records: int = 100,
+        max_action_chars: int = 64 * 1024,
     ) -> None:
         super().__init__()
         if (
@@ -91,6 +113,23 @@ class ProvenanceLogging(LogConfig):
         self.max_pending = max_pending
         self.drop_when_full = drop_when_full
         self.strict = strict
+        level = (
+            logging.getLevelName(log_level.upper())
+            if isinstance(log_level, str)
+            else log_level
+        )
+        if not isinstance(level, int) or max_action_records < 0:
+            raise ValueError(
+                f'log_level {log_level!r} is not a logging level, or '
+                'max_action_records < 0',
+            )
+        self.limits = Limits(
+            level=level,
+            records=max_action_records,
+            chars=max_action_chars,
+            logs=capture_logs,
+            output=capture_output,
+        )
         self.flowcept: FlowceptForwarding | None = (
             FlowceptForwarding() if flowcept is True else flowcept or None
         )
@@ -111,7 +150,7 @@ class ProvenanceLogging(LogConfig):
 
     def init_logging(self) -> Callable[[], None]:
         """Start capturing in this process; the callback stops and drains."""
-        return start_session(
+        stop = start_session(
             self.run_dir,
             self.uuid,
             self.policy(),
@@ -122,10 +161,69 @@ class ProvenanceLogging(LogConfig):
             ),
             forwarding=self.flowcept,
             strict=self.strict,
+            limits=self.limits if self.limits.wanted else None,
         )
+        if not self.limits.wanted:
+            return stop
+        release = _carry_context()
+
+        def stop_all() -> None:
+            release()
+            stop()
+
+        return stop_all
 
     def __repr__(self) -> str:
         return (
             f'{type(self).__name__}(output_dir={self.output_dir!r}, '
             f'uuid={self.uuid!r})'
         )
+
+
+_carry_lock = threading.Lock()
+_carry_users: list[Callable[..., Any]] = []
+
+
+def _carry_context() -> Callable[[], None]:
+    """Run ``agent_run_sync`` functions in the calling action's context.
+
+    Academy hands them to a thread pool with ``run_in_executor``, which,
+    unlike ``asyncio.to_thread``, does not carry context variables, so
+    what the function logs or prints could not be told to belong to its
+    action. Reference-counted; the last release puts Academy's method back.
+    """
+    with _carry_lock:
+        if not _carry_users:
+            original = Agent.agent_run_sync
+            _carry_users.append(original)
+
+            async def agent_run_sync(
+                self: Agent,
+                function: Callable[..., Any],
+                /,
+                *args: Any,
+                **kwargs: Any,
+            ) -> Any:
+                context = contextvars.copy_context()
+
+                def in_context(*a: Any, **k: Any) -> Any:
+                    return context.run(function, *a, **k)
+
+                functools.update_wrapper(in_context, function)
+                return await original(self, in_context, *args, **kwargs)
+
+            Agent.agent_run_sync = agent_run_sync  # type: ignore[method-assign]
+        else:
+            _carry_users.append(_carry_users[0])
+    done = threading.Event()
+
+    def release() -> None:
+        if done.is_set():
+            return
+        done.set()
+        with _carry_lock:
+            original = _carry_users.pop()
+            if not _carry_users:
+                Agent.agent_run_sync = original  # type: ignore[method-assign]
+
+    return release

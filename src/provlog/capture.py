@@ -15,12 +15,14 @@ turns them into strings with :func:`ident` and :func:`tag_str`.
 
 from __future__ import annotations
 
-import contextvars
 import traceback
 import types
 from collections.abc import Callable
 from typing import Any
 
+from provlog import inside
+from provlog.inside import current_agent
+from provlog.inside import current_execution
 from provlog.values import bounded_call
 from provlog.values import freeze
 from provlog.values import json_safe
@@ -44,22 +46,6 @@ TAG = 'academy.action_tag'
 ACTION = 'academy.action'
 AGENT_ID = 'academy.agent_id'
 AGENT = 'academy.agent'
-
-#: The action tag of the execution running in the current asyncio task.
-#: Set on ``execute_start``; tasks created inside the action inherit it, so a
-#: nested call's ``start`` record finds its parent here.
-current_execution: contextvars.ContextVar[Any] = contextvars.ContextVar(
-    'provlog_current_execution',
-    default=None,
-)
-
-#: The Academy agent whose runtime runs the current task. Set on the
-#: runtime's ``Starting agent`` record; the runtime's listener and action
-#: tasks are created afterwards and inherit it.
-current_agent: contextvars.ContextVar[Any] = contextvars.ContextVar(
-    'provlog_current_agent',
-    default=None,
-)
 
 _BUDGET = 10_000
 
@@ -274,12 +260,20 @@ def _nothing(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
 
 
 def _execute_start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
-    current_execution.set(extras.get(TAG))
+    tag = extras.get(TAG)
+    current_execution.set(tag)
+    inside.begin(tag)
     return {'action': extras.get(ACTION), 'agent': current_agent.get()}
 
 
+def _execute_end(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    """What the execution logged, printed and warned, if anything."""
+    found = inside.end(extras.get(TAG))
+    return {} if found is None else {'inside': found}
+
+
 def _execute_exception(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
-    return {'error': _error(record)}
+    return {'error': _error(record), **_execute_end(record, extras)}
 
 
 _Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
@@ -290,9 +284,9 @@ _BY_STATE: dict[str, _Handler] = {
     'exception': _nothing,
     'cancelled': _nothing,
     'execute_start': _execute_start,
-    'execute_success': _nothing,
+    'execute_success': _execute_end,
     'execute_exception': _execute_exception,
-    'execute_cancelled': _nothing,
+    'execute_cancelled': _execute_end,
 }
 
 

@@ -18,9 +18,10 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
 ``exception`` ``cancelled``   nothing more
 ``execute_start``             ``action``, ``agent`` (the agent running it)
 ``exec_agent``                ``agent``, when ``execute_start`` lacked it
-``execute_success``           nothing more
-``execute_exception``         ``error``: ``type``, ``message``, ``traceback``
-``execute_cancelled``         nothing more
+``execute_success``           ``inside`` (below), when there is any
+``execute_exception``         ``error``: ``type``, ``message``, ``traceback``;
+                              ``inside``
+``execute_cancelled``         ``inside``
 ``dropped``                   ``n`` events dropped because the writer lagged
                               (only with ``drop_when_full``, or after a
                               bounded wait for a stuck writer)
@@ -44,6 +45,13 @@ or integers beyond 64 bits, written escaped rather than lost.
 
 A value description is what :func:`provlog.values.describe` returns.
 
+``inside`` is what the execution logged, printed and warned
+(:mod:`provlog.inside`): ``records``, a list in order of entries with ``k``
+``log`` (``t``, ``level``, ``logger``, ``msg``, ``extra``), ``stdout`` or
+``stderr`` (``t``, ``text``) or ``warning`` (``t``, ``category``, ``msg``,
+``file``, ``line``); and ``cut_records``, ``cut_chars``: what the
+per-execution caps left out.
+
 Redaction on ``start``: keyword arguments by their names, positional
 arguments by the names of the parameters they bind to. Those names come
 from the agent's class (``inspect.signature`` of the action method, cached
@@ -66,6 +74,7 @@ import inspect
 import threading
 from typing import Any
 
+from provlog import inside
 from provlog.capture import format_error
 from provlog.capture import ident
 from provlog.capture import RawEvent
@@ -235,8 +244,11 @@ class Encoder:
                 line['action'] = _text(data['action'])
         elif kind == 'execute_exception':
             line['error'] = self._error(data.get('error'))
-        else:
+        elif kind not in {'execute_success', 'execute_cancelled'}:
             line.update(data)
+        found = data.get('inside')
+        if found is not None and kind.startswith('execute_'):
+            line['inside'] = inside.encode(found, self.policy, self.scrubber)
         return line
 
     def _start(self, line: dict[str, Any], data: dict[str, Any]) -> None:

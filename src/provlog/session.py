@@ -30,6 +30,8 @@ from typing import Any
 from provlog import __version__
 from provlog.events import Encoder
 from provlog.handler import ProvenanceHandler
+from provlog.inside import install as install_inside
+from provlog.inside import Limits
 from provlog.journal import FORMAT_VERSION
 from provlog.journal import JournalWriter
 from provlog.journal import MAX_PENDING
@@ -165,6 +167,7 @@ def start_session(
     *,
     forwarding: Any = None,
     strict: bool = False,
+    limits: Limits | None = None,
 ) -> Callable[[], None]:
     """Start capturing this process's Academy records into ``run_dir``.
 
@@ -177,6 +180,8 @@ def start_session(
             forward completed calls live (``None``: journal only).
         strict: Raise when the journal cannot be created, instead of
             saying so once on stderr and running on without capture.
+        limits: What to keep of what each execution logs, prints and
+            warns (``None``: nothing).
 
     Returns:
         A callback that ends this use of the session: the last one removes
@@ -213,11 +218,14 @@ def start_session(
                 accept=_accept_for(run_id),
                 close_sink=False,
             )
+            removals = [install_handler(handler)]
+            if limits is not None:
+                removals.append(install_inside(limits))
             session = _Session(
                 open_writer,
                 handler,
                 writer,
-                install_handler(handler),
+                functools.partial(_run_all, removals),
             )
             if forwarding is not None:
                 session.forwarder = _start_forwarder(
@@ -241,6 +249,11 @@ def start_session(
 
 def _nothing() -> None:
     """The stop callback of a process where capture could not start."""
+
+
+def _run_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
 
 
 def _release(run_id: str) -> None:

@@ -95,6 +95,10 @@ CASES = (
     ('procpool', 'basic-warning'),
     ('procpool', 'console'),
     ('parsl', 'bare'),
+    ('chatty', 'bare'),
+    ('chatty', 'basic-warning'),
+    ('chatty', 'basic-info'),
+    ('chatty', 'console'),
 )
 
 

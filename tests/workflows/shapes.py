@@ -7,10 +7,12 @@ compare everything written to stdout and stderr.
 
 Shapes: ``actor`` (a client calls an actor), ``loop`` (an agent loop, one
 loop that fails), ``chain`` (an agent calls agents), ``procpool`` (a spawn
-pool over the HTTP exchange) and ``parsl`` (agents run by Parsl's
-executor). Set-ups: ``bare`` (no logging configuration), ``basic-warning``
-and ``basic-info`` (``logging.basicConfig``), ``dictconfig``, ``console``
-(Academy's ``ConsoleLogging`` inside ``MultiLogging``) and ``recommended``
+pool over the HTTP exchange), ``parsl`` (agents run by Parsl's executor)
+and ``chatty`` (an agent that logs, prints, writes stderr and warns inside
+its actions, also from ``agent_run_sync``). Set-ups: ``bare`` (no logging
+configuration), ``basic-warning`` and ``basic-info``
+(``logging.basicConfig``), ``dictconfig``, ``console`` (Academy's
+``ConsoleLogging`` inside ``MultiLogging``) and ``recommended``
 (``recommended_logging()``).
 """
 
@@ -41,7 +43,7 @@ from academy.logging.configs.console import ConsoleLogging
 from academy.logging.configs.multi import MultiLogging
 from academy.manager import Manager
 
-SHAPES = ('actor', 'loop', 'chain', 'procpool', 'parsl')
+SHAPES = ('actor', 'loop', 'chain', 'procpool', 'parsl', 'chatty')
 SETUPS = (
     'bare',
     'basic-warning',
@@ -258,12 +260,21 @@ async def _chain(manager: Manager[Any]) -> None:
         print(text, '->', await pipeline.process(text))
 
 
+async def _chatty(manager: Manager[Any]) -> None:
+    from tests.workflows.chatty import Chatty
+
+    chatty = await manager.launch(Chatty)
+    results = await asyncio.gather(*(chatty.work(n) for n in range(3)))
+    print('results:', results)
+
+
 _RUN = {
     'actor': _actor,
     'loop': _loop,
     'chain': _chain,
     'procpool': _chain,
     'parsl': _chain,
+    'chatty': _chatty,
 }
 
 

@@ -1,0 +1,212 @@
+"""What each action logged, printed and warned, attributed to it exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from academy.exchange import LocalExchangeFactory
+from academy.exchange.cloud import spawn_http_exchange
+from academy.manager import Manager
+from examples.pipeline import open_port
+
+import provlog
+from provlog.academy import ProvenanceLogging
+from tests.workflows.chatty import Chatty
+
+CALLS = 20
+
+
+async def _calls(
+    config: ProvenanceLogging, *, pool: bool, secret: str = 'none'
+) -> list[int]:
+    if pool:
+        context = multiprocessing.get_context('spawn')
+        with (
+            spawn_http_exchange('127.0.0.1', open_port()) as factory,
+            ProcessPoolExecutor(1, mp_context=context) as executor,
+        ):
+            return await _gather(config, factory, executor, secret)
+    return await _gather(config, LocalExchangeFactory(), None, secret)
+
+
+async def _gather(
+    config: ProvenanceLogging, factory: Any, executor: Any, secret: str
+) -> list[int]:
+    async with await Manager.from_exchange_factory(
+        factory,
+        executors=executor,
+        log_config=config,
+    ) as manager:
+        chatty = await manager.launch(Chatty)
+        return list(
+            await asyncio.gather(
+                *(chatty.work(n, password=secret) for n in range(CALLS)),
+            ),
+        )
+
+
+def _insides(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
+    """Each call's records, by the call number its start line carries."""
+    starts: dict[str, int] = {}
+    ends: dict[str, list[dict[str, Any]]] = {}
+    for journal in run_dir.glob('*.jsonl'):
+        for raw in journal.read_bytes().splitlines():
+            line = orjson.loads(raw)
+            if line.get('e') == 'start' and line.get('action') == 'work':
+                starts[line['tag']] = line['args'][0]['value']
+            if line.get('e', '').startswith('execute_') and 'inside' in line:
+                ends[line['tag']] = line['inside']['records']
+    return {starts[tag]: records for tag, records in ends.items()}
+
+
+def _own(n: int, records: list[dict[str, Any]]) -> None:
+    """Exactly the lines, output and warning call ``n`` produced."""
+
+    def texts(kind: str) -> list[str]:
+        return [r.get('msg') or r['text'] for r in records if r['k'] == kind]
+
+    assert texts('log') == [
+        f'call {n} starts',
+        f'call {n} ends',
+        f'thread work for call {n}',
+    ]
+    assert ''.join(texts('stdout')) == (
+        f'print from call {n}\nthread print {n}\n'
+    )
+    assert ''.join(texts('stderr')).startswith(f'stderr from call {n}\n')
+    assert texts('warning') == [f'warning from call {n}']
+
+
+@pytest.fixture(scope='module', params=('local', 'pool'))
+def chatty_run(request, tmp_path_factory):
+    """Twenty concurrent calls on one agent, each logging between awaits."""
+    out = tmp_path_factory.mktemp(request.param)
+    config = ProvenanceLogging(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')  # as a plain interpreter shows them
+        results = asyncio.run(
+            _calls(
+                config,
+                pool=request.param == 'pool',
+                secret='s3cr3t-pass',
+            ),
+        )
+    assert results == [2 * n for n in range(CALLS)]
+    return config.run_dir
+
+
+class TestAttribution:
+    """Concurrent calls keep exactly their own lines, prints and warnings."""
+
+    def test_each_call_keeps_its_own(self, chatty_run):
+        insides = _insides(chatty_run)
+        assert sorted(insides) == list(range(CALLS))
+        for n, records in insides.items():
+            _own(n, records)
+
+    def test_levels_and_extras(self, chatty_run):
+        insides = _insides(chatty_run)
+        first = insides[0][0]
+        assert first['k'] == 'log'
+        assert first['level'] == 'INFO'
+        assert first['logger'] == 'tests.chatty'
+        assert first['extra'] == {'call': '0', 'token': '[REDACTED]'}
+        # DEBUG is below the default level
+        assert not any(
+            'debug detail' in str(r) for rs in insides.values() for r in rs
+        )
+
+    def test_secret_never_written(self, chatty_run):
+        for journal in chatty_run.glob('*.jsonl'):
+            assert b's3cr3t-pass' not in journal.read_bytes()
+        graph = provlog.load(chatty_run)
+        assert b's3cr3t-pass' not in graph.serialize('turtle')
+
+    def test_in_the_graph_and_sparql(self, chatty_run):
+        graph = provlog.load(chatty_run)
+        rows = graph.sparql(
+            """
+            SELECT ?exec ?msg WHERE {
+              ?log a provlog:LogRecord ; provlog:message ?msg ;
+                   prov:wasGeneratedBy ?exec .
+            }
+            """,
+        ).rows
+        assert len(rows) == 3 * CALLS
+        assert main_ok(graph)
+
+
+def main_ok(graph: Any) -> bool:
+    """The run with its log entities still validates."""
+    return not [p for p in graph.validate() if p.kind != 'completeness']
+
+
+class TestCapsAndOptions:
+    """Caps cut and count; the options turn capture off."""
+
+    def test_cap_counts_what_was_cut(self, tmp_path):
+        config = ProvenanceLogging(tmp_path, max_action_records=5)
+
+        async def run() -> None:
+            async with await Manager.from_exchange_factory(
+                LocalExchangeFactory(),
+                log_config=config,
+            ) as manager:
+                chatty = await manager.launch(Chatty)
+                await chatty.noisy(50)
+
+        asyncio.run(run())
+        (inside,) = _all_insides(config.run_dir)
+        assert len(inside['records']) == 5
+        assert inside['cut_records'] == 45
+
+    def test_off_leaves_streams_and_logging_alone(self, tmp_path):
+        config = ProvenanceLogging(
+            tmp_path, capture_logs=False, capture_output=False
+        )
+        handle = logging.Logger.handle
+        stdout = sys.stdout
+        stop = config.init_logging()
+        try:
+            assert logging.Logger.handle is handle
+            assert sys.stdout is stdout
+        finally:
+            stop()
+
+    def test_hooks_removed_after_the_run(self, tmp_path):
+        handle = logging.Logger.handle
+        stdout, stderr = sys.stdout, sys.stderr
+        root_level = logging.getLogger().level
+        stop = ProvenanceLogging(tmp_path).init_logging()
+        assert sys.stdout is not stdout
+        stop()
+        assert logging.Logger.handle is handle
+        assert (sys.stdout, sys.stderr) == (stdout, stderr)
+        assert logging.getLogger().level == root_level
+
+    def test_debug_level_option(self, tmp_path):
+        config = ProvenanceLogging(tmp_path, log_level='DEBUG')
+        asyncio.run(_calls(config, pool=False))
+        assert any(
+            r.get('msg') == 'call 3 debug detail'
+            for r in _insides(config.run_dir)[3]
+        )
+
+
+def _all_insides(run_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for journal in run_dir.glob('*.jsonl'):
+        for raw in journal.read_bytes().splitlines():
+            line = orjson.loads(raw)
+            if 'inside' in line:
+                out.append(line['inside'])
+    return out
