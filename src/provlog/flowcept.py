@@ -160,13 +160,47 @@ def task_message(
         message['started_at'] = float(first['t'])
     if 't' in last:
         message['ended_at'] = float(last['t'])
+    _add_outputs(message, action, exec_end)
+    return message
+
+
+def _add_outputs(
+    message: dict[str, Any], action: Action, exec_end: dict[str, Any]
+) -> None:
+    """Stdout, stderr (with the error) and the log lines of the execution."""
+    streams = _streams(exec_end.get('inside'))
     error = (action.get('execute_exception') or {}).get('error')
     if isinstance(error, dict):
-        message['stderr'] = (
-            f'{error.get("type")}: {error.get("message")}\n'
-            f'{error.get("traceback", "")}'
+        streams['stderr'] = (
+            f'{streams.get("stderr", "")}{error.get("type")}: '
+            f'{error.get("message")}\n{error.get("traceback", "")}'
         )
-    return message
+    for key in ('stdout', 'stderr'):
+        if streams.get(key):
+            message[key] = streams[key]
+    if streams.get('logs'):
+        message['custom_metadata']['provlog']['logs'] = streams['logs']
+
+
+def _streams(inside: object) -> dict[str, Any]:
+    """What an execution printed, and its log lines, as Flowcept holds them."""
+    out: dict[str, Any] = {}
+    records = inside.get('records') if isinstance(inside, dict) else None
+    if not isinstance(records, list):
+        return out
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        kind = record.get('k')
+        if kind in {'stdout', 'stderr'} and isinstance(
+            record.get('text'), str
+        ):
+            out[kind] = out.get(kind, '') + record['text']
+        elif kind == 'log':
+            out.setdefault('logs', []).append(
+                {k: record.get(k) for k in ('t', 'level', 'logger', 'msg')},
+            )
+    return out
 
 
 def _time(event: dict[str, Any]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import subprocess
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -210,3 +211,46 @@ def _all_insides(run_dir: Path) -> list[dict[str, Any]]:
             if 'inside' in line:
                 out.append(line['inside'])
     return out
+
+
+class TestFlowcept:
+    """The forwarded task carries the execution's stdout, stderr and logs."""
+
+    def test_outputs_forwarded(self, chatty_run, tmp_path):
+        from provlog.testing import flowcept_settings
+
+        settings = flowcept_settings(tmp_path / 'settings.yaml')
+        provlog_cli = Path(sys.executable).parent / 'provlog'
+        subprocess.run(
+            [
+                str(provlog_cli),
+                'forward',
+                str(chatty_run),
+                '--to',
+                'flowcept',
+                '--settings',
+                str(settings),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        tasks = [
+            m
+            for m in map(
+                orjson.loads,
+                (tmp_path / 'buffer.jsonl').read_bytes().splitlines(),
+            )
+            if m.get('type') == 'task' and m.get('activity_id') == 'work'
+        ]
+        assert len(tasks) == CALLS
+        for task in tasks:
+            n = int(task['stdout'].split()[3])
+            assert task['stdout'] == f'print from call {n}\nthread print {n}\n'
+            assert task['stderr'].startswith(f'stderr from call {n}\n')
+            logs = task['custom_metadata']['provlog']['logs']
+            assert [x['msg'] for x in logs] == [
+                f'call {n} starts',
+                f'call {n} ends',
+                f'thread work for call {n}',
+            ]
