@@ -2,9 +2,9 @@
 
 A client asks a Coordinator agent to run a pipeline. The Coordinator fans
 out to WorkerA (squares, in parallel) and WorkerB (summary), catches one
-failing call and cancels a slow one. The client then makes a call that
-fails through the Coordinator, one it cancels itself, and one with a secret
-keyword argument. Agents run in a ``spawn`` process pool over Academy's
+failing call and cancels a slow one; the agents log, print and warn as they
+work. The client then makes a call that fails through the Coordinator, one
+it cancels itself, and one with a secret keyword argument. Agents run in a ``spawn`` process pool over Academy's
 local HTTP exchange (``mode='procpool'``), or in one process on the local
 exchange (``mode='local'``).
 """
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import socket
 import statistics
+import warnings
 from collections.abc import AsyncIterator
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -31,12 +33,15 @@ from academy.manager import Manager
 
 from provlog.academy import ProvenanceLogging
 
+logger = logging.getLogger('pipeline')
+
 
 class WorkerA(Agent):
     """Arithmetic on single numbers."""
 
     @action
     async def square(self, x: float) -> float:
+        logger.info('squaring %s', x)
         await asyncio.sleep(0.01)
         return x * x
 
@@ -50,11 +55,12 @@ class WorkerB(Agent):
 
     @action
     async def summarize(self, values: list[float]) -> dict[str, float]:
-        return {
-            'mean': statistics.fmean(values),
-            'max': max(values),
-            'n': len(values),
-        }
+        mean = statistics.fmean(values)
+        print(f'summary of {len(values)} values: mean {mean:.3f}')
+        logger.info(
+            'summarized %d values', len(values), extra={'n': len(values)}
+        )
+        return {'mean': mean, 'max': max(values), 'n': len(values)}
 
     @action
     async def slow_simulation(self, steps: int) -> int:
@@ -80,6 +86,9 @@ class Coordinator(Agent):
     async def run_pipeline(
         self, xs: list[float], scale: float = 1.0
     ) -> dict[str, float]:
+        logger.info('pipeline over %d inputs, scale %s', len(xs), scale)
+        if scale < 1:
+            warnings.warn('scale < 1 shrinks the mean', stacklevel=1)
         squares = await asyncio.gather(*(self.worker_a.square(x) for x in xs))
         summary = await self.worker_b.summarize(list(squares))
         with contextlib.suppress(ZeroDivisionError):

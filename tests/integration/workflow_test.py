@@ -137,7 +137,7 @@ class TestWorkflowCapture:
         (result,) = (
             u
             for u, v, d in g.in_edges(pipeline, data=True)
-            if d['rel'] == 'wasGeneratedBy'
+            if d['rel'] == 'wasGeneratedBy' and d['prov:role'] == 'result'
         )
         assert g.nodes[result]['provlog:sha256'] == provlog.hash_value(
             workflow_run['result'],
