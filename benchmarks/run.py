@@ -32,7 +32,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the fork server imports bench_capture
 ROOT = HERE.parent
 CONFIGS = ('A', 'B', 'C', 'D', 'E', 'F')
-SCENARIOS = (('local', 'trivial'), ('local', 'nested'), ('http', 'trivial'))
+SCENARIOS = (
+    ('local', 'trivial'),
+    ('local', 'nested'),
+    ('local', 'chatty'),
+    ('http', 'trivial'),
+)
 CONFIG_TEXT = {
     'A': 'no log config, Academy loggers at WARNING',
     'B': "provlog's loggers at DEBUG, a handler that does nothing (floor)",
@@ -90,8 +95,11 @@ def _measure(
     return out
 
 
-def capture(reps: int, n: int) -> dict[tuple[str, str, str], list[float]]:
-    """Median per-call latency of every run, by (exchange, variant, config).
+Capture = dict[tuple[str, str, str], list[float]]
+
+
+def capture(reps: int, n: int) -> tuple[Capture, Capture]:
+    """Per-call median and throughput of every run, by scenario and config.
 
     Every run is a fresh process, forked from a fork server that has
     imported Academy and provlog once (0.7 s saved per run; nothing runs
@@ -103,20 +111,22 @@ def capture(reps: int, n: int) -> dict[tuple[str, str, str], list[float]]:
     os.environ['PYTHONPATH'] = os.pathsep.join(p for p in paths if p)
     ctx = multiprocessing.get_context('forkserver')
     ctx.set_forkserver_preload(['bench_capture'])
-    results: dict[tuple[str, str, str], list[float]] = {}
+    results: Capture = {}
+    loops: Capture = {}
     for exchange, variant in SCENARIOS:
         for rep in range(reps):
             for config in CONFIGS:  # interleaved: A B C D, A B C D, ...
                 out = _measure(ctx, (config, exchange, variant, n))
-                results.setdefault((exchange, variant, config), []).append(
-                    out['median_us'],
-                )
+                key = (exchange, variant, config)
+                results.setdefault(key, []).append(out['median_us'])
+                loops.setdefault(key, []).append(out['loop_us'])
                 print(
                     f'  capture {exchange}/{variant} {config} rep {rep + 1}: '
-                    f'{out["median_us"]:.0f} us',
+                    f'{out["median_us"]:.0f} us median, '
+                    f'{out["loop_us"]:.0f} us throughput',
                     flush=True,
                 )
-    return results
+    return results, loops
 
 
 def offline(sizes: list[int], compare_at: int) -> list[dict[str, Any]]:
@@ -201,8 +211,31 @@ def _compare_note(c: dict[str, Any] | None) -> str:
     )
 
 
+def _throughput(loops: Capture) -> list[str]:
+    """The throughput table: the whole loop plus the drain, per call."""
+    thr = {k: statistics.median(v) for k, v in loops.items()}
+    lines = [
+        '',
+        'Throughput, what a workflow of N calls pays: the whole loop of calls plus the drain of what '
+        "provlog's writer still holds at its end, divided by the calls (us; the per-call median above "
+        "leaves out the writer thread's work). Goal `(D-A)/(B-A) <= 1.25`:",
+        '',
+        '| scenario | A | B | C | D | (D-A)/(B-A) | goal | (D-A)/(C-A) |',
+        '|---|---|---|---|---|---|---|---|',
+    ]
+    for exchange, variant in SCENARIOS:
+        a, b, c, d = (thr[(exchange, variant, k)] for k in 'ABCD')
+        floor = _ratio(d - a, b - a)
+        lines.append(
+            f'| {exchange}/{variant} | {a:.0f} | {b:.0f} | {c:.0f} | {d:.0f} | '
+            f'{floor:.2f} | {_goal(floor <= 1.25)} | {_ratio(d - a, c - a):.2f} |',
+        )
+    return lines
+
+
 def report(
-    cap: dict[tuple[str, str, str], list[float]],
+    cap: Capture,
+    loops: Capture,
     off: list[dict[str, Any]],
     reps: int,
     n: int,
@@ -223,7 +256,9 @@ def report(
         f'process; configurations interleaved (A B C D, A B C D, ...), {reps} runs each. A cell is the median '
         "over runs of each run's per-call median latency, in microseconds. `local`: LocalExchangeFactory, "
         "agents in the manager's event loop (one process). `http`: agents in a spawn process pool of 2 over "
-        "Academy's HTTP exchange on 127.0.0.1. `nested`: the action calls a second agent.",
+        "Academy's HTTP exchange on 127.0.0.1. `nested`: the action calls a second agent. `chatty`: the action logs "
+        'three records at INFO and prints one line (which provlog keeps with the execution; B creates the same '
+        'records and hands them to a handler that does nothing).',
         '',
         '| config | what | '
         + ' | '.join(f'{e}/{v}' for e, v in SCENARIOS)
@@ -258,6 +293,7 @@ def report(
             f'| {exchange}/{variant} | {floor:.2f} | {_goal(floor <= 1.25)} | '
             f'{json_ratio:.2f} | {_goal(json_ratio <= 0.25)} |',
         )
+    lines += _throughput(loops)
     lines += [
         '',
         "Live forwarding to Flowcept, goal: at most 20% on top of D's added cost, `(X-A)/(D-A) <= 1.2`:",
@@ -398,13 +434,15 @@ def main() -> None:
     print('capture cost ...', flush=True)
     redis = _redis()
     try:
-        cap = capture(args.reps, args.calls)
+        cap, loops = capture(args.reps, args.calls)
     finally:
         redis.terminate()
         redis.wait(10)
     print('offline pipeline ...', flush=True)
     off = offline([int(s) for s in args.sizes.split(',')], args.compare_at)
-    text = report(cap, off, args.reps, args.calls, time.perf_counter() - t0)
+    text = report(
+        cap, loops, off, args.reps, args.calls, time.perf_counter() - t0
+    )
     Path(args.output).write_text(text)
     print(text)
 
