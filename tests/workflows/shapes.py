@@ -24,7 +24,6 @@ import contextlib
 import logging
 import logging.config
 import multiprocessing
-import socket
 import sys
 import warnings
 from collections.abc import AsyncIterator
@@ -42,6 +41,8 @@ from academy.logging.configs.base import LogConfig
 from academy.logging.configs.console import ConsoleLogging
 from academy.logging.configs.multi import MultiLogging
 from academy.manager import Manager
+
+from provlog.testing import free_port
 
 SHAPES = ('actor', 'loop', 'chain', 'procpool', 'parsl', 'chatty')
 SETUPS = (
@@ -125,12 +126,6 @@ class Pipeline(Agent):
         return await self.reverser.reverse(text)
 
 
-def _open_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return int(s.getsockname()[1])
-
-
 def _host_logging(setup: str) -> LogConfig | None:
     """Configure logging as the host would; a LogConfig for Academy's own."""
     if setup == 'basic-warning':
@@ -181,7 +176,7 @@ def _executors(shape: str) -> Iterator[tuple[Any, Executor | None]]:
         from academy.exchange.cloud import spawn_http_exchange
 
         context = multiprocessing.get_context('spawn')
-        with spawn_http_exchange('127.0.0.1', _open_port()) as factory:
+        with spawn_http_exchange('127.0.0.1', free_port()) as factory:
             with ProcessPoolExecutor(3, mp_context=context) as pool:
                 yield factory, pool
     elif shape == 'parsl':
@@ -217,7 +212,7 @@ def _executors(shape: str) -> Iterator[tuple[Any, Executor | None]]:
             message='Canceling on-going tasks is not supported in Parsl',
             category=UserWarning,
         )
-        with spawn_http_exchange('127.0.0.1', _open_port()) as factory:
+        with spawn_http_exchange('127.0.0.1', free_port()) as factory:
             with ParslPoolExecutor(config) as pool:
                 yield factory, pool
     else:
