@@ -60,7 +60,6 @@ from provlog.academy import ProvenanceLogging
 from provlog.flowcept import FlowceptForwarding
 from provlog.session import flush_all
 from provlog.taps import install_handler
-from provlog.taps import lower_root
 from provlog.testing import flowcept_settings
 
 #: Warm-up calls per run, discarded: enough to reach a steady per-call time
@@ -114,10 +113,12 @@ class FloorLogging(LogConfig):
 
     def init_logging(self) -> Any:
         remove = install_handler(_Noop())
-        restore = lower_root(logging.INFO)
+        root = logging.getLogger()
+        saved = root.level
+        root.setLevel(logging.INFO)
 
         def undo() -> None:
-            restore()
+            root.setLevel(saved)
             remove()
 
         return undo

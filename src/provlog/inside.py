@@ -7,10 +7,11 @@ creates inherit it, and so do Academy's ``agent_run_sync`` threads once
 installed while a session wants them and removed with the last:
 
 * log records of any logger at ``level`` (INFO) or above, seen in
-  :meth:`logging.Logger.handle`. When the host's root logger is above that
-  level it is lowered (:func:`provlog.taps.lower_root`), and a record the
-  host would not have seen goes no further than provlog: every handler
-  still receives exactly what it received without provlog;
+  :meth:`logging.Logger.handle`. While an execution runs,
+  :meth:`logging.Logger.isEnabledFor` also says yes to such records where
+  the host's configuration says no (no level is changed), and a record
+  the host would not have created goes no further than provlog: every
+  handler still receives exactly what it received without provlog;
 * ``sys.stdout`` and ``sys.stderr`` replaced by tees that write through
   unchanged and keep a copy of what an execution wrote;
 * ``warnings.showwarning`` wrapped the same way.
@@ -34,9 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provlog.taps import host_level
-from provlog.taps import lower_root
-from provlog.taps import TAP_LEVEL
 from provlog.values import describe
 from provlog.values import freeze
 from provlog.values import Frozen
@@ -214,6 +212,21 @@ def _current() -> Inside | None:
 # ---------------------------------------------------------------- hooks
 
 _original_handle = logging.Logger.handle
+_original_enabled = logging.Logger.isEnabledFor
+
+
+def _is_enabled_for(self: logging.Logger, level: int) -> bool:
+    """``Logger.isEnabledFor``: also yes inside an execution, at ``level``."""
+    if _original_enabled(self, level):
+        return True
+    limits = _limits
+    return (
+        limits is not None
+        and level >= limits.level
+        and not self.disabled
+        and self.manager.disable < level
+        and current_execution.get() is not None
+    )
 
 
 def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
@@ -224,8 +237,8 @@ def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
             inside = _current()
             if inside is not None:
                 inside.log(record)
-        if record.levelno < host_level(self) and self.level != TAP_LEVEL:
-            return  # exists only because provlog lowered the root
+        if not _original_enabled(self, record.levelno):
+            return  # created only because an execution wanted it
     except Exception:  # noqa: BLE001, S110 - never break the host's logging
         pass
     _original_handle(self, record)
@@ -284,7 +297,6 @@ def _showwarning(  # noqa: PLR0917 - warnings' own signature
 _shown: Callable[..., None] = _original_showwarning
 _lock = threading.Lock()
 _users = 0
-_restore: list[Callable[[], None]] = []
 
 
 def install(limits: Limits) -> Callable[[], None]:
@@ -323,7 +335,7 @@ def _hook(limits: Limits) -> None:
     global _shown  # noqa: PLW0603
     if limits.logs:
         logging.Logger.handle = _handle  # type: ignore[method-assign]
-        _restore.append(lower_root(limits.level))
+        logging.Logger.isEnabledFor = _is_enabled_for  # type: ignore[method-assign]
     if limits.output:
         _tee_streams()
         _shown = warnings.showwarning
@@ -333,9 +345,8 @@ def _hook(limits: Limits) -> None:
 def _unhook() -> None:
     if logging.Logger.handle is _handle:
         logging.Logger.handle = _original_handle  # type: ignore[method-assign]
-    for undo in _restore:
-        undo()
-    _restore.clear()
+    if logging.Logger.isEnabledFor is _is_enabled_for:
+        logging.Logger.isEnabledFor = _original_enabled  # type: ignore[method-assign]
     for name in ('stdout', 'stderr'):
         stream = getattr(sys, name)
         if isinstance(stream, _Tee):

@@ -30,7 +30,6 @@ __all__ = [
     'host_level',
     'install_handler',
     'installed_handlers',
-    'lower_root',
 ]
 
 #: Loggers whose records provlog captures: the action lifecycle
@@ -63,15 +62,11 @@ class _Tap:
         return record.levelno >= host_level(self.logger)
 
 
-#: The root logger's level before :func:`lower_root`, and the level set.
-_root: list[int] = []
-
-
 def host_level(logger: logging.Logger) -> int:
     """``logger``'s effective level as the host configured it.
 
     Walks up as :meth:`logging.Logger.getEffectiveLevel` does, reading the
-    level a logger had before provlog lowered it wherever provlog did.
+    level a capture logger had before provlog set its own.
     """
     current: logging.Logger | None = logger
     while current is not None:
@@ -79,45 +74,10 @@ def host_level(logger: logging.Logger) -> int:
         if level == TAP_LEVEL:
             tap = _taps.get(current.name)
             level = tap.saved if tap is not None else level
-        elif _root and current.parent is None and level == _root[1]:
-            level = _root[0]
         if level:
             return level
         current = current.parent
     return logging.NOTSET
-
-
-def lower_root(level: int) -> Callable[[], None]:
-    """Let records at ``level`` be created everywhere (root at ``level``).
-
-    The host's level is remembered for :func:`host_level`; nothing is
-    changed when the root already lets such records through.
-
-    Returns:
-        A callback that gives the root its level back, unless the host has
-        set another meanwhile.
-    """
-    root = logging.getLogger()
-    with _lock:
-        if _root or not root.level or root.level <= level:
-            return _nothing
-        _root[:] = [root.level, level]
-        root.setLevel(level)
-
-    def restore() -> None:
-        with _lock:
-            if not _root:
-                return
-            saved, lowered = _root
-            _root.clear()
-            if root.level == lowered:
-                root.setLevel(saved)
-
-    return restore
-
-
-def _nothing() -> None:
-    """Nothing to undo."""
 
 
 def install_handler(handler: logging.Handler) -> Callable[[], None]:

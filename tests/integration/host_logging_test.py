@@ -99,6 +99,9 @@ CASES = (
     ('chatty', 'basic-warning'),
     ('chatty', 'basic-info'),
     ('chatty', 'console'),
+    ('chatty', 'console-late'),
+    ('chatty', 'recommended'),
+    ('actor', 'console-late'),
 )
 
 

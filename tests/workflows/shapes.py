@@ -12,7 +12,8 @@ and ``chatty`` (an agent that logs, prints, writes stderr and warns inside
 its actions, also from ``agent_run_sync``). Set-ups: ``bare`` (no logging
 configuration), ``basic-warning`` and ``basic-info``
 (``logging.basicConfig``), ``dictconfig``, ``console`` (Academy's
-``ConsoleLogging`` inside ``MultiLogging``) and ``recommended``
+``ConsoleLogging`` inside ``MultiLogging``, after provlog's config for
+``console-late``) and ``recommended``
 (``recommended_logging()``).
 """
 
@@ -51,6 +52,7 @@ SETUPS = (
     'basic-info',
     'dictconfig',
     'console',
+    'console-late',
     'recommended',
 )
 
@@ -147,7 +149,7 @@ def _host_logging(setup: str) -> LogConfig | None:
                 'loggers': {'academy': {'level': 'INFO', 'handlers': ['h']}},
             },
         )
-    elif setup == 'console':
+    elif setup in {'console', 'console-late'}:
         return ConsoleLogging(level=logging.INFO, color=False)
     elif setup == 'recommended':
         from academy.logging.recommended import recommended_logging
@@ -165,8 +167,8 @@ def _log_config(setup: str, provlog_dir: str | None) -> LogConfig | None:
     from provlog.academy import ProvenanceLogging
 
     configs: list[LogConfig] = [ProvenanceLogging(provlog_dir)]
-    if host is not None:
-        configs.insert(0, host)
+    if host is not None:  # Academy's configs first, or provlog first
+        configs.insert(len(configs) if setup == 'console-late' else 0, host)
     return MultiLogging(configs)
 
 
@@ -259,7 +261,9 @@ async def _chatty(manager: Manager[Any]) -> None:
     from tests.workflows.chatty import Chatty
 
     chatty = await manager.launch(Chatty)
-    results = await asyncio.gather(*(chatty.work(n) for n in range(3)))
+    # one call at a time: concurrent agent_run_sync calls make Academy warn
+    # about its thread pool or not, depending on timing
+    results = [await chatty.work(n) for n in range(3)]
     print('results:', results)
 
 
