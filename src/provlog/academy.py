@@ -3,12 +3,15 @@
 Pass one to ``Manager.from_exchange_factory(..., log_config=...)``. Academy
 pickles it into every worker that runs an agent and calls
 :meth:`ProvenanceLogging.init_logging` there, so every process that takes
-part writes its own journal into ``<output_dir>/<uuid>/``.
+part writes its own journal into ``<output_dir>/<run_id>/``. A process that
+Academy does not start (an agent run by hand or by a batch job, ``Runtime``
+used directly) joins the run with ``ProvenanceLogging(..., run_id=...)``.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from pathlib import Path
@@ -55,6 +58,15 @@ class ProvenanceLogging(LogConfig):
         strict: Raise in ``init_logging`` when the journal cannot be
             created. By default the workflow runs on without capture in
             that process and provlog says so once on stderr.
+        run_id: Join this existing run instead of starting a new one: the
+            ``run_id`` of the config that started it (a UUID string). For
+            processes Academy does not start: an agent run by hand with
+            ``Runtime`` or its own ``Manager``, a batch job on another node.
+            It becomes the config's ``uuid``, so Academy's ``log_context``
+            counts this config and the run's own as one.
+
+    Raises:
+        ValueError: An option is out of range, or ``run_id`` is not a UUID.
     """
 
     def __init__(
@@ -70,8 +82,11 @@ class ProvenanceLogging(LogConfig):
         max_pending: int = MAX_PENDING,
         drop_when_full: bool = False,
         strict: bool = False,
+        run_id: str | uuid.UUID | None = None,
     ) -> None:
         super().__init__()
+        if run_id is not None:
+            self.uuid = _run_id(run_id)
         if (
             max_value_bytes < 0
             or preview_chars < 1
@@ -94,6 +109,11 @@ class ProvenanceLogging(LogConfig):
         self.flowcept: FlowceptForwarding | None = (
             FlowceptForwarding() if flowcept is True else flowcept or None
         )
+
+    @property
+    def run_id(self) -> str:
+        """The run's id: this config's ``uuid``; pass it to join the run."""
+        return self.uuid
 
     @property
     def run_dir(self) -> Path:
@@ -129,3 +149,24 @@ class ProvenanceLogging(LogConfig):
             f'{type(self).__name__}(output_dir={self.output_dir!r}, '
             f'uuid={self.uuid!r})'
         )
+
+
+def _run_id(value: object) -> str:
+    """``value`` as a canonical UUID string (the run folder's name).
+
+    Raises:
+        ValueError: ``value`` is not a UUID (one line, the value shortened).
+    """
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        shown = f'a {type(value).__name__}'
+    else:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            shown = repr(value[:60])  # repr: one line, whatever it holds
+    raise ValueError(
+        'run_id must be a UUID string, the run_id of the run to join; '
+        f'got {shown}'
+    )
