@@ -3,7 +3,9 @@
 Pass one to ``Manager.from_exchange_factory(..., log_config=...)``. Academy
 pickles it into every worker that runs an agent and calls
 :meth:`ProvenanceLogging.init_logging` there, so every process that takes
-part writes its own journal into ``<output_dir>/<uuid>/``.
+part writes its own journal into ``<output_dir>/<run_id>/``. A process that
+Academy does not start (an agent run by hand or by a batch job, ``Runtime``
+used directly) joins the run with ``ProvenanceLogging(..., run_id=...)``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from pathlib import Path
@@ -72,6 +75,15 @@ class ProvenanceLogging(LogConfig):
         max_action_records: Records, writes and warnings kept per action;
             the rest are counted.
         max_action_chars: Characters of text kept per action.
+        run_id: Join this existing run instead of starting a new one: the
+            ``run_id`` of the config that started it (a UUID string). For
+            processes Academy does not start: an agent run by hand with
+            ``Runtime`` or its own ``Manager``, a batch job on another node.
+            It becomes the config's ``uuid``, so Academy's ``log_context``
+            counts this config and the run's own as one.
+
+    Raises:
+        ValueError: An option is out of range, or ``run_id`` is not a UUID.
     """
 
     def __init__(
@@ -92,8 +104,11 @@ class ProvenanceLogging(LogConfig):
         capture_output: bool = True,
         max_action_records: int = 100,
         max_action_chars: int = 64 * 1024,
+        run_id: str | uuid.UUID | None = None,
     ) -> None:
         super().__init__()
+        if run_id is not None:
+            self.uuid = _run_id(run_id)
         if (
             max_value_bytes < 0
             or preview_chars < 1
@@ -133,6 +148,11 @@ class ProvenanceLogging(LogConfig):
         self.flowcept: FlowceptForwarding | None = (
             FlowceptForwarding() if flowcept is True else flowcept or None
         )
+
+    @property
+    def run_id(self) -> str:
+        """The run's id: this config's ``uuid``; pass it to join the run."""
+        return self.uuid
 
     @property
     def run_dir(self) -> Path:
@@ -227,3 +247,24 @@ def _carry_context() -> Callable[[], None]:
                 Agent.agent_run_sync = original  # type: ignore[method-assign]
 
     return release
+
+
+def _run_id(value: object) -> str:
+    """``value`` as a canonical UUID string (the run folder's name).
+
+    Raises:
+        ValueError: ``value`` is not a UUID (one line, the value shortened).
+    """
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        shown = f'a {type(value).__name__}'
+    else:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            shown = repr(value[:60])  # repr: one line, whatever it holds
+    raise ValueError(
+        'run_id must be a UUID string, the run_id of the run to join; '
+        f'got {shown}'
+    )

@@ -15,6 +15,7 @@ turns them into strings with :func:`ident` and :func:`tag_str`.
 
 from __future__ import annotations
 
+import contextvars
 import traceback
 import types
 from collections.abc import Callable
@@ -32,6 +33,7 @@ __all__ = [
     'RawEvent',
     'current_agent',
     'current_execution',
+    'current_managers',
     'extract',
     'format_error',
     'ident',
@@ -46,6 +48,15 @@ TAG = 'academy.action_tag'
 ACTION = 'academy.action'
 AGENT_ID = 'academy.agent_id'
 AGENT = 'academy.agent'
+USER_ID = 'academy.user_id'
+
+#: The Managers entered (``async with``) in the current task, innermost
+#: last, each as ``(its user id, the agent running the task then)``. Set on
+#: the Manager's ``Entered manager context`` record, popped on ``Closed
+#: manager``; a ``Launched agent`` record reads it to name the launcher.
+current_managers: contextvars.ContextVar[tuple[tuple[Any, Any], ...]] = (
+    contextvars.ContextVar('provlog_current_managers', default=())
+)
 
 _BUDGET = 10_000
 
@@ -290,10 +301,116 @@ _BY_STATE: dict[str, _Handler] = {
 }
 
 
+#: The runtime's lifecycle records (message prefix -> state), in order.
+_LIFECYCLE = (
+    ('Starting agent', 'starting'),
+    ('Running agent', 'running'),
+    ('Shutting down agent', 'stopping'),
+    ('Shutdown agent', 'shutdown'),
+)
+
+
+def _same_uid(a: object, b: object) -> bool:
+    uid = getattr(a, 'uid', None)
+    return uid is not None and uid == getattr(b, 'uid', None)
+
+
+def _manager_record(record: Any, user: object) -> None:
+    """``Entered manager context`` / ``Closed manager``: track the Manager."""
+    msg = record.msg
+    if not isinstance(msg, str):
+        return
+    managers = current_managers.get()
+    top = managers[-1][0] if managers else None
+    if msg.startswith('Entered manager context'):
+        if not _same_uid(top, user):  # once, though two sessions see it
+            current_managers.set((*managers, (user, current_agent.get())))
+    elif msg.startswith('Closed manager') and _same_uid(top, user):
+        current_managers.set(managers[:-1])
+
+
+def _launcher() -> tuple[Any, Any]:
+    """Who launches an agent from the current task, and through which user.
+
+    Returns:
+        ``(launcher, manager)``. The launcher is the client whose Manager
+        was entered in this task, or the agent running the task (an agent
+        launching alongside itself, or through a Manager it holds: then
+        ``manager`` is that Manager's user id). ``(None, None)`` when
+        neither is known (a Manager never entered with ``async with``).
+    """
+    agent = current_agent.get()
+    managers = current_managers.get()
+    if managers:
+        user, holder = managers[-1]
+        if holder == agent:  # entered in this agent's task (or no agent's)
+            if agent is None or _same_uid(user, agent):
+                return user, None
+            return agent, user
+    return agent, None
+
+
+def _lifecycle(msg: object) -> str | None:
+    """The lifecycle state a runtime record with an agent reports."""
+    if not isinstance(msg, str):
+        return None
+    for prefix, state in _LIFECYCLE:
+        if msg.startswith(prefix):
+            return state
+    return None
+
+
+def _agent_event(
+    record: Any, extras: dict[str, Any], agent_id: object, agent: object
+) -> RawEvent:
+    """An agent's identity, launch or lifecycle event."""
+    cls = agent if isinstance(agent, type) else type(agent)
+    data: dict[str, Any] = {
+        'agent': agent_id,
+        'class': _class_name(agent),
+        'cls': cls,
+    }
+    name = record.name
+    msg = record.msg
+    if name == 'academy.runtime':
+        current_agent.set(agent_id)
+        state = _lifecycle(msg)
+        if state is not None:
+            if state == 'starting':
+                # the runtime's tasks belong to this agent, not to the
+                # action or Managers of the task that launched it
+                current_execution.set(None)
+                current_managers.set(())
+            data['state'] = state
+            expected = extras.get('academy.expected')
+            if isinstance(expected, bool):
+                data['expected'] = expected
+            return ('lifecycle', None, record.created, data)
+    elif (
+        name == 'academy.manager'
+        and isinstance(msg, str)
+        and msg.startswith('Launched agent')
+    ):
+        launcher, manager = _launcher()
+        data['launcher'] = launcher
+        data['manager'] = manager
+        data['parent'] = current_execution.get()
+        return ('launch', None, record.created, data)
+    return ('agent', None, record.created, data)
+
+
 def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
-    """Agent identity records and the runtime's ``Invoking`` record."""
+    """Agent identity, launch and lifecycle records, and ``Invoking``.
+
+    Also follows the Manager context of the current task (``Entered
+    manager context`` and ``Closed manager`` carry ``academy.user_id``),
+    which names the client that launches agents from it.
+    """
     agent_id = extras.get(AGENT_ID)
     if agent_id is None:
+        user = extras.get(USER_ID)
+        if user is not None and record.name == 'academy.manager':
+            _manager_record(record, user)
         return None
     if ACTION in extras:  # runtime.action: which agent runs this execution
         if current_agent.get() is not None:
@@ -305,15 +422,7 @@ def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
     agent = extras.get(AGENT)
     if agent is None:
         return None
-    if record.name == 'academy.runtime':
-        current_agent.set(agent_id)
-    cls = agent if isinstance(agent, type) else type(agent)
-    return (
-        'agent',
-        None,
-        record.created,
-        {'agent': agent_id, 'class': _class_name(agent), 'cls': cls},
-    )
+    return _agent_event(record, extras, agent_id, agent)
 
 
 def extract(record: Any) -> RawEvent | None:
@@ -324,9 +433,11 @@ def extract(record: Any) -> RawEvent | None:
 
     Returns:
         ``(kind, tag, created, data)`` or ``None``. ``kind`` is the Academy
-        action state, ``'agent'`` (an agent's identity and class) or
-        ``'exec_agent'`` (which agent runs the current execution, when the
-        runtime's own record did not say).
+        action state, ``'agent'`` (an agent's identity and class),
+        ``'launch'`` (the Manager launched an agent: who launched it),
+        ``'lifecycle'`` (the runtime started, runs, stops or shut down an
+        agent) or ``'exec_agent'`` (which agent runs the current execution,
+        when the runtime's own record did not say).
     """
     extras = record.__dict__
     state = extras.get(STATE)

@@ -9,6 +9,21 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
                               ``pid``, ``python``, ``academy``, ``provlog``,
                               ``flush_interval``, ``t``
 ``agent``                     ``uid``, ``role``, ``name``, ``class``
+``launch``                    a Manager launched an agent (its ``Launched
+                              agent`` record, launcher's clock): ``agent``
+                              (``uid``, ``role``, ``name``), ``class``,
+                              ``launcher`` (the client or agent that
+                              launched it, or null), ``manager`` (the
+                              Manager's user id when an agent launched
+                              through a Manager it holds), ``parent`` (the
+                              action executing in the launching task)
+``lifecycle``                 the runtime's ``Starting agent``, ``Running
+                              agent``, ``Shutting down agent`` and
+                              ``Shutdown agent`` records (agent's clock):
+                              ``agent``, ``class``, ``state``
+                              (``starting``, ``running``, ``stopping``,
+                              ``shutdown``), ``expected`` (on ``stopping``:
+                              whether the shutdown was expected)
 ``start``                     ``action``, ``callee``, ``parent``, ``caller``
                               (when an agent calls), ``args`` (list of value
                               descriptions), ``kwargs``
@@ -85,7 +100,7 @@ from provlog.values import Scrubber
 from provlog.values import SECRETS
 from provlog.values import ValuePolicy
 
-__all__ = ['ACTION_KINDS', 'Encoder', 'parameter_names']
+__all__ = ['ACTION_KINDS', 'AGENT_KINDS', 'Encoder', 'parameter_names']
 
 _IDENT_CACHE = 4096
 _CLASS_CACHE = 4096
@@ -174,6 +189,10 @@ ACTION_KINDS = frozenset(
 )
 
 
+#: Kinds about one agent's launch and lifetime (they carry ``agent``).
+AGENT_KINDS = frozenset({'launch', 'lifecycle'})
+
+
 class Encoder:
     """Turns raw events into journal lines on the writer thread.
 
@@ -213,20 +232,9 @@ class Encoder:
         """Return the journal line for ``raw`` (``None`` to write nothing)."""
         kind, tag, created, data = raw
         if kind == 'agent':
-            agent = self._ident(data['agent'])
-            if agent is None:
-                return None
-            _remember_class(agent['uid'], data.get('cls'))
-            key = (agent['uid'], data['class'])
-            if key in self._agents:
-                return None
-            self._agents.add(key)
-            return {
-                'e': 'agent',
-                't': created,
-                **agent,
-                'class': json_safe(data['class']),
-            }
+            return self._identity(created, data)
+        if kind in AGENT_KINDS:
+            return self._agent_line(kind, created, data)
         line: dict[str, Any] = {'e': kind, 'tag': tag_str(tag), 't': created}
         if kind == 'start':
             self._start(line, data)
@@ -249,6 +257,51 @@ class Encoder:
         found = data.get('inside')
         if found is not None and kind.startswith('execute_'):
             line['inside'] = inside.encode(found, self.policy, self.scrubber)
+        return line
+
+    def _identity(
+        self, created: float, data: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """An ``agent`` line, once per agent and class in this journal."""
+        agent = self._ident(data['agent'])
+        if agent is None:
+            return None
+        _remember_class(agent['uid'], data.get('cls'))
+        key = (agent['uid'], data['class'])
+        if key in self._agents:
+            return None
+        self._agents.add(key)
+        return {
+            'e': 'agent',
+            't': created,
+            **agent,
+            'class': json_safe(data['class']),
+        }
+
+    def _agent_line(
+        self, kind: str, created: float, data: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A ``launch`` or ``lifecycle`` line (``None`` without an agent)."""
+        agent = self._ident(data['agent'])
+        if agent is None:
+            return None
+        _remember_class(agent['uid'], data.get('cls'))
+        line: dict[str, Any] = {
+            'e': kind,
+            't': created,
+            'agent': agent,
+            'class': json_safe(data['class']),
+        }
+        if kind == 'launch':
+            line['launcher'] = self._ident(data.get('launcher'))
+            manager = self._ident(data.get('manager'))
+            if manager is not None:
+                line['manager'] = manager
+            line['parent'] = tag_str(data.get('parent'))
+        else:
+            line['state'] = data['state']
+            if 'expected' in data:
+                line['expected'] = data['expected']
         return line
 
     def _start(self, line: dict[str, Any], data: dict[str, Any]) -> None:

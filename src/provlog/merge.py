@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from provlog.events import ACTION_KINDS
+from provlog.events import AGENT_KINDS
 from provlog.gaps import CaptureGap
 from provlog.gaps import find_gaps
 from provlog.gaps import Gap
@@ -145,6 +146,14 @@ class MergedRun:
     agents: dict[str, dict[str, Any]]
     processes: dict[str, Process]
     forwarded: set[str] = field(default_factory=set)
+    #: Agent uid -> its ``launch`` event (the earliest), with ``_host``.
+    launches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Agent uid -> lifecycle state -> its event, with ``_host``: the
+    #: earliest ``starting`` and ``running``, the latest ``stopping`` and
+    #: ``shutdown`` (an agent restarted by its Manager has several).
+    lifecycles: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )
     _gaps: list[Gap] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -261,9 +270,10 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
     processes: dict[str, Process] = {}
     forwarded: set[str] = set()
     tags: dict[str, str] = {}
+    lives = _Lives()
     for result in results:
         _add_process(processes, result)
-        _fold(result, actions, agents, lenient=lenient, tags=tags)
+        _fold(result, actions, agents, lenient=lenient, tags=tags, lives=lives)
         for event in result.events:
             if event['e'] == 'forwarded' and isinstance(
                 event.get('tags'), list
@@ -271,7 +281,16 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
                 forwarded.update(
                     t for t in event['tags'] if isinstance(t, str)
                 )
-    return MergedRun(run_dir, run_id, actions, agents, processes, forwarded)
+    return MergedRun(
+        run_dir,
+        run_id,
+        actions,
+        agents,
+        processes,
+        forwarded,
+        launches=lives.launches,
+        lifecycles=lives.lifecycles,
+    )
 
 
 def _add_process(processes: dict[str, Process], result: ReadResult) -> None:
@@ -331,6 +350,7 @@ def _fold(  # noqa: C901 - one pass, one branch per case
     *,
     lenient: bool,
     tags: dict[str, str],
+    lives: _Lives | None = None,
 ) -> None:
     """Fold one journal's events into ``actions`` and ``agents``.
 
@@ -354,6 +374,10 @@ def _fold(  # noqa: C901 - one pass, one branch per case
                     {k: v for k, v in event.items() if not k.startswith('_')},
                 )
                 continue
+            if kind in AGENT_KINDS:
+                if lives is not None:
+                    lives.fold(event, agents, host, _where(result, event))
+                continue
             if kind not in ACTION_KINDS:
                 continue  # close, dropped, lost, gap, ... and future kinds
             raw = event.get('tag')
@@ -374,6 +398,61 @@ def _fold(  # noqa: C901 - one pass, one branch per case
             action.events[kind] = event
             if host is not None:
                 action.hosts[kind] = host
+
+
+_LATEST = frozenset({'stopping', 'shutdown'})
+
+
+@dataclass
+class _Lives:
+    """The ``launch`` and ``lifecycle`` events of a run, by agent uid."""
+
+    launches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lifecycles: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )
+
+    def fold(
+        self,
+        event: dict[str, Any],
+        agents: dict[str, dict[str, Any]],
+        host: str | None,
+        where: str,
+    ) -> None:
+        """Fold one event; its agent's name and class fill ``agents``.
+
+        Raises:
+            JournalError: The event names no agent, or no state.
+        """
+        kind = event['e']
+        ident = event.get('agent')
+        if not isinstance(ident, dict):
+            raise JournalError(f'{where}: {kind} event names no agent')
+        uid = _check_uuid(ident.get('uid'), where)
+        state = event.get('state')
+        if kind == 'lifecycle' and not isinstance(state, str):
+            raise JournalError(f'{where}: lifecycle event has no state')
+        info = agents.setdefault(uid, {'uid': uid})
+        for key, value in (
+            ('role', ident.get('role')),
+            ('name', ident.get('name')),
+            ('class', event.get('class')),
+        ):
+            if isinstance(value, str):
+                info.setdefault(key, value)
+        event['_host'] = host
+        if kind == 'launch':
+            if _earlier(event, self.launches.get(uid)):
+                self.launches[uid] = event
+            return
+        states = self.lifecycles.setdefault(uid, {})
+        known = states.get(str(state))
+        if known is None or (
+            _earlier(known, event)
+            if state in _LATEST
+            else _earlier(event, known)
+        ):
+            states[str(state)] = event
 
 
 def _where(result: ReadResult, event: dict[str, Any]) -> str:

@@ -212,6 +212,8 @@ class _Builder:
         )
         for action in ordered:
             self.action(action)
+        for uid in sorted(run.launches.keys() | run.lifecycles.keys()):
+            self.lifetime(uid)
         return self.graph.close()
 
     def run_entity(self) -> None:
@@ -399,6 +401,97 @@ class _Builder:
                         (float(success['t']), node),
                     )
 
+    def lifetime(self, uid: str) -> None:
+        """An agent's lifetime (agent's clock) and its launch (launcher's).
+
+        The lifetime runs from the runtime's ``Starting agent`` to its
+        ``Shutdown agent`` record; the launch is the instant of the
+        Manager's ``Launched agent`` record. ``lifetime wasInformedBy
+        launch`` joins the two clocks as a request and its execution are
+        joined; the launched agent ``actedOnBehalfOf`` its launcher.
+        """
+        run = self.run
+        agent = self.agent({'uid': uid, **run.agents.get(uid, {})})
+        if agent is None:
+            return
+        label = self.graph.attrs(agent).get('prov:label', uid)
+        states = run.lifecycles.get(uid, {})
+        life = f'plid:{uid}/lifetime'
+        attrs: dict[str, Any] = {
+            'kind': 'activity',
+            'prov:type': _LIFETIME_TYPE,
+            'prov:label': f'lifetime of {label}',
+            'provlog:agentState': next(
+                (s for s in _LIFE_STATES if s in states), 'not_observed'
+            ),
+        }
+        start = states.get('starting') or states.get('running')
+        end = states.get('shutdown')
+        if start is not None:
+            attrs['prov:startTime'] = iso_time(start['t'])
+            if start.get('_host') is not None:
+                attrs['provlog:host'] = start['_host']
+        if end is not None:
+            attrs['prov:endTime'] = iso_time(end['t'])
+            if start is not None:
+                attrs['provlog:duration'] = _duration(start, end)
+        if 'starting' in states and 'running' in states:
+            attrs['provlog:startupDuration'] = _duration(
+                states['starting'], states['running']
+            )
+        expected = states.get('stopping', {}).get('expected')
+        if isinstance(expected, bool):
+            attrs['provlog:shutdownExpected'] = expected
+        self.graph.node(life, attrs)
+        self.edge(life, agent, 'wasAssociatedWith', **{'prov:role': 'agent'})
+        event = run.launches.get(uid)
+        if event is not None:  # else started by hand, or launcher unseen
+            self.launch(uid, agent, label, event)
+
+    def launch(
+        self, uid: str, agent: str, label: str, event: dict[str, Any]
+    ) -> None:
+        """The launch of the agent ``agent`` and who launched it."""
+        launch = f'plid:{uid}/launch'
+        when = iso_time(event['t'])
+        launch_attrs: dict[str, Any] = {
+            'kind': 'activity',
+            'prov:type': _LAUNCH_TYPE,
+            'prov:label': f'launch {label}',
+            'prov:startTime': when,
+            'prov:endTime': when,
+        }
+        if event.get('_host') is not None:
+            launch_attrs['provlog:host'] = event['_host']
+        parent = event.get('parent')
+        if isinstance(parent, str) and parent in self.run.actions:
+            launch_attrs['provlog:launchedDuring'] = parent
+        self.graph.node(launch, launch_attrs)
+        self.edge(f'plid:{uid}/lifetime', launch, 'wasInformedBy')
+        launcher = self.agent(event.get('launcher'))
+        if launcher is not None:
+            self.edge(
+                launch,
+                launcher,
+                'wasAssociatedWith',
+                **{'prov:role': 'launcher'},
+            )
+            if launcher != agent:
+                self.edge(
+                    agent,
+                    launcher,
+                    'actedOnBehalfOf',
+                    **{'prov:type': _LAUNCH_DELEGATION_TYPE},
+                )
+        manager = self.agent(event.get('manager'))
+        if manager is not None and manager != launcher:
+            self.edge(
+                launch,
+                manager,
+                'wasAssociatedWith',
+                **{'prov:role': 'manager'},
+            )
+
     def executor(self, action: Action) -> str | None:
         """The agent that ran ``action``: the runtime's, else the callee."""
         for kind in ('execute_start', 'exec_agent'):
@@ -456,6 +549,11 @@ _VALUE_TYPE = ('provlog:Value',)
 _COLLECTION_TYPE = ('provlog:Value', 'prov:Collection')
 _REQUEST_TYPE = ('provlog:ActionRequest',)
 _EXECUTION_TYPE = ('provlog:ActionExecution',)
+_LIFETIME_TYPE = ('provlog:AgentLifetime',)
+_LAUNCH_TYPE = ('provlog:AgentLaunch',)
+_LAUNCH_DELEGATION_TYPE = ('provlog:Launch',)
+#: Lifecycle states, the furthest first: the lifetime's agentState
+_LIFE_STATES = ('shutdown', 'stopping', 'running', 'starting')
 _INSIDE: dict[object, dict[str, Any]] = {
     'log': {'prov:type': ('provlog:LogRecord',)},
     'stdout': {'prov:type': ('provlog:Output',), 'provlog:stream': 'stdout'},

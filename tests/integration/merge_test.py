@@ -99,9 +99,9 @@ class TestCli:
         )
         doc = orjson.loads(out.read_bytes())
         assert doc['prefix']['provlog'] == 'https://w3id.org/provlog/ns#'
-        assert (
-            len(doc['activity']) == 22
-        )  # a request and an execution per action
+        # a request and an execution per action (11), a launch and a
+        # lifetime per agent (3)
+        assert len(doc['activity']) == 2 * 11 + 2 * 3
 
     @pytest.mark.parametrize(
         'fmt',
