@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     'MAX_NESTING',
+    'NOT_OBSERVED',
     'Edge',
     'TargetError',
     'WhyNode',
@@ -52,6 +53,10 @@ _FOLLOW = frozenset({'wasGeneratedBy', 'used', 'wasDerivedFrom', 'hadMember'})
 _ROLE = PREFIXES['plid'] + 'role/'
 _USED = PROV + 'used'
 _UUID = re.compile(r'^[0-9a-fA-F-]{32,36}$')
+
+#: What ``why`` says of an execution its agent's process did not journal
+#: (``provlog:executionState "not_observed"``): no times, no agent side.
+NOT_OBSERVED = "execution not observed: the agent's process wrote no journal"
 
 #: The deepest a derivation tree nests. A node at this depth that has
 #: lineage of its own is marked ``too_deep`` (``nesting_limit`` in JSON):
@@ -318,6 +323,7 @@ _DETAIL_KEYS = {
     'prov:label': 'label',
     'provlog:actionName': 'name',
     'provlog:state': 'state',
+    'provlog:executionState': 'executionState',
     'prov:startTime': 'start',
     'prov:endTime': 'end',
     'provlog:errorType': 'errorType',
@@ -326,6 +332,10 @@ _DETAIL_KEYS = {
     'provlog:pythonType': 'type',
     'provlog:sha256': 'sha256',
 }
+
+
+#: What the tree says in plain words for an execution state.
+_NOTES = {'not_observed': {'note': NOT_OBSERVED}}
 
 
 def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
@@ -340,6 +350,7 @@ def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
     for flag in ('redacted', 'capped'):
         if data.get(f'provlog:{flag}'):
             out[flag] = 'true'
+    out.update(_NOTES.get(out.get('executionState', ''), {}))
     for _, v, d in g.out_edges(node, data=True):
         if (
             d['rel'] == 'wasAssociatedWith'
