@@ -160,6 +160,26 @@ class TestCallerReceivedBefore:
             assert _targets(g, arg, 'wasDerivedFrom') == []
 
 
+class TestMaskedSecrets:
+    """Secrets all hash as the mask: equal hashes say nothing about them."""
+
+    def test_secret_not_derived_from_a_secret_member(self, grid_run):
+        g = provlog.load(grid_run['run_dir']).nx
+        grid = _Grid(g)
+        token = _member(g, grid.search_result, 'token')
+        ((_, publish),) = _calls(g, 'publish')
+        key = _inputs(g, publish)['api_key']
+        assert (
+            g.nodes[key]['provlog:sha256']
+            == (g.nodes[token]['provlog:sha256'])
+        )
+        assert g.nodes[key]['provlog:redacted'] is True
+        assert _targets(g, key, 'wasDerivedFrom') == []
+        # the report it publishes is train's result, passed on whole
+        report = _inputs(g, publish)['arg0']
+        assert _targets(g, report, 'wasDerivedFrom') == [grid.train_result]
+
+
 class TestMemberLineage:
     """`@lineage` and `why` lead from such an input to the result's action."""
 
@@ -218,12 +238,17 @@ class TestMemberLineage:
                 ).column('action')
             )
 
-        everything = {'prepare_gridsearch', 'generate_dataset', 'train'}
+        everything = {
+            'prepare_gridsearch',
+            'generate_dataset',
+            'train',
+            'publish',
+        }
         assert actions(grid.search_result) == everything
         assert actions(grid.config) == everything
         # the grid reached train's settings; its sibling dataset_config,
         # not the grid, went to generate_dataset
-        assert actions(grid.grid) == {'prepare_gridsearch', 'train'}
+        assert actions(grid.grid) == {'prepare_gridsearch', 'train', 'publish'}
 
     def test_why_tree(self, grid_run):
         graph = provlog.load(grid_run['run_dir'])
@@ -274,7 +299,7 @@ class TestExecutionNotObserved:
         run_dir = unobserved_run['run_dir']
         graph = provlog.load(run_dir)
         assert len(list(Path(run_dir).glob('*.jsonl'))) == 1
-        assert graph.stats()['executions_not_observed'] == 5  # client's calls
+        assert graph.stats()['executions_not_observed'] == 6  # client's calls
         tag = _Grid(graph.nx).dataset.removeprefix('uuid:')
         assert main(['why', str(run_dir), tag, '--json']) == 0
         tree = orjson.loads(capsys.readouterr().out)

@@ -3,7 +3,8 @@
 The client asks a Planner for the search (``prepare_gridsearch`` returns
 ``{'dataset_config': {...}, 'grid': [...]}``), then passes the result's
 ``dataset_config`` to ``generate_dataset`` and its ``grid`` inside the
-``settings`` of ``train``, as users write it. Two calls pass equal content
+``settings`` of ``train``, as users write it; ``publish`` gets a secret of
+its own while the search result holds another. Two calls pass equal content
 that the caller had not received: the client's first ``generate_dataset``
 (before the search was prepared) and a Sweep agent's (it never received
 the search). Agents run in a spawn pool over the HTTP exchange
@@ -43,7 +44,11 @@ class Planner(Agent):
 
     @action
     async def prepare_gridsearch(self) -> dict[str, Any]:
-        return {'dataset_config': dict(DATASET_CONFIG), 'grid': list(GRID)}
+        return {
+            'dataset_config': dict(DATASET_CONFIG),
+            'grid': list(GRID),
+            'token': 'tok-planner-0123456789',
+        }
 
 
 class Trainer(Agent):
@@ -80,6 +85,10 @@ class Trainer(Agent):
             )
             best = max(best, (hits / len(dataset), lr))
         return {'accuracy': best[0], 'learning_rate': best[1]}
+
+    @action
+    async def publish(self, report: dict[str, float], api_key: str) -> str:
+        return f'published {len(report)} fields'
 
 
 class Sweep(Agent):
@@ -138,6 +147,10 @@ async def run_gridsearch(
             outcome['best'] = await trainer.train(
                 dataset,
                 settings={'learning_rates': search['grid'], 'epochs': 3},
+            )
+            # a secret of its own: masked, it hashes as the result's token
+            outcome['published'] = await trainer.publish(
+                outcome['best'], api_key='sk-trainer-9876543210'
             )
             outcome['rows'] = await sweep.rerun()
     finally:
