@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     'MAX_NESTING',
+    'NOT_OBSERVED',
     'Edge',
     'TargetError',
     'WhyNode',
@@ -52,6 +53,10 @@ _FOLLOW = frozenset({'wasGeneratedBy', 'used', 'wasDerivedFrom', 'hadMember'})
 _ROLE = PREFIXES['plid'] + 'role/'
 _USED = PROV + 'used'
 _UUID = re.compile(r'^[0-9a-fA-F-]{32,36}$')
+
+#: What ``why`` says of an execution its agent's process did not journal
+#: (``provlog:executionState "not_observed"``): no times, no agent side.
+NOT_OBSERVED = "execution not observed: the agent's process wrote no journal"
 
 #: The deepest a derivation tree nests. A node at this depth that has
 #: lineage of its own is marked ``too_deep`` (``nesting_limit`` in JSON):
@@ -181,7 +186,8 @@ _EDGES = """SELECT ?s ?p ?o WHERE {
   {
     SELECT DISTINCT ?n WHERE {
       <%s> (prov:wasGeneratedBy|prov:used|prov:wasDerivedFrom
-            |prov:hadMember|^prov:wasInformedBy)* ?n .
+            |prov:hadMember|^prov:wasInformedBy
+            |prov:wasDerivedFrom/^prov:hadMember)* ?n .
     }
   }
   { ?n prov:wasGeneratedBy ?o .
@@ -288,9 +294,19 @@ def lineage_edges_nx(graph: nx.MultiDiGraph, target: str) -> set[Edge]:
                 continue
             role = d.get('prov:role') if rel == 'used' else None
             edges.add((expand(node), rel, expand(v), role))
-            if v not in seen:
-                seen.add(v)
-                queue.append(v)
+            # derived from a member of a result: the result holding it,
+            # and so the action that generated it, is lineage too
+            ahead = [v]
+            if rel == 'wasDerivedFrom':
+                ahead += [
+                    c
+                    for c, _, e in graph.in_edges(v, data=True)
+                    if e['rel'] == 'hadMember'
+                ]
+            for w in ahead:
+                if w not in seen:
+                    seen.add(w)
+                    queue.append(w)
         for u, _, d in graph.in_edges(node, data=True):
             if d['rel'] != 'wasInformedBy':
                 continue
@@ -307,6 +323,7 @@ _DETAIL_KEYS = {
     'prov:label': 'label',
     'provlog:actionName': 'name',
     'provlog:state': 'state',
+    'provlog:executionState': 'executionState',
     'prov:startTime': 'start',
     'prov:endTime': 'end',
     'provlog:errorType': 'errorType',
@@ -315,6 +332,10 @@ _DETAIL_KEYS = {
     'provlog:pythonType': 'type',
     'provlog:sha256': 'sha256',
 }
+
+
+#: What the tree says in plain words for an execution state.
+_NOTES = {'not_observed': {'note': NOT_OBSERVED}}
 
 
 def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
@@ -329,6 +350,7 @@ def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
     for flag in ('redacted', 'capped'):
         if data.get(f'provlog:{flag}'):
             out[flag] = 'true'
+    out.update(_NOTES.get(out.get('executionState', ''), {}))
     for _, v, d in g.out_edges(node, data=True):
         if (
             d['rel'] == 'wasAssociatedWith'
@@ -387,14 +409,7 @@ def why(
     root = expand(node)
     nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
     details = {iri: _details(run.nx, iri) for iri in nodes}
-    out_edges: dict[str, list[Edge]] = {}
-    informed: dict[str, list[str]] = {}
-    for edge in sorted(edges):
-        s, rel, o, _ = edge
-        if rel == 'wasInformedBy':
-            informed.setdefault(o, []).append(s)
-        else:
-            out_edges.setdefault(s, []).append(edge)
+    index = _Index(edges)
     built: set[str] = set()
     root_node = WhyNode(root, '', {})
     # (iri, action levels above, nesting, parent, relation): a stack walked
@@ -418,10 +433,12 @@ def why(
         built.add(iri)
         if kind == 'action':
             if depth is not None and level >= depth:
-                tree.cut = bool(out_edges.get(iri) or informed.get(iri))
+                tree.cut = bool(
+                    index.out_edges.get(iri) or index.informed.get(iri)
+                )
                 continue
             level += 1
-        children = _children(iri, kind, out_edges, informed, details)
+        children = _children(iri, kind, relation, index, details)
         if not children:
             continue
         if nesting >= MAX_NESTING:
@@ -434,15 +451,40 @@ def why(
     return root_node, _sparql_text(node, engine)
 
 
+class _Index:
+    """The lineage relations by the node the tree shows them under."""
+
+    def __init__(self, edges: set[Edge]) -> None:
+        self.out_edges: dict[str, list[Edge]] = {}
+        self.informed: dict[str, list[str]] = {}
+        self.member_of: dict[str, list[str]] = {}
+        for edge in sorted(edges):
+            s, rel, o, _ = edge
+            if rel == 'wasInformedBy':
+                self.informed.setdefault(o, []).append(s)
+            else:
+                self.out_edges.setdefault(s, []).append(edge)
+                if rel == 'hadMember':
+                    self.member_of.setdefault(o, []).append(s)
+
+
 def _children(
     iri: str,
     kind: str,
-    out_edges: dict[str, list[Edge]],
-    informed: dict[str, list[str]],
+    relation: str,
+    index: _Index,
     details: dict[str, dict[str, str]],
 ) -> list[tuple[str, str]]:
-    """``(relation label, child IRI)`` under one node, in the tree's order."""
+    """``(relation label, child IRI)`` under one node, in the tree's order.
+
+    A value reached by ``derived from`` that is a member of an earlier
+    result leads first to that result (``member of``), whose action
+    generated it.
+    """
+    out_edges = index.out_edges
     found: list[tuple[str, str]] = []
+    if relation == 'derived from':
+        found += [('member of', c) for c in index.member_of.get(iri, ())]
     if kind != 'request':  # a request's execution shows the same inputs
         ordered = sorted(
             out_edges.get(iri, []),
@@ -460,8 +502,8 @@ def _children(
             found.append((label, child))
     calls = [
         execution
-        for request in informed.get(iri, [])
-        for execution in informed.get(request, [])
+        for request in index.informed.get(iri, [])
+        for execution in index.informed.get(request, [])
     ]
     calls.sort(key=lambda e: (details.get(e, {}).get('start', ''), e))
     found += [('called', execution) for execution in calls]

@@ -24,6 +24,7 @@ import orjson
 from provlog.graphwriter import GraphWriter
 from provlog.merge import Action
 from provlog.merge import MergedRun
+from provlog.values.digest import SECRET_NODE
 
 __all__ = ['ID_NS', 'PREFIXES', 'PROVLOG_NS', 'build_graph', 'iso_time']
 
@@ -43,6 +44,8 @@ PREFIXES = {
 _GAP_SEPARATOR = '\n'
 
 _SKIP_DERIVATION = frozenset({'NoneType', 'bool'})
+#: The content hash of every value masked whole (it hashes as the mask)
+_MASKED_SHA256 = SECRET_NODE.digest.hex()
 
 
 def iso_time(t: float) -> str:
@@ -97,9 +100,12 @@ class _Builder:
     def __init__(self, run: MergedRun) -> None:
         self.run = run
         self.graph = GraphWriter(nx.MultiDiGraph(run_id=run.run_id))
-        # (caller node, sha256) -> [(time, entity)] of results it received,
-        # sorted by time
+        # (caller node, sha256) -> [(time, entity)] of the results it
+        # received and their members; sorted by time before inference
         self.received: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        # (caller node, input entity, start time) of every input, linked to
+        # what it was derived from once every result is indexed
+        self.inputs: list[tuple[str, str, float]] = []
         self.members: dict[str, list[str]] = {}
         self.agents: dict[str, str] = {}  # uid as journalled -> node
 
@@ -214,6 +220,7 @@ class _Builder:
             self.action(action)
         for uid in sorted(run.launches.keys() | run.lifecycles.keys()):
             self.lifetime(uid)
+        self.infer_derivations()
         return self.graph.close()
 
     def run_entity(self) -> None:
@@ -380,7 +387,7 @@ class _Builder:
                     used_attrs['prov:time'] = t_used
                 self.edge(execution, node, 'used', **used_attrs)
                 if caller is not None:
-                    self.derive(caller, node, start['t'])
+                    self.inputs.append((caller, node, float(start['t'])))
         success = action.get('success')
         if success is not None:
             node = f'plid:{tag}/result'
@@ -390,16 +397,8 @@ class _Builder:
                 if exec_end is not None and exec_end_kind == 'success':
                     gen_attrs['prov:time'] = iso_time(exec_end['t'])
                 self.edge(node, execution, 'wasGeneratedBy', **gen_attrs)
-                sha = value.get('provlog:sha256')
-                if (
-                    caller is not None
-                    and isinstance(sha, str)
-                    and _derivable(value)
-                ):
-                    bisect.insort(
-                        self.received.setdefault((caller, sha), []),
-                        (float(success['t']), node),
-                    )
+                if caller is not None:
+                    self.receive(caller, node, float(success['t']))
 
     def lifetime(self, uid: str) -> None:
         """An agent's lifetime (agent's clock) and its launch (launcher's).
@@ -505,8 +504,32 @@ class _Builder:
             return self.agent(start.get('callee'))
         return None
 
+    def receive(self, caller: str, result: str, t: float) -> None:
+        """Index ``result`` and its members as received by ``caller``."""
+        for node in (result, *self.members.get(result, ())):
+            attrs = self.graph.attrs(node)
+            sha = attrs.get('provlog:sha256')
+            if isinstance(sha, str) and _derivable(attrs):
+                self.received.setdefault((caller, sha), []).append((t, node))
+
+    def infer_derivations(self) -> None:
+        """Link every input (or member) to the latest equal value received.
+
+        Runs once every result is indexed, so the order the actions were
+        added in (their first event on any clock) cannot hide a result.
+        Costs one index lookup per input and member: linear in the values.
+        """
+        for received in self.received.values():
+            received.sort()
+        for caller, node, t_start in self.inputs:
+            self.derive(caller, node, t_start)
+
     def derive(self, caller: str, node: str, t_start: float) -> None:
-        """Link ``node`` (or members) to the latest earlier equal result."""
+        """Link ``node`` (or members) to the latest earlier equal value.
+
+        The candidates are the results ``caller`` received at or before
+        ``t_start`` (its clock for both) and their members.
+        """
         stack = [node]
         while stack:
             current = stack.pop()
@@ -518,8 +541,8 @@ class _Builder:
                 else None
             )
             if received:
-                # the latest result received at or before the call started
-                n = bisect.bisect_right(received, (float(t_start), '\uffff'))
+                # the latest value received at or before the call started
+                n = bisect.bisect_right(received, (t_start, '\uffff'))
                 match = received[n - 1][1] if n else None
                 if match is not None:
                     self.edge(
@@ -599,8 +622,15 @@ _EXEC_STATE = _REQUEST_STATE
 
 
 def _derivable(attrs: dict[str, Any]) -> bool:
-    """Whether equal hashes of this value say anything (not for None)."""
-    return attrs.get('provlog:pythonType') not in _SKIP_DERIVATION
+    """Whether equal hashes of this value say anything.
+
+    Not for ``None`` and booleans (too common), nor for a value masked
+    whole (every secret hashes as ``[REDACTED]``).
+    """
+    return (
+        attrs.get('provlog:pythonType') not in _SKIP_DERIVATION
+        and attrs.get('provlog:sha256') != _MASKED_SHA256
+    )
 
 
 def _duration(start: dict[str, Any], end: dict[str, Any]) -> float:

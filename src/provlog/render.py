@@ -44,24 +44,34 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + '\u2026'
 
 
-def _label(node: WhyNode, levels: int, *, more: bool = False) -> str:
-    d = node.details
-    if node.kind == 'action':
-        state = d.get('state', '?')
-        style = _STATE_STYLE.get(state, 'white')
-        text = (
-            f'[bold]{escape(d.get("name", "?"))}[/] on '
-            f'[cyan]{escape(d.get("agent", "?"))}[/]  [{style}]{state}[/]  '
+def _action_label(d: dict[str, str]) -> str:
+    state = d.get('state', '?')
+    style = _STATE_STYLE.get(state, 'white')
+    text = (
+        f'[bold]{escape(d.get("name", "?"))}[/] on '
+        f'[cyan]{escape(d.get("agent", "?"))}[/]  [{style}]{state}[/]  '
+    )
+    if 'note' in d:  # no times to show (not observed): say why
+        text += f'[dim]({escape(d["note"])})[/]'
+    else:
+        text += (
             f'{_clock(d.get("start"))} \u2192 {_clock(d.get("end"))}'
             f'{_took(d.get("start"), d.get("end"))}'
         )
-        if 'errorType' in d:
-            text += (
-                f'\n[red]{escape(d["errorType"])}: '
-                f'{escape(_short(d.get("errorMessage", "")))}[/]'
-            )
-        if 'result' in d:
-            text += f'  \u21d2 {escape(_short(d["result"], 60))}'
+    if 'errorType' in d:
+        text += (
+            f'\n[red]{escape(d["errorType"])}: '
+            f'{escape(_short(d.get("errorMessage", "")))}[/]'
+        )
+    if 'result' in d:
+        text += f'  \u21d2 {escape(_short(d["result"], 60))}'
+    return text
+
+
+def _label(node: WhyNode, levels: int, *, more: bool = False) -> str:
+    d = node.details
+    if node.kind == 'action':
+        text = _action_label(d)
     else:
         shown = d.get('preview')
         if d.get('capped') == 'true':
