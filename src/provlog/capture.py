@@ -21,6 +21,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from provlog.resources import sample
 from provlog.values import bounded_call
 from provlog.values import freeze
 from provlog.values import json_safe
@@ -275,11 +276,20 @@ def _nothing(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
 
 def _execute_start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
     current_execution.set(extras.get(TAG))
-    return {'action': extras.get(ACTION), 'agent': current_agent.get()}
+    return {
+        'action': extras.get(ACTION),
+        'agent': current_agent.get(),
+        'res': sample(record),
+    }
+
+
+def _execute_end(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    return {'res': sample(record)}
 
 
 def _execute_exception(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
-    return {'error': _error(record)}
+    res = sample(record)  # before the error is taken: not its cost
+    return {'error': _error(record), 'res': res}
 
 
 _Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
@@ -290,9 +300,9 @@ _BY_STATE: dict[str, _Handler] = {
     'exception': _nothing,
     'cancelled': _nothing,
     'execute_start': _execute_start,
-    'execute_success': _nothing,
+    'execute_success': _execute_end,
     'execute_exception': _execute_exception,
-    'execute_cancelled': _nothing,
+    'execute_cancelled': _execute_end,
 }
 
 
