@@ -188,7 +188,7 @@ def packages() -> tuple[tuple[str, ...], str]:
     """Every installed distribution as ``name==version``, and its hash.
 
     Names are normalised (PEP 503: lower case, runs of ``-_.`` as ``-``),
-    the lines sorted, duplicates (one distribution on two path entries)
+    the lines sorted by name, duplicates (one distribution on two path entries)
     removed; the hash is the SHA-256 of the lines joined by newlines.
     Taken once per process.
     """
@@ -202,7 +202,7 @@ def packages() -> tuple[tuple[str, ...], str]:
             continue
         if got is not None:
             found.add(json_safe(f'{got[0]}=={got[1]}'))
-    lines = tuple(sorted(found))
+    lines = tuple(sorted(found, key=lambda line: line.split('==', 1)))
     digest = hashlib.sha256('\n'.join(lines).encode()).hexdigest()
     return lines, digest
 

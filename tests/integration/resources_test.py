@@ -268,7 +268,7 @@ class TestProcessContext:
             )
             assert ctx['e'] == 'context'
             packages = ctx['packages']
-            assert packages == sorted(packages, key=lambda s: (s.lower(), s))
+            assert packages == sorted(packages, key=lambda s: s.split('=='))
             assert f'provlog=={provlog.__version__}' in packages
             assert any(p.startswith('academy-py==') for p in packages)
             digest = hashlib.sha256('\n'.join(packages).encode()).hexdigest()
