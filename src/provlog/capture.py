@@ -24,6 +24,8 @@ from typing import Any
 from provlog import inside
 from provlog.inside import current_agent
 from provlog.inside import current_execution
+from provlog.resources import Sample
+from provlog.resources import sample
 from provlog.values import bounded_call
 from provlog.values import freeze
 from provlog.values import json_safe
@@ -274,17 +276,29 @@ def _execute_start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
     tag = extras.get(TAG)
     current_execution.set(tag)
     inside.begin(tag)
-    return {'action': extras.get(ACTION), 'agent': current_agent.get()}
+    return {
+        'action': extras.get(ACTION),
+        'agent': current_agent.get(),
+        'res': sample(record),
+    }
 
 
-def _execute_end(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
-    """What the execution logged, printed and warned, if anything."""
+def _execute_end(
+    record: Any,
+    extras: dict[str, Any],
+    res: Sample | None = None,
+) -> dict[str, Any]:
+    """Where it ran and what it cost; what it logged, printed and warned."""
+    out: dict[str, Any] = {'res': sample(record) if res is None else res}
     found = inside.end(extras.get(TAG))
-    return {} if found is None else {'inside': found}
+    if found is not None:
+        out['inside'] = found
+    return out
 
 
 def _execute_exception(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
-    return {'error': _error(record), **_execute_end(record, extras)}
+    res = sample(record)  # before the error is taken: not its cost
+    return {'error': _error(record), **_execute_end(record, extras, res)}
 
 
 _Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]

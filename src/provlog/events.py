@@ -31,12 +31,19 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
                               ``role``, ``name``); not written for agents
 ``success``                   ``result`` (a value description)
 ``exception`` ``cancelled``   nothing more
-``execute_start``             ``action``, ``agent`` (the agent running it)
+``execute_start``             ``action``, ``agent`` (the agent running it),
+                              ``res`` (below)
 ``exec_agent``                ``agent``, when ``execute_start`` lacked it
-``execute_success``           ``inside`` (below), when there is any
-``execute_exception``         ``error``: ``type``, ``message``, ``traceback``;
-                              ``inside``
-``execute_cancelled``         ``inside``
+``execute_success``           ``res``; ``inside`` (below), when there is any
+``execute_exception``         ``error``: ``type``, ``message``,
+                              ``traceback``; ``res``; ``inside``
+``execute_cancelled``         ``res``; ``inside``
+``context``                   the process's software and code, taken on the
+                              writer thread (second line): ``packages``
+                              (sorted ``name==version``),
+                              ``packages_sha256``, ``script_sha256``,
+                              ``git`` (``commit``, ``dirty``, ``root``, or
+                              null), ``took`` (seconds), ``errors``
 ``dropped``                   ``n`` events dropped because the writer lagged
                               (only with ``drop_when_full``, or after a
                               bounded wait for a stuck writer)
@@ -54,6 +61,15 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
                               was closed as the process exited without its
                               uninit callback
 ============================  ==============================================
+
+``res`` (:func:`provlog.resources.usage`), sampled on the thread that
+logged the record: ``tid`` and ``thread`` (its ident and name), ``cpu_user``
+and ``cpu_sys`` (the process's CPU seconds so far), ``maxrss`` (the
+process's peak resident set size so far, bytes), ``thread_cpu`` (the
+thread's CPU seconds so far). The header also holds the process's context
+(:func:`provlog.context.header_fields`): ``implementation``, ``platform``,
+``executable``, ``user``, ``cwd``, ``argv`` and ``env`` (allow-listed,
+redacted by the value policy), ``script``.
 
 Any line may carry ``sanitized: true``: it held text with lone surrogates
 or integers beyond 64 bits, written escaped rather than lost.
@@ -94,6 +110,7 @@ from provlog.capture import format_error
 from provlog.capture import ident
 from provlog.capture import RawEvent
 from provlog.capture import tag_str
+from provlog.resources import usage
 from provlog.values import describe
 from provlog.values import json_safe
 from provlog.values import Scrubber
@@ -254,6 +271,8 @@ class Encoder:
             line['error'] = self._error(data.get('error'))
         elif kind not in {'execute_success', 'execute_cancelled'}:
             line.update(data)
+        if 'res' in data:  # execute_*: where it ran, what it cost so far
+            line['res'] = usage(data['res'])
         found = data.get('inside')
         if found is not None and kind.startswith('execute_'):
             line['inside'] = inside.encode(found, self.policy, self.scrubber)

@@ -73,6 +73,8 @@ class JournalWriter:
 
     A ``lazy`` writer creates its file and thread on the first event: a
     forked child that execs or exits without capturing leaves nothing.
+    ``preamble``, if given, makes the second line of the journal; it is
+    called once on the writer thread, before any event is written.
     """
 
     __slots__ = (
@@ -103,6 +105,7 @@ class JournalWriter:
         'max_backlog',
         'observer',
         'path',
+        'preamble',
         'waited',
     )
 
@@ -118,9 +121,11 @@ class JournalWriter:
         drop_when_full: bool = False,
         check: Callable[[], list[str]] | None = None,
         lazy: bool = False,
+        preamble: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.observer: Callable[[list[dict[str, Any]]], None] | None = None
         self.check = check
+        self.preamble = preamble
         self.path = path
         self._header = header
         self._encode = encode
@@ -284,12 +289,33 @@ class JournalWriter:
     # ------------------------------------------------------------ thread
 
     def _run(self) -> None:
+        self._write_preamble()
         stop = False
         while not stop:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
             gap = self._watch()
             stop = self._drain(gap)
+
+    def _write_preamble(self) -> None:
+        """The line ``preamble`` computes, right after the header.
+
+        It is computed here, on the writer thread, because it may be slow
+        (the process's context: packages, ``git``); events wait meanwhile.
+        """
+        if self.preamble is None:
+            return
+        try:
+            line = self.preamble()
+        except Exception as exc:  # noqa: BLE001 - never die silently
+            line = {
+                'e': 'encode_error',
+                'kind': 'preamble',
+                't': time.time(),
+                'error': repr(exc)[:500],
+            }
+        self._write([line])
+        self._notify([line])
 
     def _watch(self) -> list[dict[str, Any]]:
         """A ``gap`` line when capture broke, ``resume`` when it came back."""

@@ -113,7 +113,8 @@ class Process:
 
     ``dropped`` counts events a lagging writer dropped (``dropped`` lines);
     ``lost`` counts events a failed write lost (``lost`` lines, e.g. a
-    full disk), from ``lost_since``.
+    full disk), from ``lost_since``. ``context`` is the journal's
+    ``context`` line (packages, code; empty when the process wrote none).
     """
 
     process: str
@@ -129,6 +130,7 @@ class Process:
     lost_since: float | None = None
     encode_errors: int = 0
     capture_gaps: list[CaptureGap] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -313,6 +315,7 @@ def _add_process(processes: dict[str, Process], result: ReadResult) -> None:
             losses.lost_since,
             losses.encode_errors,
             losses.capture_gaps,
+            _context(result),
         )
         return
     # the same process's journal again (a copy, or a truncated copy):
@@ -328,10 +331,19 @@ def _add_process(processes: dict[str, Process], result: ReadResult) -> None:
     ):
         known.lost_since = losses.lost_since
     known.encode_errors = max(known.encode_errors, losses.encode_errors)
+    known.context = known.context or _context(result)
     seen = {(g.kind, g.since, g.noticed, g.reason) for g in known.capture_gaps}
     for gap in losses.capture_gaps:
         if (gap.kind, gap.since, gap.noticed, gap.reason) not in seen:
             known.capture_gaps.append(gap)
+
+
+def _context(result: ReadResult) -> dict[str, Any]:
+    """The ``context`` line, which the writer puts right after the header."""
+    events = result.events
+    if events and events[0].get('e') == 'context':
+        return events[0]
+    return {}
 
 
 def _earlier(new: dict[str, Any], old: dict[str, Any] | None) -> bool:

@@ -12,6 +12,9 @@ from effect to cause, as PROV writes them (``activity -used-> entity``,
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
+import os
 import uuid
 from datetime import datetime
 from datetime import UTC
@@ -24,6 +27,7 @@ import orjson
 from provlog.graphwriter import GraphWriter
 from provlog.merge import Action
 from provlog.merge import MergedRun
+from provlog.merge import Process
 from provlog.values.digest import SECRET_NODE
 
 __all__ = ['ID_NS', 'PREFIXES', 'PROVLOG_NS', 'build_graph', 'iso_time']
@@ -108,6 +112,8 @@ class _Builder:
         self.inputs: list[tuple[str, str, float]] = []
         self.members: dict[str, list[str]] = {}
         self.agents: dict[str, str] = {}  # uid as journalled -> node
+        # journal's process id -> (process agent, its program's plan)
+        self.processes: dict[str, tuple[str, str | None]] = {}
 
     def agent(self, ident: object) -> str | None:
         """The node of the agent ``ident`` names (parsed once per uid)."""
@@ -210,6 +216,8 @@ class _Builder:
         """Add the run, its agents and every action; return the graph."""
         run = self.run
         self.run_entity()
+        for key, process in sorted(run.processes.items()):
+            self.processes[key] = self.process(process)
         for uid, info in sorted(run.agents.items()):
             _agent_node(self.graph, {'uid': uid, **info}, run.agents)
         ordered = sorted(
@@ -293,6 +301,7 @@ class _Builder:
                 attrs['prov:startTime'] = iso_time(start['t'])
                 if 'start' in action.hosts:
                     attrs['provlog:host'] = action.hosts['start']
+                self.pid(start, attrs)
             if caller_end is not None:
                 attrs['prov:endTime'] = iso_time(caller_end['t'])
                 if start is not None:
@@ -314,6 +323,8 @@ class _Builder:
                     'wasAssociatedWith',
                     **{'prov:role': 'caller'},
                 )
+                if start is not None:  # the caller called from there
+                    self.delegate(caller, start)
 
         # -- the execution: the agent's side --------------------------------
         execution = f'uuid:{tag}'
@@ -349,6 +360,7 @@ class _Builder:
             ):
                 if isinstance(error['error'].get(key), str):
                     exec_attrs[term] = error['error'][key]
+        where = self.resources(exec_start, exec_end, exec_attrs)
         self.graph.node(execution, exec_attrs)
         if exec_end is not None:
             self.inside(tag, execution, exec_end.get('inside'))
@@ -356,12 +368,13 @@ class _Builder:
             self.edge(execution, request, 'wasInformedBy')
         executor = self.executor(action)
         if executor is not None:
-            self.edge(
-                execution,
-                executor,
-                'wasAssociatedWith',
-                **{'prov:role': 'executor'},
-            )
+            assoc: dict[str, Any] = {'prov:role': 'executor'}
+            if where is not None:  # the agent ran it in that process
+                process, plan = where
+                if plan is not None:
+                    assoc['prov:plan'] = plan
+                self.edge(executor, process, 'actedOnBehalfOf')
+            self.edge(execution, executor, 'wasAssociatedWith', **assoc)
 
         # -- values ---------------------------------------------------------
         if start is not None:
@@ -491,6 +504,153 @@ class _Builder:
                 **{'prov:role': 'manager'},
             )
 
+    # -- where and at what cost; the processes and what they ran ----------
+
+    def delegate(self, agent: str, event: dict[str, Any]) -> None:
+        """``agent`` acted through the process whose journal has ``event``."""
+        where = self.processes.get(event.get('_process', ''))
+        if where is not None:
+            self.edge(agent, where[0], 'actedOnBehalfOf')
+
+    def pid(self, event: dict[str, Any], attrs: dict[str, Any]) -> None:
+        """``provlog:pid`` of the process whose journal holds ``event``."""
+        process = self.run.processes.get(event.get('_process', ''))
+        if process is not None and _is_int(process.pid):
+            attrs['provlog:pid'] = process.pid
+
+    def resources(
+        self,
+        start: dict[str, Any] | None,
+        end: dict[str, Any] | None,
+        attrs: dict[str, Any],
+    ) -> tuple[str, str | None] | None:
+        """Add where the execution ran and what it cost to ``attrs``.
+
+        Returns:
+            The process (agent) that ran it and that process's plan (the
+            code), or ``None`` when no journal holds its agent side.
+        """
+        first = start if start is not None else end
+        if first is None:
+            return None
+        self.pid(first, attrs)
+        before = _res(start)
+        after = _res(end)
+        thread = before or after
+        if thread is not None:
+            if isinstance(thread.get('thread'), str):
+                attrs['provlog:thread'] = thread['thread']
+            if _is_int(thread.get('tid')):
+                attrs['provlog:threadId'] = thread['tid']
+        if after is not None and _is_int(after.get('maxrss')):
+            attrs['provlog:maxRss'] = after['maxrss']
+        if (
+            before is not None
+            and after is not None
+            and start is not None
+            and end is not None
+            and start.get('_process') == end.get('_process')
+        ):
+            _costs(before, after, attrs)
+        return self.processes.get(first.get('_process', ''))
+
+    def process(self, process: Process) -> tuple[str, str | None]:
+        """Add one process (a software agent), its software and its code.
+
+        Returns:
+            The process agent's node and its plan's (``None``: no script).
+        """
+        header = process.header
+        context = process.context
+        node = f'plid:process/{iri_segment(process.process)}'
+        attrs: dict[str, Any] = {
+            'kind': 'agent',
+            'prov:type': _PROCESS_TYPE,
+            'prov:label': f'process {process.label}',
+            'provlog:processId': process.process,
+        }
+        if process.host is not None:
+            attrs['provlog:host'] = str(process.host)
+        if _is_int(process.pid):
+            attrs['provlog:pid'] = process.pid
+        for key, term in _PROCESS_TERMS.items():
+            if isinstance(header.get(key), str):
+                attrs[term] = header[key]
+        for key, term in (
+            ('argv', 'provlog:argv'),
+            ('env', 'provlog:environment'),
+        ):
+            if isinstance(header.get(key), (list, dict)):
+                attrs[term] = json.dumps(header[key], ensure_ascii=False)
+        software = self.software(header, context)
+        attrs['provlog:software'] = _qname(software)
+        plan = self.code(header, context)
+        if plan is not None:
+            attrs['provlog:program'] = _qname(plan)
+        self.graph.node(node, attrs)
+        return node, plan
+
+    def software(self, header: dict[str, Any], context: dict[str, Any]) -> str:
+        """The Python and the packages a process ran on (one per content)."""
+        attrs: dict[str, Any] = {'kind': 'entity', 'prov:type': _SOFTWARE_TYPE}
+        for key, term in _SOFTWARE_TERMS.items():
+            if isinstance(header.get(key), str):
+                attrs[term] = header[key]
+        packages = context.get('packages')
+        if isinstance(packages, list) and all(
+            isinstance(p, str) for p in packages
+        ):
+            attrs['provlog:packages'] = '\n'.join(packages)
+            attrs['provlog:packageCount'] = len(packages)
+        if isinstance(context.get('packages_sha256'), str):
+            attrs['provlog:packagesSha256'] = context['packages_sha256']
+        python = ' '.join(
+            str(attrs[t])
+            for t in ('provlog:pythonImplementation', 'provlog:pythonVersion')
+            if t in attrs
+        )
+        count = attrs.get('provlog:packageCount')
+        attrs['prov:label'] = (
+            f'{python or "Python"}, {count} packages'
+            if count is not None
+            else python or 'Python'
+        )
+        node = f'plid:software/{_content_id(attrs)}'
+        if node not in self.graph:
+            self.graph.node(node, attrs)
+        return node
+
+    def code(
+        self, header: dict[str, Any], context: dict[str, Any]
+    ) -> str | None:
+        """The main script at its commit, as the process's plan."""
+        script = header.get('script')
+        if not isinstance(script, str):
+            return None
+        attrs: dict[str, Any] = {
+            'kind': 'entity',
+            'prov:type': _CODE_TYPE,
+            'provlog:script': script,
+        }
+        if isinstance(context.get('script_sha256'), str):
+            attrs['provlog:scriptSha256'] = context['script_sha256']
+        label = os.path.basename(script)
+        git = context.get('git')
+        if isinstance(git, dict) and isinstance(git.get('commit'), str):
+            attrs['provlog:gitCommit'] = git['commit']
+            label += f' @ {git["commit"][:12]}'
+            if isinstance(git.get('dirty'), bool):
+                attrs['provlog:gitDirty'] = git['dirty']
+                if git['dirty']:
+                    label += ' (modified)'
+            if isinstance(git.get('root'), str):
+                attrs['provlog:gitRoot'] = git['root']
+        attrs['prov:label'] = label
+        node = f'plid:code/{_content_id(attrs)}'
+        if node not in self.graph:
+            self.graph.node(node, attrs)
+        return node
+
     def executor(self, action: Action) -> str | None:
         """The agent that ran ``action``: the runtime's, else the callee."""
         for kind in ('execute_start', 'exec_agent'):
@@ -619,6 +779,72 @@ _REQUEST_STATE = {
     'cancelled': 'cancelled',
 }
 _EXEC_STATE = _REQUEST_STATE
+
+
+_PROCESS_TYPE = ('provlog:Process',)
+_SOFTWARE_TYPE = ('provlog:Software',)
+_CODE_TYPE = ('prov:Plan', 'provlog:Code')
+#: Header fields -> attributes of the process agent.
+_PROCESS_TERMS = {
+    'user': 'provlog:user',
+    'cwd': 'provlog:workingDirectory',
+    'platform': 'provlog:platform',
+    'executable': 'provlog:executable',
+}
+#: Header fields -> attributes of the software entity.
+_SOFTWARE_TERMS = {
+    'implementation': 'provlog:pythonImplementation',
+    'python': 'provlog:pythonVersion',
+    'academy': 'provlog:academyVersion',
+    'provlog': 'provlog:provlogVersion',
+}
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _res(event: dict[str, Any] | None) -> dict[str, Any] | None:
+    res = event.get('res') if event is not None else None
+    return res if isinstance(res, dict) else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _costs(
+    before: dict[str, Any], after: dict[str, Any], attrs: dict[str, Any]
+) -> None:
+    """The differences of two samples of one process, as attributes."""
+    keys = [
+        ('cpu_user', 'provlog:cpuUser'),
+        ('cpu_sys', 'provlog:cpuSystem'),
+        ('maxrss', 'provlog:maxRssGrowth'),
+    ]
+    if before.get('tid') == after.get('tid'):  # the same thread
+        keys.append(('thread_cpu', 'provlog:threadCpu'))
+    for key, term in keys:
+        a, b = _number(before.get(key)), _number(after.get(key))
+        if a is not None and b is not None:
+            attrs[term] = int(b - a) if key == 'maxrss' else round(b - a, 6)
+
+
+def _qname(node: str) -> dict[str, str]:
+    """An attribute value naming another node (PROV-JSON's typed QName)."""
+    return {'$': node, 'type': 'prov:QUALIFIED_NAME'}
+
+
+def _content_id(attrs: dict[str, Any]) -> str:
+    """An identifier from the attributes: equal content, one node."""
+    text = json.dumps(
+        {k: v for k, v in attrs.items() if k != 'prov:type'},
+        sort_keys=True,
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _derivable(attrs: dict[str, Any]) -> bool:

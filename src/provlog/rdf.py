@@ -6,7 +6,10 @@ paths such as ``prov:used/prov:wasGeneratedBy`` work) and the qualified form
 addition wherever a relation has a role, a time or other attributes.
 PROV-DM attributes follow the PROV-O rules: ``prov:label`` becomes
 ``rdfs:label``, ``prov:type`` becomes ``rdf:type``, activity times
-``prov:startedAtTime``/``prov:endedAtTime``, relation times ``prov:atTime``.
+``prov:startedAtTime``/``prov:endedAtTime``, relation times ``prov:atTime``,
+an association's ``prov:plan`` ``prov:hadPlan``. An attribute whose value is
+a PROV-JSON qualified name (``{'$': 'plid:…', 'type':
+'prov:QUALIFIED_NAME'}``) becomes a link to that IRI.
 
 The graph is written as N-Triples text in one pass and bulk-loaded by
 Oxigraph's parser; nothing goes triple by triple through rdflib.
@@ -115,8 +118,12 @@ _ATTRIBUTES = {
     'prov:startTime': f'<{PROV}startedAtTime>',
     'prov:endTime': f'<{PROV}endedAtTime>',
     'prov:time': f'<{PROV}atTime>',
+    'prov:plan': f'<{PROV}hadPlan>',
 }
 _TIMES = frozenset({'prov:startTime', 'prov:endTime', 'prov:time'})
+#: Attributes whose value is the compact IRI of another element.
+_REFERENCES = frozenset({'prov:plan'})
+_QNAME = 'prov:QUALIFIED_NAME'
 
 
 def expand(qname: str) -> str:
@@ -157,8 +164,13 @@ def _attribute_lines(
             for t in types
         ]
     predicate = terms.get(key) or _term(terms, key)
-    literal = _literal(value, time=key in _TIMES)
-    return [f'{subject} {predicate} {literal} .\n']
+    if key in _REFERENCES:
+        obj = _iri(str(value))
+    elif isinstance(value, dict) and value.get('type') == _QNAME:
+        obj = _iri(str(value.get('$')))  # PROV-JSON's typed QName value
+    else:
+        obj = _literal(value, time=key in _TIMES)
+    return [f'{subject} {predicate} {obj} .\n']
 
 
 def _term(terms: dict[str, str], qname: str) -> str:

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from provlog import __version__
+from provlog.context import collect
+from provlog.context import header_fields
 from provlog.events import Encoder
 from provlog.handler import ProvenanceHandler
 from provlog.inside import install as install_inside
@@ -100,7 +102,7 @@ def _open_writer(
     process = uuid.uuid4().hex
     host = socket.gethostname()
     path = run_dir / f'{_safe_host()}-{os.getpid()}-{process[:8]}.jsonl'
-    header = {
+    header: dict[str, Any] = {
         'e': 'journal',
         'v': FORMAT_VERSION,
         'run': run_id,
@@ -114,6 +116,7 @@ def _open_writer(
         'flush_interval': options.flush_interval,
         'capture_values': policy.capture,
         'max_value_bytes': policy.max_bytes,
+        **header_fields(policy),
     }
     return JournalWriter(
         path,
@@ -124,6 +127,7 @@ def _open_writer(
         drop_when_full=options.drop_when_full,
         check=capture_problems,
         lazy=lazy,
+        preamble=functools.partial(collect, header['script']),
     )
 
 
