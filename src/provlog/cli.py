@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument('--depth', type=int, help='action levels to expand')
     why.add_argument('--json', action='store_true', help='the tree as JSON')
     why.add_argument(
+        '--verbose',
+        action='store_true',
+        help='every line each action logged, printed and warned',
+    )
+    why.add_argument(
         '--show-sparql',
         action='store_true',
         help='print the SPARQL query used',
@@ -208,7 +213,9 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
         _write(orjson.dumps(tree.to_json(), option=orjson.OPT_INDENT_2))
     else:
         console = Console(soft_wrap=False)
-        console.print(why_tree(tree, why_levels(console.width)))
+        console.print(
+            why_tree(tree, why_levels(console.width), verbose=args.verbose),
+        )
 
 
 def _bindings(pairs: list[str]) -> dict[str, str]:

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import networkx as nx
 
+from provlog.execinfo import execution_details
 from provlog.model import PREFIXES
 from provlog.query import canned_queries
 from provlog.query import QueryError
@@ -338,7 +339,9 @@ _DETAIL_KEYS = {
 _NOTES = {'not_observed': {'note': NOT_OBSERVED}}
 
 
-def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
+def _details(  # noqa: C901, PLR0912 - one branch per relation
+    g: nx.MultiDiGraph, iri: str
+) -> dict[str, str]:
     """What the tree shows of one node, read from the graph's attributes."""
     node = _compact(iri)
     data = g.nodes.get(node, {})
@@ -351,6 +354,8 @@ def _details(g: nx.MultiDiGraph, iri: str) -> dict[str, str]:  # noqa: C901
         if data.get(f'provlog:{flag}'):
             out[flag] = 'true'
     out.update(_NOTES.get(out.get('executionState', ''), {}))
+    if 'provlog:actionName' in data and not node.endswith('/request'):
+        out.update(execution_details(g, node, data))
     for _, v, d in g.out_edges(node, data=True):
         if (
             d['rel'] == 'wasAssociatedWith'

@@ -44,7 +44,11 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + '\u2026'
 
 
-def _action_label(d: dict[str, str]) -> str:
+#: Lines of an action's own output ``why`` shows without ``--verbose``.
+OUTPUT_LINES = 5
+
+
+def _action_label(d: dict[str, str], *, verbose: bool = False) -> str:
     state = d.get('state', '?')
     style = _STATE_STYLE.get(state, 'white')
     text = (
@@ -65,13 +69,29 @@ def _action_label(d: dict[str, str]) -> str:
         )
     if 'result' in d:
         text += f'  \u21d2 {escape(_short(d["result"], 60))}'
+    if 'cost' in d:
+        text += f'\n[dim]{escape(d["cost"])}[/]'
+    if 'output' in d:
+        lines = d['output'].split('\n')
+        shown = lines if verbose else lines[:OUTPUT_LINES]
+        text += ''.join(
+            f'\n[dim]\u2502[/] {escape(line if verbose else _short(line, 99))}'
+            for line in shown
+        )
+        if len(shown) < len(lines):
+            text += (
+                f'\n[dim]\u2502 \u2026 {len(lines) - len(shown)} more '
+                '(--verbose)[/]'
+            )
     return text
 
 
-def _label(node: WhyNode, levels: int, *, more: bool = False) -> str:
+def _label(
+    node: WhyNode, levels: int, *, more: bool = False, verbose: bool = False
+) -> str:
     d = node.details
     if node.kind == 'action':
-        text = _action_label(d)
+        text = _action_label(d, verbose=verbose)
     else:
         shown = d.get('preview')
         if d.get('capped') == 'true':
@@ -98,15 +118,26 @@ def _label(node: WhyNode, levels: int, *, more: bool = False) -> str:
     return text
 
 
-def why_tree(root: WhyNode, max_levels: int = MAX_NESTING) -> Tree:
+def why_tree(
+    root: WhyNode, max_levels: int = MAX_NESTING, *, verbose: bool = False
+) -> Tree:
     """A ``rich`` tree of a derivation, at most ``max_levels`` deep.
 
     A node at the last level that has more under it says how to continue
     (``provlog why RUN <its IRI>``): a terminal shows each level four
-    columns further right, and drops what does not fit.
+    columns further right, and drops what does not fit. Under each action:
+    where it ran at what cost, and the first :data:`OUTPUT_LINES` lines of
+    what it logged, printed and warned (all of them with ``verbose``).
     """
     levels = min(max_levels, MAX_NESTING)
-    tree = Tree(_label(root, levels, more=levels == 0 and bool(root.children)))
+    tree = Tree(
+        _label(
+            root,
+            levels,
+            more=levels == 0 and bool(root.children),
+            verbose=verbose,
+        ),
+    )
     stack = [(tree, root, 0)]
     while stack:  # no recursion: any depth renders
         parent, node, level = stack.pop()
@@ -114,7 +145,7 @@ def why_tree(root: WhyNode, max_levels: int = MAX_NESTING) -> Tree:
             continue
         for relation, child in node.children:
             more = level + 1 >= levels and bool(child.children)
-            label = _label(child, levels, more=more)
+            label = _label(child, levels, more=more, verbose=verbose)
             branch = parent.add(f'[dim]{relation}[/] {label}')
             stack.append((branch, child, level + 1))
     return tree

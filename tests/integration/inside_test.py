@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import subprocess
 import sys
 import warnings
@@ -254,3 +255,59 @@ class TestFlowcept:
                 f'call {n} ends',
                 f'thread work for call {n}',
             ]
+
+
+class TestWhyShowsIt:
+    """``provlog why`` shows each execution's lines, bounded, and its cost."""
+
+    def _why(self, run_dir: Path, tag: str, *extra: str) -> str:
+        out = subprocess.run(
+            [
+                str(Path(sys.executable).parent / 'provlog'),
+                'why',
+                str(run_dir),
+                tag,
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+            env={**os.environ, 'COLUMNS': '200'},
+        )
+        return out.stdout
+
+    def test_lines_and_cost(self, chatty_run):
+        starts = {
+            line['args'][0]['value']: line['tag']
+            for journal in chatty_run.glob('*.jsonl')
+            for line in map(orjson.loads, journal.read_bytes().splitlines())
+            if line.get('e') == 'start' and line.get('action') == 'work'
+        }
+        text = self._why(chatty_run, starts[7])
+        assert 'INFO tests.chatty: call 7 starts' in text
+        assert 'stdout: print from call 7' in text
+        assert 'warning UserWarning: warning from call 7' in text
+        assert 'call 8' not in text
+        assert 'cpu ' in text
+        assert ' pid ' in text
+
+    def test_bounded_unless_verbose(self, tmp_path):
+        config = ProvenanceLogging(tmp_path)
+
+        async def run() -> None:
+            async with await Manager.from_exchange_factory(
+                LocalExchangeFactory(),
+                log_config=config,
+            ) as manager:
+                chatty = await manager.launch(Chatty)
+                await chatty.noisy(12)
+
+        asyncio.run(run())
+        (tag,) = provlog.load(config.run_dir).run.actions
+        short = self._why(config.run_dir, tag)
+        assert 'line 4' in short
+        assert 'line 5' not in short
+        assert '7 more (--verbose)' in short
+        full = self._why(config.run_dir, tag, '--verbose')
+        assert 'line 11' in full
