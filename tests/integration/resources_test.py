@@ -7,6 +7,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,15 @@ from provlog.values import ValuePolicy
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ROOT / 'ontologies' / 'provlog-shapes.ttl'
 BURN = 0.3  # CPU seconds each burning action spends
-MIB = 128  # memory the allocating action touches
+MIB = 128  # memory the allocating action touches above the inherited peak
+
+
+def _allocation_mib() -> int:
+    """Enough to raise the worker's peak: Linux carries the parent's peak
+    resident size across fork and exec into a spawned worker."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak_kib // 1024 + MIB
+
 
 _RES_KEYS = {'tid', 'thread', 'cpu_user', 'cpu_sys', 'maxrss', 'thread_cpu'}
 
@@ -79,7 +88,7 @@ async def _burner_workflow(output_dir: Path) -> dict[str, Any]:
             burner = await manager.launch(Burner, name='burner')
             await burner.burn(BURN)
             await burner.burn_in_thread(BURN)
-            await burner.allocate(MIB)
+            await burner.allocate(_allocation_mib())
     return {'run_dir': config.run_dir, 'client_pid': os.getpid()}
 
 
