@@ -26,6 +26,7 @@ from academy.logging.configs.base import LogConfig
 
 from provlog.flowcept import FlowceptForwarding
 from provlog.inside import Limits
+from provlog.inside import run_timed
 from provlog.journal import MAX_PENDING
 from provlog.session import start_session
 from provlog.session import WriterOptions
@@ -210,7 +211,8 @@ def _carry_context() -> Callable[[], None]:
     Academy hands them to a thread pool with ``run_in_executor``, which,
     unlike ``asyncio.to_thread``, does not carry context variables, so
     what the function logs or prints could not be told to belong to its
-    action. Reference-counted; the last release puts Academy's method back.
+    action; its thread's CPU time is added to the action's too.
+    Reference-counted; the last release puts Academy's method back.
     """
     with _carry_lock:
         if not _carry_users:
@@ -227,7 +229,7 @@ def _carry_context() -> Callable[[], None]:
                 context = contextvars.copy_context()
 
                 def in_context(*a: Any, **k: Any) -> Any:
-                    return context.run(function, *a, **k)
+                    return context.run(run_timed, function, *a, **k)
 
                 functools.update_wrapper(in_context, function)
                 return await original(self, in_context, *args, **kwargs)

@@ -70,6 +70,9 @@ def cost_text(data: dict[str, Any]) -> str | None:
     user, system = data.get('provlog:cpuUser'), data.get('provlog:cpuSystem')
     if isinstance(user, (int, float)) and isinstance(system, (int, float)):
         parts.append(f'cpu {(user + system) * 1000:.0f} ms')
+    sync = data.get('provlog:syncThreadCpu')
+    if isinstance(sync, (int, float)):
+        parts.append(f'in agent_run_sync {sync * 1000:.0f} ms')
     rss = data.get('provlog:maxRss')
     if isinstance(rss, int):
         parts.append(f'peak rss {rss / _MIB:.0f} MiB')

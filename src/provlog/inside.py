@@ -30,6 +30,7 @@ import contextvars
 import logging
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ __all__ = [
     'encode',
     'end',
     'install',
+    'run_timed',
 ]
 
 #: The action tag of the execution running in the current asyncio task.
@@ -98,7 +100,14 @@ class Limits:
 class Inside:
     """What one execution logged, printed and warned, as the host saw it."""
 
-    __slots__ = ('chars', 'cut_chars', 'cut_records', 'limits', 'records')
+    __slots__ = (
+        'chars',
+        'cut_chars',
+        'cut_records',
+        'limits',
+        'records',
+        'sync_cpu',
+    )
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -106,6 +115,7 @@ class Inside:
         self.chars = 0
         self.cut_records = 0
         self.cut_chars = 0
+        self.sync_cpu = 0.0
 
     def _room(self, n: int) -> bool:
         if len(self.records) >= self.limits.records:
@@ -178,11 +188,14 @@ class Inside:
 
     def data(self) -> dict[str, Any]:
         """What to attach to the execution's end event."""
-        return {
+        out: dict[str, Any] = {
             'records': self.records,
             'cut_records': self.cut_records,
             'cut_chars': self.cut_chars,
         }
+        if self.sync_cpu:
+            out['sync_cpu'] = self.sync_cpu
+        return out
 
 
 _live: dict[Any, Inside] = {}
@@ -199,9 +212,24 @@ def begin(tag: object) -> None:
 def end(tag: object) -> dict[str, Any] | None:
     """Stop collecting for ``tag``; what it logged, printed and warned."""
     inside = _live.pop(tag, None)
-    if inside is None or not inside.records:
+    if inside is None or not (inside.records or inside.sync_cpu):
         return None
     return inside.data()
+
+
+def run_timed(function: Callable[..., Any], /, *args: Any, **kw: Any) -> Any:
+    """Run ``function``; add this thread's CPU time to the execution's.
+
+    Used for Academy's ``agent_run_sync``: ``sync_cpu`` of the execution
+    whose context the function runs in.
+    """
+    began = time.thread_time()
+    try:
+        return function(*args, **kw)
+    finally:
+        inside = _current()
+        if inside is not None:
+            inside.sync_cpu += time.thread_time() - began
 
 
 def _current() -> Inside | None:
@@ -269,8 +297,6 @@ class _Tee:
 
 
 def _now() -> float:
-    import time  # noqa: PLC0415 - keep the hot import list short
-
     return time.time()
 
 
@@ -418,11 +444,14 @@ def encode(
     for entry in out:
         if 'text' in entry:
             entry['text'] = scrubber.scrub(json_safe(entry['text']))
-    return {
+    encoded: dict[str, Any] = {
         'records': out,
         'cut_records': data['cut_records'],
         'cut_chars': data['cut_chars'],
     }
+    if data.get('sync_cpu'):
+        encoded['sync_cpu'] = round(data['sync_cpu'], 6)
+    return encoded
 
 
 def _clean(text: str, scrubber: Scrubber) -> str:

@@ -163,6 +163,11 @@ class _Builder:
             count = inside.get(key)
             if isinstance(count, int) and count > 0:
                 exec_attrs[term] = count
+        sync_cpu = inside.get('sync_cpu')
+        if isinstance(sync_cpu, (int, float)) and not isinstance(
+            sync_cpu, bool
+        ):
+            exec_attrs['provlog:syncThreadCpu'] = float(sync_cpu)
 
     def value(
         self,

@@ -183,6 +183,8 @@ class TestExecutionCost:
         cpu = sync['provlog:cpuUser'] + sync['provlog:cpuSystem']
         assert cpu >= 0.9 * BURN
         assert sync['provlog:threadCpu'] < 0.5 * BURN  # the loop waited
+        # the worker thread's own CPU time, carried to the action
+        assert sync['provlog:syncThreadCpu'] >= 0.9 * BURN
 
     def test_memory_growth(self, burner_run):
         allocate = _by_action(provlog.load(burner_run['run_dir']).nx)[
