@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from provlog.merge import Action
+from provlog.merge import Process
 from provlog.model import iso_time
 
 if TYPE_CHECKING:
@@ -161,7 +162,23 @@ def task_message(
     if 't' in last:
         message['ended_at'] = float(last['t'])
     _add_outputs(message, action, exec_end)
+    _add_telemetry(message, exec_start, exec_end)
     return message
+
+
+def _add_telemetry(
+    message: dict[str, Any],
+    exec_start: dict[str, Any],
+    exec_end: dict[str, Any],
+) -> None:
+    """Where the execution ran and what it cost, as Flowcept telemetry."""
+    for key, event in (
+        ('telemetry_at_start', exec_start),
+        ('telemetry_at_end', exec_end),
+    ):
+        telemetry = _telemetry(event.get('res'))
+        if telemetry is not None:
+            message[key] = telemetry
 
 
 def _add_outputs(
@@ -180,6 +197,42 @@ def _add_outputs(
             message[key] = streams[key]
     if streams.get('logs'):
         message['custom_metadata']['provlog']['logs'] = streams['logs']
+
+
+_HEADER_SKIP = frozenset({'e', 'v', 'run', 't', 'env'})
+
+
+def _process_context(process: Process) -> dict[str, Any]:
+    """One process's context for the workflow message (no package list)."""
+    out = {k: v for k, v in process.header.items() if k not in _HEADER_SKIP}
+    out.update(
+        {
+            k: v
+            for k, v in process.context.items()
+            if k not in {'e', 'packages'}
+        },
+    )
+    return out
+
+
+def _telemetry(res: object) -> dict[str, Any] | None:
+    """A ``res`` sample in the shape of Flowcept's telemetry."""
+    if not isinstance(res, dict):
+        return None
+    return {
+        'process': {
+            'cpu_times': {
+                'user': res.get('cpu_user'),
+                'system': res.get('cpu_sys'),
+            },
+            'memory': {'max_rss': res.get('maxrss')},
+        },
+        'thread': {
+            'id': res.get('tid'),
+            'name': res.get('thread'),
+            'cpu_time': res.get('thread_cpu'),
+        },
+    }
 
 
 def _streams(inside: object) -> dict[str, Any]:
@@ -230,7 +283,12 @@ class _Channel:
     provlog apart from any Flowcept the host application runs.
     """
 
-    def __init__(self, run_id: str, options: FlowceptForwarding) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        options: FlowceptForwarding,
+        context: list[dict[str, Any]] | None = None,
+    ) -> None:
         if options.settings_path:
             os.environ['FLOWCEPT_SETTINGS_PATH'] = str(
                 Path(options.settings_path).resolve(),
@@ -259,6 +317,8 @@ class _Channel:
         self._workflow.campaign_id = options.campaign_id
         self._workflow.status = Status.RUNNING
         self._workflow.custom_metadata = {'provlog': {'run': run_id}}
+        if context:
+            self._workflow.custom_metadata['provlog']['context'] = context
         self._interceptor.send_workflow_message(self._workflow)
 
     def agent(self, uid: Any, name: Any, agent_class: Any) -> None:
@@ -319,6 +379,7 @@ def forward_run(
             workflow_name=workflow_name,
             campaign_id=campaign_id,
         ),
+        [_process_context(p) for p in run.run.processes.values()],
     )
     for uid, info in sorted(run.run.agents.items()):
         channel.agent(uid, info.get('name'), info.get('class'))

@@ -245,7 +245,20 @@ class TestFlowcept:
             if m.get('type') == 'task' and m.get('activity_id') == 'work'
         ]
         assert len(tasks) == CALLS
+        workflow = next(
+            m
+            for m in map(
+                orjson.loads,
+                (tmp_path / 'buffer.jsonl').read_bytes().splitlines(),
+            )
+            if m.get('type') == 'workflow'
+        )
+        contexts = workflow['custom_metadata']['provlog']['context']
+        assert contexts
+        assert all('packages_sha256' in c and 'pid' in c for c in contexts)
         for task in tasks:
+            assert task['telemetry_at_end']['process']['cpu_times']['user']
+            assert task['telemetry_at_start']['thread']['cpu_time'] is not None
             n = int(task['stdout'].split()[3])
             assert task['stdout'] == f'print from call {n}\nthread print {n}\n'
             assert task['stderr'].startswith(f'stderr from call {n}\n')
