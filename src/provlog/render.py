@@ -110,9 +110,9 @@ def _label(
         text += '  [dim](shown above)[/]'
     if node.cut:
         text += '  [dim]\u2026 (--depth reached)[/]'
-    if node.too_deep or more:
+    if node.too_deep or more:  # a line of its own: it must not wrap away
         text += (
-            f'  [dim]\u2026 ({levels} levels shown; continue with '
+            f'\n[dim]\u2026 ({levels} levels shown; continue with '
             f'`provlog why RUN {escape(node.iri)}`)[/]'
         )
     return text

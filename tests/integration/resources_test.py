@@ -196,8 +196,9 @@ class TestExecutionCost:
     def test_heaviest_tasks(self, burner_run):
         result = provlog.load(burner_run['run_dir']).sparql('@heaviest-tasks')
         actions = result.column('action')
-        assert sorted(actions[:2]) == ['burn', 'burn_in_thread']
-        assert actions[2] == 'allocate'
+        # touching hundreds of MB costs CPU too (page faults): the three
+        # heavy actions come first, in an order the machine decides
+        assert sorted(actions[:3]) == ['allocate', 'burn', 'burn_in_thread']
         rows = {r['action']['value']: r for r in result.rows}
         assert int(rows['allocate']['rssGrowth']['value']) >= 64 * 2**20
         assert {r['agent']['value'] for r in result.rows} == {'burner'}
