@@ -245,30 +245,41 @@ _original_enabled = logging.Logger.isEnabledFor
 
 def _is_enabled_for(self: logging.Logger, level: int) -> bool:
     """``Logger.isEnabledFor``: also yes inside an execution, at ``level``."""
-    if _original_enabled(self, level):
+    if self.disabled:
+        return False
+    try:
+        enabled = self._cache[level]  # type: ignore[attr-defined]
+    except KeyError:
+        enabled = _original_enabled(self, level)
+    if enabled:
         return True
     limits = _limits
     return (
         limits is not None
         and level >= limits.level
-        and not self.disabled
         and self.manager.disable < level
         and current_execution.get() is not None
     )
 
 
 def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
-    """``Logger.handle``: keep an execution's records, pass on the host's."""
-    try:
-        limits = _limits
-        if limits is not None and record.levelno >= limits.level:
-            inside = _current()
-            if inside is not None:
-                inside.log(record)
-        if not _original_enabled(self, record.levelno):
-            return  # created only because an execution wanted it
-    except Exception:  # noqa: BLE001, S110 - never break the host's logging
-        pass
+    """``Logger.handle``: keep an execution's records, pass on the host's.
+
+    Below the capture level nothing is done: such a record exists because
+    the host's configuration let it.
+    """
+    limits = _limits
+    if limits is not None and record.levelno >= limits.level:
+        try:
+            tag = current_execution.get()
+            if tag is not None:
+                inside = _live.get(tag)
+                if inside is not None:
+                    inside.log(record)
+                if not _original_enabled(self, record.levelno):
+                    return  # created only because an execution wanted it
+        except Exception:  # noqa: BLE001, S110 - never break host logging
+            pass
     _original_handle(self, record)
 
 
