@@ -298,17 +298,13 @@ class _Tee:
         try:
             inside = _current()
             if inside is not None and type(text) is str:
-                inside.text(self._name, text, _now())
+                inside.text(self._name, text, time.time())
         except Exception:  # noqa: BLE001, S110 - the host's write went through
             pass
         return n
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
-
-
-def _now() -> float:
-    return time.time()
 
 
 _original_showwarning = warnings.showwarning
@@ -325,7 +321,7 @@ def _showwarning(  # noqa: PLR0917 - warnings' own signature
     try:
         inside = _current()
         if inside is not None:
-            inside.warning(message, category, filename, lineno, _now())
+            inside.warning(message, category, filename, lineno, time.time())
     except Exception:  # noqa: BLE001, S110 - the warning is still shown
         pass
     _shown(message, category, filename, lineno, file, line)

@@ -56,6 +56,16 @@ async def _gather(
         )
 
 
+async def _noisy(config: ProvenanceLogging, lines: int) -> None:
+    """One action on the local exchange that logs ``lines`` INFO lines."""
+    async with await Manager.from_exchange_factory(
+        LocalExchangeFactory(),
+        log_config=config,
+    ) as manager:
+        chatty = await manager.launch(Chatty)
+        await chatty.noisy(lines)
+
+
 def _insides(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
     """Each call's records, by the call number its start line carries."""
     starts: dict[str, int] = {}
@@ -157,16 +167,7 @@ class TestCapsAndOptions:
 
     def test_cap_counts_what_was_cut(self, tmp_path):
         config = ProvenanceLogging(tmp_path, max_action_records=5)
-
-        async def run() -> None:
-            async with await Manager.from_exchange_factory(
-                LocalExchangeFactory(),
-                log_config=config,
-            ) as manager:
-                chatty = await manager.launch(Chatty)
-                await chatty.noisy(50)
-
-        asyncio.run(run())
+        asyncio.run(_noisy(config, 50))
         (inside,) = _all_insides(config.run_dir)
         assert len(inside['records']) == 5
         assert inside['cut_records'] == 45
@@ -236,23 +237,17 @@ class TestFlowcept:
             capture_output=True,
             timeout=120,
         )
+        messages = [
+            orjson.loads(line)
+            for line in (tmp_path / 'buffer.jsonl').read_bytes().splitlines()
+        ]
         tasks = [
             m
-            for m in map(
-                orjson.loads,
-                (tmp_path / 'buffer.jsonl').read_bytes().splitlines(),
-            )
+            for m in messages
             if m.get('type') == 'task' and m.get('activity_id') == 'work'
         ]
         assert len(tasks) == CALLS
-        workflow = next(
-            m
-            for m in map(
-                orjson.loads,
-                (tmp_path / 'buffer.jsonl').read_bytes().splitlines(),
-            )
-            if m.get('type') == 'workflow'
-        )
+        workflow = next(m for m in messages if m.get('type') == 'workflow')
         contexts = workflow['custom_metadata']['provlog']['context']
         assert contexts
         assert all('packages_sha256' in c and 'pid' in c for c in contexts)
@@ -307,16 +302,7 @@ class TestWhyShowsIt:
 
     def test_bounded_unless_verbose(self, tmp_path):
         config = ProvenanceLogging(tmp_path)
-
-        async def run() -> None:
-            async with await Manager.from_exchange_factory(
-                LocalExchangeFactory(),
-                log_config=config,
-            ) as manager:
-                chatty = await manager.launch(Chatty)
-                await chatty.noisy(12)
-
-        asyncio.run(run())
+        asyncio.run(_noisy(config, 12))
         (tag,) = provlog.load(config.run_dir).run.actions
         short = self._why(config.run_dir, tag)
         assert 'line 4' in short
