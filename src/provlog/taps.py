@@ -27,7 +27,6 @@ __all__ = [
     'CAPTURE_LOGGERS',
     'TAP_LEVEL',
     'capture_problems',
-    'host_level',
     'install_handler',
     'installed_handlers',
 ]
@@ -59,25 +58,16 @@ class _Tap:
         """Capture ``record``; pass it on if the host would have seen it."""
         for handler in self.handlers:
             handler.handle(record)
-        return record.levelno >= host_level(self.logger)
+        return record.levelno >= self.host_level()
 
-
-def host_level(logger: logging.Logger) -> int:
-    """``logger``'s effective level as the host configured it.
-
-    Walks up as :meth:`logging.Logger.getEffectiveLevel` does, reading the
-    level a capture logger had before provlog set its own.
-    """
-    current: logging.Logger | None = logger
-    while current is not None:
-        level = current.level
-        if level == TAP_LEVEL:
-            tap = _taps.get(current.name)
-            level = tap.saved if tap is not None else level
+    def host_level(self) -> int:
+        """The logger's effective level as the host configured it."""
+        logger = self.logger
+        level = self.saved if logger.level == TAP_LEVEL else logger.level
         if level:
             return level
-        current = current.parent
-    return logging.NOTSET
+        parent = logger.parent
+        return parent.getEffectiveLevel() if parent else logging.WARNING
 
 
 def install_handler(handler: logging.Handler) -> Callable[[], None]:
