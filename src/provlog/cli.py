@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from provlog import __version__
-from provlog.graph import FORMATS
+from provlog import formats
 from provlog.graph import load
 from provlog.graph import RunGraph
 from provlog.query import BindingError
@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser('export', help='write the merged PROV document')
     run_arg(export)
-    export.add_argument('--format', '-f', choices=FORMATS, default='provjson')
+    export.add_argument(
+        '--format', '-f', choices=formats.names(), default='provjson'
+    )
     export.add_argument(
         '-o',
         '--output',

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections import Counter
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import networkx as nx
 
+from provlog import formats
 from provlog.gcpause import paused_gc
 from provlog.lineage import why
 from provlog.lineage import WhyNode
@@ -22,32 +22,53 @@ from provlog.query import load_query
 from provlog.query import QueryResult
 from provlog.query import run_sparql
 from provlog.rdf import load_store
-from provlog.rdf import serialize_store
 from provlog.rdf import to_rdflib
+from provlog.spans import Timeline
+from provlog.spans import timeline
 
 __all__ = ['FORMATS', 'RunGraph', 'load']
 
-#: Export formats: PROV-JSON (written directly), PROV-N and PROV-XML
-#: (through ``prov``), and PROV-O as Turtle, N-Triples, RDF/XML, JSON-LD.
-FORMATS = ('provjson', 'provn', 'provxml', 'turtle', 'nt', 'xml', 'jsonld')
+#: Export formats (:mod:`provlog.formats`): PROV-JSON, PROV-N, PROV-XML,
+#: PROV-O as Turtle, N-Triples, RDF/XML and JSON-LD, and the views' formats.
+FORMATS = tuple(formats.BUILTIN)
 
 
 class RunGraph:
     """The PROV graph of a run, merged from every process's journal.
 
     Attributes:
-        nx: The :class:`networkx.MultiDiGraph` (nodes are compact IRIs with a
-            ``kind`` and PROV attributes; edges point from effect to cause
-            and carry the relation name in ``rel``).
         run: The merged journals the graph was built from.
+
+    The PROV graph (:attr:`nx`), its RDF store and its timeline are built
+    when first asked for: a timeline view never pays for the PROV graph.
     """
 
-    __slots__ = ('_store', 'nx', 'run')
+    __slots__ = ('_nx', '_store', '_timeline', 'run')
 
     def __init__(self, run: MergedRun) -> None:
         self.run = run
-        self.nx: nx.MultiDiGraph = build_graph(run)
+        self._nx: nx.MultiDiGraph | None = None
         self._store: Any = None
+        self._timeline: Timeline | None = None
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The :class:`networkx.MultiDiGraph` (built once, when first used).
+
+        Nodes are compact IRIs with a ``kind`` and PROV attributes; edges
+        point from effect to cause and carry the relation name in ``rel``.
+        """
+        if self._nx is None:
+            with paused_gc():
+                self._nx = build_graph(self.run)
+        return self._nx
+
+    @property
+    def timeline(self) -> Timeline:
+        """Every call with both sides on one clock (:mod:`provlog.spans`)."""
+        if self._timeline is None:
+            self._timeline = timeline(self.run)
+        return self._timeline
 
     @property
     def store(self) -> Any:
@@ -194,23 +215,8 @@ class RunGraph:
     def serialize(
         self, fmt: str = 'provjson', *, indent: bool = False
     ) -> bytes:
-        """Serialise the graph in ``fmt`` (one of :data:`FORMATS`)."""
-        if fmt == 'provjson':
-            return write_provjson(self.nx, indent=indent)
-        if fmt in {'turtle', 'nt', 'xml', 'jsonld'}:
-            return serialize_store(self.store, fmt)
-        if fmt == 'provn':
-            return str(self.to_prov().get_provn()).encode()
-        if fmt == 'provxml':
-            if importlib.util.find_spec('lxml') is None:
-                raise ValueError(
-                    "--format provxml needs lxml: pip install 'provlog[xml]'",
-                )
-            out = self.to_prov().serialize(format='xml')
-            return out.encode() if isinstance(out, str) else bytes(out)
-        raise ValueError(
-            f'unknown format {fmt!r}; choose from {", ".join(FORMATS)}'
-        )
+        """The run in ``fmt``: any name :func:`provlog.formats.names` lists."""
+        return formats.get(fmt).serialize(self, indent=indent)
 
     def write(
         self, path: str | os.PathLike[str], fmt: str = 'provjson'

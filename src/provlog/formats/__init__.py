@@ -1,0 +1,87 @@
+"""One registry of export formats, each a small class found by name.
+
+``provlog export --format NAME`` and :meth:`provlog.RunGraph.serialize`
+look formats up here. A format is imported only when asked for, so the
+registry costs nothing to import and a format's dependencies (rdflib,
+``prov``, Graphviz) are needed only by the people who use it. Third
+parties add formats through the ``provlog.formats`` entry-point group, each
+entry naming a :class:`Format` class (``package.module:Class``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import ClassVar
+from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from provlog.graph import RunGraph
+
+__all__ = ['BUILTIN', 'Format', 'get', 'names', 'register']
+
+#: Built-in formats: name -> ``module:Class``.
+BUILTIN: dict[str, str] = {
+    'provjson': 'provlog.formats.prov:ProvJson',
+    'provn': 'provlog.formats.prov:ProvN',
+    'provxml': 'provlog.formats.prov:ProvXml',
+    'turtle': 'provlog.formats.prov:Turtle',
+    'nt': 'provlog.formats.prov:NTriples',
+    'xml': 'provlog.formats.prov:RdfXml',
+    'jsonld': 'provlog.formats.prov:JsonLd',
+}
+
+_extra: dict[str, str] = {}
+_loaded: dict[str, Format] = {}
+
+
+class Format(Protocol):
+    """What a format is: a name, a file suffix, and bytes from a run."""
+
+    name: ClassVar[str]
+    #: File suffix without the dot, for default output names.
+    suffix: ClassVar[str]
+    #: One line for ``--help``.
+    summary: ClassVar[str]
+
+    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+        """The run in this format."""
+        ...
+
+
+def register(name: str, target: str) -> None:
+    """Make ``target`` (``module:Class``) the format called ``name``."""
+    _extra[name] = target
+    _loaded.pop(name, None)
+
+
+def _targets() -> dict[str, str]:
+    found = {ep.name: ep.value for ep in entry_points(group='provlog.formats')}
+    return {**found, **BUILTIN, **_extra}
+
+
+def names() -> tuple[str, ...]:
+    """Every format name, built-in first."""
+    targets = _targets()
+    return tuple(BUILTIN) + tuple(sorted(set(targets) - set(BUILTIN)))
+
+
+def get(name: str) -> Format:
+    """The format called ``name``.
+
+    Raises:
+        ValueError: No format has that name (the message lists them).
+    """
+    fmt = _loaded.get(name)
+    if fmt is not None:
+        return fmt
+    target = _targets().get(name)
+    if target is None:
+        raise ValueError(
+            f'unknown format {name!r}; choose from {", ".join(names())}',
+        )
+    module, _, cls = target.partition(':')
+    made: Format = getattr(importlib.import_module(module), cls)()
+    _loaded[name] = made
+    return made

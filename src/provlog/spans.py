@@ -1,0 +1,266 @@
+"""Calls on a clock: the timeline every view of a run is drawn from.
+
+A :class:`Call` is one action invocation with its two sides as intervals:
+the *request* (the caller's ``start`` to its end event, in the caller's
+process) and the *execution* (``execute_start`` to its end, in the agent's
+process). ``parent`` is the action whose execution made the request, so
+calls nest across processes. The Perfetto and OTLP exports, the HTML report
+and its timeline read this module only, never the journals, so they agree
+on what ran where and when.
+
+Times are the emitting host's clocks (seconds since the epoch); a side that
+never ended has ``end`` set to the last time the run shows, and its call's
+``state`` is ``not_ended``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from provlog.merge import Action
+from provlog.merge import MergedRun
+
+__all__ = [
+    'STATES',
+    'Call',
+    'Side',
+    'Timeline',
+    'lanes',
+    'timeline',
+]
+
+#: Call states, in the order views list them.
+STATES = ('completed', 'failed', 'cancelled', 'not_ended')
+
+_REQUEST_ENDS = ('success', 'exception', 'cancelled')
+_EXECUTION_ENDS = ('execute_success', 'execute_exception', 'execute_cancelled')
+
+
+@dataclass(slots=True)
+class Side:
+    """One side of a call: where it ran and for how long."""
+
+    start: float
+    end: float
+    ended: bool
+    process: str | None
+    thread: str | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (0 for a side that ran no time)."""
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(slots=True)
+class Call:
+    """One action invocation: who called whom, both sides, and how it ended.
+
+    ``caller`` is the uid of the calling agent or client (None when no
+    journal of the caller's side says), ``callee`` the uid of the agent
+    that ran it.
+    """
+
+    tag: str
+    action: str
+    state: str
+    caller: str | None
+    callee: str | None
+    parent: str | None
+    request: Side | None
+    execution: Side | None
+    error: dict[str, Any] | None = None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def start(self) -> float:
+        """The earliest time either side shows."""
+        return min(s.start for s in self.sides())
+
+    @property
+    def end(self) -> float:
+        """The latest time either side shows."""
+        return max(s.end for s in self.sides())
+
+    def sides(self) -> Iterator[Side]:
+        """The sides a journal recorded, request first."""
+        if self.request is not None:
+            yield self.request
+        if self.execution is not None:
+            yield self.execution
+
+
+@dataclass(slots=True)
+class Timeline:
+    """Every call of a run, by start time, with the agents and processes.
+
+    ``agents`` maps uid to ``{'name', 'role', 'class'}`` (whatever the
+    journals said), ``processes`` maps a process key to ``host:pid``.
+    ``roots`` are the tags of calls no journalled execution made: the
+    top-level calls of clients, and calls whose parent was not captured.
+    """
+
+    run_id: str
+    start: float
+    end: float
+    calls: dict[str, Call]
+    roots: list[str]
+    agents: dict[str, dict[str, Any]]
+    processes: dict[str, str]
+
+    def agent_name(self, uid: str | None) -> str:
+        """A name people know an agent or client by."""
+        if uid is None:
+            return 'unknown'
+        info = self.agents.get(uid, {})
+        name = info.get('name')
+        if isinstance(name, str) and name:
+            return name
+        role = info.get('role')
+        prefix = 'client' if role == 'user' else 'agent'
+        return f'{prefix}-{uid[:8]}'
+
+    def walk(self, tags: Iterable[str] | None = None) -> Iterator[Call]:
+        """Calls depth first from ``tags`` (default: the roots).
+
+        Children come in start order; each call once, even if the journals
+        form a cycle.
+        """
+        seen: set[str] = set()
+        stack = list(reversed(list(self.roots if tags is None else tags)))
+        while stack:
+            tag = stack.pop()
+            if tag in seen or tag not in self.calls:
+                continue
+            seen.add(tag)
+            call = self.calls[tag]
+            yield call
+            stack.extend(reversed(call.children))
+
+
+def _time(event: dict[str, Any] | None) -> float | None:
+    if event is None:
+        return None
+    t = event.get('t')
+    return float(t) if isinstance(t, (int, float)) else None
+
+
+def _uid(value: object) -> str | None:
+    if isinstance(value, dict):
+        uid = value.get('uid')
+        return uid if isinstance(uid, str) else None
+    return None
+
+
+def _side(
+    action: Action, first: str, ends: tuple[str, ...], last: float
+) -> Side | None:
+    begin = action.get(first)
+    end_event = next((action.get(k) for k in ends if k in action.events), None)
+    start = _time(begin)
+    end = _time(end_event)
+    if start is None and end is None:
+        return None
+    anchor = begin if begin is not None else end_event
+    process = anchor.get('_process') if anchor is not None else None
+    res = anchor.get('res') if anchor is not None else None
+    thread = res.get('thread') if isinstance(res, dict) else None
+    s = start if start is not None else end
+    e = end if end is not None else max(last, s or 0.0)
+    return Side(
+        start=float(s or 0.0),
+        end=max(float(s or 0.0), float(e)),
+        ended=end is not None,
+        process=process if isinstance(process, str) else None,
+        thread=thread if isinstance(thread, str) else None,
+    )
+
+
+def _last_time(run: MergedRun) -> float:
+    last = 0.0
+    for action in run.actions.values():
+        for event in action.events.values():
+            t = event.get('t')
+            if isinstance(t, (int, float)) and t > last:
+                last = float(t)
+    return last
+
+
+def _call(action: Action, last: float) -> Call:
+    start = action.get('start') or {}
+    sending = action.get('sending') or {}
+    execute = action.get('execute_start') or action.get('exec_agent') or {}
+    failure = action.get('execute_exception') or {}
+    error = failure.get('error')
+    parent = start.get('parent')
+    return Call(
+        tag=action.tag,
+        action=action.name or '?',
+        state=action.state,
+        caller=_uid(start.get('caller')) or _uid(sending.get('src')),
+        callee=_uid(start.get('callee')) or _uid(execute.get('agent')),
+        parent=parent if isinstance(parent, str) else None,
+        request=_side(action, 'start', _REQUEST_ENDS, last),
+        execution=_side(action, 'execute_start', _EXECUTION_ENDS, last),
+        error=error if isinstance(error, dict) else None,
+    )
+
+
+def timeline(run: MergedRun) -> Timeline:
+    """The calls of ``run`` on one clock, nested by the call that made them."""
+    last = _last_time(run)
+    calls = {tag: _call(a, last) for tag, a in run.actions.items()}
+    roots: list[str] = []
+    for call in sorted(calls.values(), key=lambda c: (c.start, c.tag)):
+        parent = calls.get(call.parent) if call.parent else None
+        if parent is None or parent.tag == call.tag:
+            roots.append(call.tag)
+        else:
+            parent.children.append(call.tag)
+    starts = [c.start for c in calls.values()]
+    agents = {uid: dict(info) for uid, info in run.agents.items()}
+    for action in run.actions.values():  # clients are named by their calls
+        for kind, key in (('sending', 'src'), ('start', 'caller')):
+            ident = (action.get(kind) or {}).get(key)
+            uid = _uid(ident)
+            if isinstance(ident, dict) and uid and uid not in agents:
+                agents[uid] = {
+                    k: v for k, v in ident.items() if isinstance(v, str)
+                }
+    return Timeline(
+        run_id=run.run_id,
+        start=min(starts, default=0.0),
+        end=max((c.end for c in calls.values()), default=0.0),
+        calls=calls,
+        roots=roots,
+        agents=agents,
+        processes={k: p.label for k, p in run.processes.items()},
+    )
+
+
+def lanes(intervals: Iterable[tuple[float, float]]) -> list[int]:
+    """A row per interval, each row holding only nested or disjoint ones.
+
+    Trace viewers need this to draw overlapping work correctly.
+    An interval goes in the lowest row where it nests inside the innermost
+    open interval or where every open interval has ended. Intervals must be
+    given sorted by start (longer first on ties).
+    """
+    rows: list[list[float]] = []  # per row: a stack of open end times
+    out: list[int] = []
+    for start, end in intervals:
+        for i, stack in enumerate(rows):
+            while stack and stack[-1] <= start:
+                stack.pop()
+            if not stack or end <= stack[-1]:
+                stack.append(end)
+                out.append(i)
+                break
+        else:
+            rows.append([end])
+            out.append(len(rows) - 1)
+    return out
