@@ -82,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument('--depth', type=int, help='action levels to expand')
     why.add_argument('--json', action='store_true', help='the tree as JSON')
     why.add_argument(
+        '--format',
+        '-f',
+        choices=('text', 'json', 'dot', 'svg'),
+        default='text',
+        help='the tree as text or JSON, or the lineage picture (dot, svg)',
+    )
+    why.add_argument(
+        '-o', '--output', type=Path, help='output file (default: stdout)'
+    )
+    why.add_argument(
         '--verbose',
         action='store_true',
         help='every line each action logged, printed and warned',
@@ -202,6 +212,11 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
         except orjson.JSONDecodeError as exc:
             raise QueryError(f'--value is not JSON: {exc}') from None
         kwargs['has_value'] = True
+    if args.format in {'dot', 'svg'}:
+        _why_picture(graph, args, kwargs)
+        return
+    if args.format == 'json':
+        args.json = True
     tree, sparql = why(
         graph,
         args.target,
@@ -218,6 +233,24 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
         console.print(
             why_tree(tree, why_levels(console.width), verbose=args.verbose),
         )
+
+
+def _why_picture(
+    graph: RunGraph, args: argparse.Namespace, kwargs: dict[str, Any]
+) -> None:
+    from provlog.formats.dot import dot_to_svg  # noqa: PLC0415
+    from provlog.formats.dot import lineage_dot  # noqa: PLC0415
+    from provlog.lineage import resolve_target  # noqa: PLC0415
+
+    node = resolve_target(graph, args.target, **kwargs)
+    label = graph.nx.nodes[node].get('prov:label', node)
+    dot = lineage_dot(graph.nx, node, title=f'how was {label} produced?')
+    data = dot.encode() if args.format == 'dot' else dot_to_svg(dot)
+    if args.output is None:
+        _write(data)
+    else:
+        _write_file(args.output, data)
+        print(f'wrote {args.output} ({args.format})', file=sys.stderr)
 
 
 def _bindings(pairs: list[str]) -> dict[str, str]:

@@ -30,6 +30,8 @@ BUILTIN: dict[str, str] = {
     'nt': 'provlog.formats.prov:NTriples',
     'xml': 'provlog.formats.prov:RdfXml',
     'jsonld': 'provlog.formats.prov:JsonLd',
+    'dot': 'provlog.formats.dot:Dot',
+    'svg': 'provlog.formats.dot:Svg',
 }
 
 _extra: dict[str, str] = {}
