@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo
 
-.PHONY: demo test lint bench bench-large check-python ensure-redis clean
+.PHONY: demo test lint bench bench-large check-python ensure-system clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "provlog needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -32,15 +32,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
 
-# the Flowcept tests start their own redis-server on 127.0.0.1
-ensure-redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
+# What the tests need from Debian: redis-server (the Flowcept tests start
+# their own on 127.0.0.1), chromium (the report is tested in a real headless
+# browser) and graphviz (the lineage picture as SVG).
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium dot:graphviz
+ensure-system:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	  else echo "make test needs redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make test needs:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; fi
 
-test: lint ensure-redis
+test: lint ensure-system
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
