@@ -1,0 +1,185 @@
+"""Chrome trace-event JSON: a run as a trace for ui.perfetto.dev.
+
+Each agent or client is a trace process named ``name (host:pid)``; its
+requests and executions are complete slices (``ph: X``) in microseconds from
+the run's first call. Work that overlaps without nesting goes on separate
+thread tracks (:func:`provlog.spans.lanes`), because trace viewers draw
+only nested slices on one track. A flow arrow joins each request to its
+execution, across processes. Read from :attr:`provlog.RunGraph.timeline`
+only, so it never builds the PROV graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import ClassVar
+from typing import TYPE_CHECKING
+
+import orjson
+
+from provlog.gcpause import gc_paused
+from provlog.spans import Call
+from provlog.spans import lanes
+from provlog.spans import Side
+from provlog.spans import Timeline
+
+if TYPE_CHECKING:
+    from provlog.graph import RunGraph
+
+__all__ = ['Perfetto', 'trace_events']
+
+# one slice to draw: start and end (µs), the call, and which side
+_Slice = tuple[int, int, Call, Side, bool]
+
+
+class Perfetto:
+    """Chrome trace-event JSON, for ui.perfetto.dev and chrome://tracing."""
+
+    name: ClassVar[str] = 'perfetto'
+    suffix: ClassVar[str] = 'json'
+    summary: ClassVar[str] = (
+        'Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)'
+    )
+
+    @gc_paused
+    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+        """The trace; ``indent`` for people."""
+        option = orjson.OPT_INDENT_2 if indent else 0
+        return orjson.dumps(trace_events(graph.timeline), option=option)
+
+
+def _track_key(uid: str | None, side: Side) -> str:
+    """The trace process a side is drawn on: its agent, else its process."""
+    return uid if uid is not None else f'process:{side.process}'
+
+
+def _slices(tl: Timeline) -> dict[str, list[_Slice]]:
+    """Every side of every call, by the agent or client it ran on."""
+    origin = tl.start
+    tracks: dict[str, list[_Slice]] = {}
+    for call in tl.calls.values():
+        for side, is_request, uid in (
+            (call.request, True, call.caller),
+            (call.execution, False, call.callee),
+        ):
+            if side is None:
+                continue
+            start = round((side.start - origin) * 1e6)
+            # at least 1 µs, so a slice that took no time can be clicked
+            end = max(start + 1, round((side.end - origin) * 1e6))
+            key = _track_key(uid, side)
+            tracks.setdefault(key, []).append(
+                (start, end, call, side, is_request)
+            )
+    for found in tracks.values():
+        found.sort(key=lambda s: (s[0], -s[1], s[2].tag))
+    return tracks
+
+
+def _args(call: Call, side: Side, tl: Timeline, label: str) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        'tag': call.tag,
+        'action': call.action,
+        'state': call.state if side.ended else 'not_ended',
+        'caller': tl.agent_name(call.caller),
+        'callee': tl.agent_name(call.callee),
+        'process': label,
+    }
+    if side.thread is not None:
+        args['thread'] = side.thread
+    error = call.error
+    if error is not None:
+        args['error_type'] = error.get('type')
+        args['error_message'] = error.get('message')
+    return args
+
+
+def _process_name(key: str, tl: Timeline, labels: list[str]) -> str:
+    who = 'unknown' if key.startswith('process:') else tl.agent_name(key)
+    return f'{who} ({", ".join(labels)})'
+
+
+def trace_events(tl: Timeline) -> dict[str, Any]:
+    """The trace-event document of a timeline (Chrome JSON object format).
+
+    ``pid`` is a small number per agent or client, ``tid`` a number per
+    lane, unique across the trace (Perfetto names threads by ``tid``
+    alone). Flow ``s`` events follow the request slice they bind to and
+    ``f`` events (``bp: e``) the execution slice, at the slice's start.
+    """
+    tracks = _slices(tl)
+    order = sorted(tracks, key=lambda k: (tracks[k][0][0], k))
+    meta: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    flow_ids: dict[str, int] = {}
+    next_tid = len(order) + 1  # tids never equal a pid
+    for index, key in enumerate(order):
+        pid = index + 1
+        found = tracks[key]
+        labels = sorted(
+            {tl.processes.get(s[3].process or '', '?') for s in found}
+        )
+        meta.append(
+            _meta('process_name', pid, 0, name=_process_name(key, tl, labels))
+        )
+        meta.append(_meta('process_sort_index', pid, 0, sort_index=index))
+        rows = lanes((s[0], s[1]) for s in found)
+        tids: list[int] = []
+        for row in range(max(rows, default=-1) + 1):
+            tids.append(next_tid + row)
+            meta.append(
+                _meta('thread_name', pid, tids[row], name=f'lane {row + 1}')
+            )
+            meta.append(
+                _meta('thread_sort_index', pid, tids[row], sort_index=row)
+            )
+        next_tid += len(tids)
+        for (start, end, call, side, is_request), row in zip(
+            found, rows, strict=True
+        ):
+            tid = tids[row]
+            label = tl.processes.get(side.process or '', '?')
+            events.append(
+                {
+                    'ph': 'X',
+                    'name': (
+                        f'→ {tl.agent_name(call.callee)}.{call.action}'
+                        if is_request
+                        else call.action
+                    ),
+                    'cat': 'request' if is_request else 'execution',
+                    'pid': pid,
+                    'tid': tid,
+                    'ts': start,
+                    'dur': end - start,
+                    'args': _args(call, side, tl, label),
+                }
+            )
+            if call.request is None or call.execution is None:
+                continue
+            flow = flow_ids.setdefault(call.tag, len(flow_ids) + 1)
+            flow_event: dict[str, Any] = {
+                'ph': 's' if is_request else 'f',
+                'name': 'call',
+                'cat': 'flow',
+                'id': flow,
+                'pid': pid,
+                'tid': tid,
+                'ts': start,
+            }
+            if not is_request:
+                flow_event['bp'] = 'e'
+            events.append(flow_event)
+    return {
+        'displayTimeUnit': 'ms',
+        'metadata': {
+            'provlog-run': tl.run_id,
+            'clock': 'µs since the first call of the run',
+            'origin-unix-s': tl.start,
+        },
+        'traceEvents': meta + events,
+    }
+
+
+def _meta(kind: str, pid: int, tid: int, **args: Any) -> dict[str, Any]:
+    return {'ph': 'M', 'name': kind, 'pid': pid, 'tid': tid, 'args': args}
