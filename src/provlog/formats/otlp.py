@@ -153,14 +153,8 @@ class _Builder:
         return found
 
     def build(self) -> None:
-        tl = self.tl
-        for call in tl.walk():
+        for call in self.tl.walk():  # parents before their children
             self.add(call)
-        for tag in sorted(set(tl.calls) - set(self.trace)):
-            # only a cycle of parents leaves calls unreached from the roots
-            for call in tl.walk([tag]):
-                if call.tag not in self.trace:
-                    self.add(call)
 
     def add(self, call: Call) -> None:
         parent = self.tl.calls.get(call.parent) if call.parent else None
