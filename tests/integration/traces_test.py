@@ -51,23 +51,37 @@ def _slices(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in doc['traceEvents'] if e['ph'] == 'X']
 
 
-def _copy_without(run: dict[str, Any], tmp: Path, drop: Any) -> Path:
-    """The run's journals without the events ``drop(event)`` picks."""
+def _copy_edited(run: dict[str, Any], tmp: Path, edit: Any) -> Path:
+    """The run's journals with each event replaced by ``edit(event)``.
+
+    ``edit`` returns the event to keep (changed or not), or None to drop it.
+    """
     dst = tmp / run['run_dir'].name
     dst.mkdir()
     for journal in run['run_dir'].glob('*.jsonl'):
-        kept = [
-            line
-            for line in journal.read_bytes().splitlines()
-            if not drop(orjson.loads(line))
-        ]
+        kept = []
+        for line in journal.read_bytes().splitlines():
+            event = edit(orjson.loads(line))
+            if event is not None:
+                kept.append(orjson.dumps(event))
         (dst / journal.name).write_bytes(b'\n'.join(kept) + b'\n')
     return dst
 
 
-def _tag_of(run_dir: Path, action: str) -> str:
+def _copy_without(run: dict[str, Any], tmp: Path, drop: Any) -> Path:
+    """The run's journals without the events ``drop(event)`` picks."""
+    return _copy_edited(run, tmp, lambda e: None if drop(e) else e)
+
+
+def _tags_of(run_dir: Path, action: str) -> list[str]:
     graph = provlog.load(run_dir)
-    return min(a.tag for a in graph.run.actions.values() if a.name == action)
+    return sorted(
+        a.tag for a in graph.run.actions.values() if a.name == action
+    )
+
+
+def _tag_of(run_dir: Path, action: str) -> str:
+    return _tags_of(run_dir, action)[0]
 
 
 class TestPerfettoSlices:
@@ -203,22 +217,55 @@ class TestPerfettoClock:
 
 
 class TestPerfettoNotEnded:
-    """A call never ended is drawn to the run's end, marked not_ended."""
+    """A side never ended is drawn to the run's end, marked not_ended."""
 
     def test_not_ended_to_run_end(self, procpool_run, tmp_path):
-        tag = _tag_of(procpool_run['run_dir'], 'square')
-        run_dir = _copy_without(
-            procpool_run,
-            tmp_path,
-            lambda e: e.get('tag') == tag and e['e'] in _ENDS,
-        )
-        doc = _export(run_dir, 'perfetto')
+        never, half = _tags_of(procpool_run['run_dir'], 'square')[:2]
+
+        def drop(e: dict[str, Any]) -> bool:
+            # ``never`` lost every end; ``half`` only its execution's end
+            if e.get('tag') == never:
+                return e['e'] in _ENDS
+            return e.get('tag') == half and e['e'] == 'execute_success'
+
+        doc = _export(_copy_without(procpool_run, tmp_path, drop), 'perfetto')
         last = max(e['ts'] + e['dur'] for e in _slices(doc))
-        mine = [e for e in _slices(doc) if e['args']['tag'] == tag]
-        assert len(mine) == 2
-        for e in mine:
-            assert e['args']['state'] == 'not_ended'
-            assert e['ts'] + e['dur'] == last
+        states = {
+            (e['args']['tag'], e['cat']): (
+                e['args']['state'],
+                e['ts'] + e['dur'] == last,
+            )
+            for e in _slices(doc)
+            if e['args']['tag'] in {never, half}
+        }
+        assert states == {
+            (never, 'request'): ('not_ended', True),
+            (never, 'execution'): ('not_ended', True),
+            (half, 'request'): ('completed', False),
+            (half, 'execution'): ('not_ended', True),
+        }
+
+
+class TestPerfettoInstant:
+    """A side that took no time still gets 1 µs, so it can be clicked."""
+
+    def test_zero_duration_is_one_microsecond(self, procpool_run, tmp_path):
+        run_dir = procpool_run['run_dir']
+        tag = _tag_of(run_dir, 'invert')
+        begin = provlog.load(run_dir).run.actions[tag].get('execute_start')
+
+        def edit(e: dict[str, Any]) -> dict[str, Any]:
+            if e.get('tag') == tag and e['e'] == 'execute_exception':
+                return {**e, 't': begin['t']}
+            return e
+
+        doc = _export(_copy_edited(procpool_run, tmp_path, edit), 'perfetto')
+        (mine,) = (
+            e
+            for e in _slices(doc)
+            if e['args']['tag'] == tag and e['cat'] == 'execution'
+        )
+        assert mine['dur'] == 1
 
 
 def _spans(doc: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
