@@ -107,29 +107,20 @@ def _values(run: MergedRun, tag: str) -> list[dict[str, Any]]:
     action = run.actions.get(tag)
     if action is None:
         return []
-    out: list[dict[str, Any]] = []
     start = action.get('start') or {}
-    shown: list[str] = []
-    args = start.get('args')
-    if isinstance(args, list):
-        shown += [
-            str(d.get('preview', '?')) for d in args if isinstance(d, dict)
-        ]
-    kwargs = start.get('kwargs')
-    if isinstance(kwargs, dict):
-        shown += [
-            f'{k}={d.get("preview", "?")}'
-            for k, d in kwargs.items()
-            if isinstance(d, dict)
-        ]
-    if shown:
-        out.append(_attr('academy.args', _cut(', '.join(shown))))
-    result = (action.get('success') or {}).get('result')
-    if isinstance(result, dict):
-        if 'preview' in result:
-            out.append(_attr('academy.result', _cut(str(result['preview']))))
-        if isinstance(result.get('sha256'), str):
-            out.append(_attr('academy.result.sha256', result['sha256']))
+    args, kwargs = start.get('args') or [], start.get('kwargs') or {}
+    shown = [str(d.get('preview', '?')) for d in args if isinstance(d, dict)]
+    shown += [
+        f'{k}={d.get("preview", "?")}'
+        for k, d in kwargs.items()
+        if isinstance(d, dict)
+    ]
+    out = [_attr('academy.args', _cut(', '.join(shown)))] if shown else []
+    result = (action.get('success') or {}).get('result') or {}
+    if 'preview' in result:
+        out.append(_attr('academy.result', _cut(str(result['preview']))))
+    if isinstance(result.get('sha256'), str):
+        out.append(_attr('academy.result.sha256', result['sha256']))
     return out
 
 

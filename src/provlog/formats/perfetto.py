@@ -76,14 +76,15 @@ def _slices(tl: Timeline) -> dict[str, list[_Slice]]:
     return tracks
 
 
-def _args(call: Call, side: Side, tl: Timeline, label: str) -> dict[str, Any]:
+def _args(call: Call, side: Side, tl: Timeline) -> dict[str, Any]:
+    """What the viewer shows for a selected slice."""
     args: dict[str, Any] = {
         'tag': call.tag,
         'action': call.action,
         'state': call.state if side.ended else 'not_ended',
         'caller': tl.agent_name(call.caller),
         'callee': tl.agent_name(call.callee),
-        'process': label,
+        'process': tl.processes.get(side.process or '', '?'),
     }
     if side.thread is not None:
         args['thread'] = side.thread
@@ -102,74 +103,32 @@ def _process_name(key: str, tl: Timeline, labels: list[str]) -> str:
 def trace_events(tl: Timeline) -> dict[str, Any]:
     """The trace-event document of a timeline (Chrome JSON object format).
 
-    ``pid`` is a small number per agent or client, ``tid`` a number per
-    lane, unique across the trace (Perfetto names threads by ``tid``
-    alone). Flow ``s`` events follow the request slice they bind to and
-    ``f`` events (``bp: e``) the execution slice, at the slice's start.
+    ``pid`` is a small number per agent or client, in order of first work;
+    ``tid`` a number per lane, unique across the trace (Perfetto names
+    threads by ``tid`` alone) and never equal to a pid.
     """
     tracks = _slices(tl)
     order = sorted(tracks, key=lambda k: (tracks[k][0][0], k))
     meta: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    flow_ids: dict[str, int] = {}
-    next_tid = len(order) + 1  # tids never equal a pid
+    flows: dict[str, int] = {}
+    next_tid = len(order) + 1
     for index, key in enumerate(order):
         pid = index + 1
         found = tracks[key]
-        labels = sorted(
-            {tl.processes.get(s[3].process or '', '?') for s in found}
-        )
-        meta.append(
-            _meta('process_name', pid, 0, name=_process_name(key, tl, labels))
-        )
+        labels = {tl.processes.get(s[3].process or '', '?') for s in found}
+        name = _process_name(key, tl, sorted(labels))
+        meta.append(_meta('process_name', pid, 0, name=name))
         meta.append(_meta('process_sort_index', pid, 0, sort_index=index))
         rows = lanes((s[0], s[1]) for s in found)
-        tids: list[int] = []
-        for row in range(max(rows, default=-1) + 1):
-            tids.append(next_tid + row)
-            meta.append(
-                _meta('thread_name', pid, tids[row], name=f'lane {row + 1}')
-            )
-            meta.append(
-                _meta('thread_sort_index', pid, tids[row], sort_index=row)
-            )
-        next_tid += len(tids)
-        for (start, end, call, side, is_request), row in zip(
-            found, rows, strict=True
-        ):
-            tid = tids[row]
-            label = tl.processes.get(side.process or '', '?')
-            events.append(
-                {
-                    'ph': 'X',
-                    'name': (
-                        f'→ {tl.agent_name(call.callee)}.{call.action}'
-                        if is_request
-                        else call.action
-                    ),
-                    'cat': 'request' if is_request else 'execution',
-                    'pid': pid,
-                    'tid': tid,
-                    'ts': start,
-                    'dur': end - start,
-                    'args': _args(call, side, tl, label),
-                }
-            )
-            if call.request is None or call.execution is None:
-                continue
-            flow = flow_ids.setdefault(call.tag, len(flow_ids) + 1)
-            flow_event: dict[str, Any] = {
-                'ph': 's' if is_request else 'f',
-                'name': 'call',
-                'cat': 'flow',
-                'id': flow,
-                'pid': pid,
-                'tid': tid,
-                'ts': start,
-            }
-            if not is_request:
-                flow_event['bp'] = 'e'
-            events.append(flow_event)
+        width = max(rows) + 1
+        for row in range(width):
+            tid = next_tid + row
+            meta.append(_meta('thread_name', pid, tid, name=f'lane {row + 1}'))
+            meta.append(_meta('thread_sort_index', pid, tid, sort_index=row))
+        for item, row in zip(found, rows, strict=True):
+            _draw(events, item, pid, next_tid + row, tl, flows)
+        next_tid += width
     return {
         'displayTimeUnit': 'ms',
         'metadata': {
@@ -179,6 +138,50 @@ def trace_events(tl: Timeline) -> dict[str, Any]:
         },
         'traceEvents': meta + events,
     }
+
+
+def _draw(  # noqa: PLR0917 - one slice's coordinates
+    events: list[dict[str, Any]],
+    item: _Slice,
+    pid: int,
+    tid: int,
+    tl: Timeline,
+    flows: dict[str, int],
+) -> None:
+    """Append a side's slice, and its flow event if the call has both.
+
+    The flow event comes right after its slice and at the slice's start,
+    so viewers bind it to that slice: ``s`` to the request, ``f`` with
+    ``bp: e`` (the enclosing slice) to the execution.
+    """
+    start, end, call, side, is_request = item
+    callee = tl.agent_name(call.callee)
+    events.append(
+        {
+            'ph': 'X',
+            'name': f'→ {callee}.{call.action}' if is_request else call.action,
+            'cat': 'request' if is_request else 'execution',
+            'pid': pid,
+            'tid': tid,
+            'ts': start,
+            'dur': end - start,
+            'args': _args(call, side, tl),
+        }
+    )
+    if call.request is None or call.execution is None:
+        return
+    flow: dict[str, Any] = {
+        'ph': 's' if is_request else 'f',
+        'name': 'call',
+        'cat': 'flow',
+        'id': flows.setdefault(call.tag, len(flows) + 1),
+        'pid': pid,
+        'tid': tid,
+        'ts': start,
+    }
+    if not is_request:
+        flow['bp'] = 'e'
+    events.append(flow)
 
 
 def _meta(kind: str, pid: int, tid: int, **args: Any) -> dict[str, Any]:
