@@ -53,10 +53,9 @@ class Otlp:
 
     @gc_paused
     def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
-        """The request; ``indent`` for people."""
-        option = orjson.OPT_INDENT_2 if indent else 0
-        doc = export_request(graph.timeline, graph.run)
-        return orjson.dumps(doc, option=option)
+        """The request, compact: receivers cap request sizes."""
+        del indent
+        return orjson.dumps(export_request(graph.timeline, graph.run))
 
 
 def span_id(tag: str, side: str) -> str:
