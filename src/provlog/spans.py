@@ -256,10 +256,10 @@ def timeline(run: MergedRun) -> Timeline:
 def _break_cycles(
     calls: dict[str, Call], ordered: list[Call], roots: list[str]
 ) -> None:
-    """Make the earliest call of each cycle of parents a root.
+    """Make the earliest call no root reaches a root, until all are reached.
 
-    Journals that name each other's calls as parents (damaged, or tags
-    reused) would otherwise hide those calls from every walk from the roots.
+    Only a cycle of parents (damaged journals, or tags reused) leaves calls
+    unreached; they would otherwise be missing from every walk and view.
     """
     reached: set[str] = set()
 
