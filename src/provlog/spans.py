@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from provlog.gcpause import gc_paused
 from provlog.merge import Action
 from provlog.merge import MergedRun
 
@@ -219,8 +220,13 @@ def _call(action: Action, last: float) -> Call:
     )
 
 
+@gc_paused
 def timeline(run: MergedRun) -> Timeline:
-    """The calls of ``run`` on one clock, nested by the call that made them."""
+    """The calls of ``run`` on one clock, nested by the call that made them.
+
+    Built with the cyclic collector paused (a third of the time at 100,000
+    actions), like the merge and the PROV graph.
+    """
     last = _last_time(run)
     calls = {tag: _call(a, last) for tag, a in run.actions.items()}
     roots: list[str] = []
