@@ -30,6 +30,8 @@ BUILTIN: dict[str, str] = {
     'nt': 'provlog.formats.prov:NTriples',
     'xml': 'provlog.formats.prov:RdfXml',
     'jsonld': 'provlog.formats.prov:JsonLd',
+    'perfetto': 'provlog.formats.perfetto:Perfetto',
+    'otlp': 'provlog.formats.otlp:Otlp',
     'dot': 'provlog.formats.dot:Dot',
     'svg': 'provlog.formats.dot:Svg',
 }
