@@ -266,7 +266,7 @@ def watch(
     """
     if not interval > 0:
         raise WatchError(f'--interval {interval}: must be above 0', 2)
-    console = console or Console()
+    console = console or Console(highlight=False)
     state = RunWatch(path)
     if once:
         state.refresh()
@@ -277,7 +277,7 @@ def watch(
     try:
         status = _loop(state, console, interval, timeout)
     except KeyboardInterrupt:
-        final = view(state, time.time(), final=True, status='stopped')
+        final = view(state, time.time(), final=True, status='stopped (Ctrl-C)')
         console.print(final)
         return 130
     if state.journals:
@@ -291,4 +291,5 @@ def watch(
         for j in state.journals.values()
         if j.problem is None and not j.closed
     )
-    raise WatchError(f'{status}: {still} journals still open', 1)
+    noun = 'journal is' if still == 1 else 'journals are'
+    raise WatchError(f'{status}: {still} {noun} still open', 1)

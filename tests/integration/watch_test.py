@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -295,6 +296,49 @@ class TestDamageNeverFatal:
         assert 'shrank' in problem
         codes = [g.code for g in gaps(watch, final=True)]
         assert 'journal-unread' in codes
+
+
+# a child started in the background inherits SIGINT ignored; a terminal's
+# Ctrl-C is not, so the child restores Python's handler first
+_CTRL_C = (
+    'import signal, sys\n'
+    'signal.signal(signal.SIGINT, signal.default_int_handler)\n'
+    'from provlog.cli import main\n'
+    'sys.exit(main(sys.argv[1:]))\n'
+)
+
+
+class TestInterrupt:
+    """Ctrl-C stops the live view with its last snapshot and exit 130."""
+
+    def test_ctrl_c(self, procpool_run, tmp_path):
+        run_dir = tmp_path / 'run'
+        shutil.copytree(procpool_run['run_dir'], run_dir)
+        journal = sorted(run_dir.glob('*.jsonl'))[0]
+        lines = journal.read_bytes().splitlines(keepends=True)
+        journal.write_bytes(b''.join(lines[:-1]))  # no close: still going
+        watcher = subprocess.Popen(
+            [sys.executable, '-c', _CTRL_C, 'watch', str(run_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            time.sleep(3)
+            assert watcher.poll() is None
+            watcher.send_signal(signal.SIGINT)
+            stdout, stderr = watcher.communicate(timeout=30)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait()
+        assert watcher.returncode == 130, stderr
+        assert 'Traceback' not in stderr
+        assert 'stopped (Ctrl-C)' in stdout
+        assert 'process-not-closed' in stdout
+        expected = _expected(run_dir)
+        assert _shown(stdout, list(expected)) == expected
 
 
 def _one_line(err: str) -> str:
