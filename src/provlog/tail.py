@@ -24,8 +24,8 @@ class Tail:
 
     It keeps the offset read up to and the unfinished last line. A line
     longer than :data:`MAX_LINE_BYTES` comes as ``None`` (damage) and is
-    never held whole. A file that shrank, was replaced or removed sets
-    :attr:`problem` and is read no further.
+    never held whole. A file that shrank, was replaced or removed raises
+    :class:`OSError` that says so; the caller reads it no further.
     """
 
     __slots__ = ('_id', '_partial', '_skip', 'bytes_read', 'offset', 'path')
@@ -66,7 +66,8 @@ class Tail:
             return
         fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            if (st.st_dev, st.st_ino) != self._id:  # pragma: no cover
+            opened = os.fstat(fd)  # the file stat saw, not a newer one
+            if (opened.st_dev, opened.st_ino) != self._id:
                 raise OSError('replaced by another file; read no further')
             end = st.st_size  # what comes later, the next refresh reads
             while self.offset < end:

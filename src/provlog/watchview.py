@@ -109,14 +109,19 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
 def _label(uid: str, counts: AgentCounts) -> str:
     if counts.name:
         return counts.name
-    return uid[:8] if uid else '(agent not journalled)'
+    return uid[:8] if uid else '(unknown agent)'
+
+
+def _running(state: RunWatch) -> str:
+    """Started, not ended: ``running`` until every journal is closed."""
+    return 'not ended' if state.done else 'running'
 
 
 def _table(state: RunWatch) -> Table:
     table = Table(header_style='bold', box=None, pad_edge=False)
     table.add_column('agent')
     for name, style in (
-        ('running', 'cyan'),
+        (_running(state), 'cyan'),
         ('completed', 'green'),
         ('failed', 'red'),
         ('cancelled', 'yellow'),
@@ -163,7 +168,7 @@ def _header(state: RunWatch, now: float) -> str:
             f'closed; {waiting} requests waiting for an answer'
         ),
         (
-            f'[bold]executions[/] [cyan]{running} running[/], '
+            f'[bold]executions[/] [cyan]{running} {_running(state)}[/], '
             f'[green]{completed} completed[/], [red]{failed} failed[/], '
             f'[yellow]{cancelled} cancelled[/]'
         ),

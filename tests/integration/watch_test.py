@@ -282,20 +282,22 @@ class TestDamageNeverFatal:
         assert main(['watch', str(run_dir), '--once']) == 0
         assert '1 damaged lines' in capsys.readouterr().out
 
-    def test_shrunk_journal_reported(self, procpool_run, tmp_path):
-        source = sorted(procpool_run['run_dir'].glob('*.jsonl'))[0]
+    def test_shrunk_or_replaced_journal_reported(self, procpool_run, tmp_path):
+        first, second = sorted(procpool_run['run_dir'].glob('*.jsonl'))[:2]
         run_dir = tmp_path / 'run'
-        shutil.copytree(source.parent, run_dir)
+        shutil.copytree(first.parent, run_dir)
         watch = RunWatch(run_dir)
         watch.refresh()
-        with (run_dir / source.name).open('r+b') as fh:
+        with (run_dir / first.name).open('r+b') as fh:
             fh.truncate(100)
+        shutil.copy(second, tmp_path / 'new')  # same bytes, another file
+        (tmp_path / 'new').replace(run_dir / second.name)
         watch.refresh()
-        problem = watch.journals[source.name].problem
-        assert problem is not None
-        assert 'shrank' in problem
+        problems = {n: j.problem or '' for n, j in watch.journals.items()}
+        assert 'shrank' in problems[first.name]
+        assert 'replaced' in problems[second.name]
         codes = [g.code for g in gaps(watch, final=True)]
-        assert 'journal-unread' in codes
+        assert codes.count('journal-unread') == 2
 
 
 # a child started in the background inherits SIGINT ignored; a terminal's
