@@ -43,6 +43,7 @@ _CALLER_ENDS = frozenset({'success', 'exception', 'cancelled'})
 _AGENT_KINDS = frozenset({'launch', 'lifecycle'})
 _NUMBER = (float, int)
 _MAX_BUCKETS = 64
+_MESSAGE_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -219,8 +220,8 @@ class RunWatch:
             self.run_id = run
             journal.header = True
             journal.label = f'{show(obj.get("host"))}:{show(obj.get("pid"))}'
-            t = obj.get('t')
-            if t.__class__ in _NUMBER and 0 < t <= MAX_TIME:
+            t = _time(obj.get('t'))
+            if t:  # synthetic and old headers may say 0
                 self._seen(t)
 
     def _seen(self, t: float) -> None:
@@ -348,8 +349,8 @@ class RunWatch:
         count = n if n.__class__ is int and n > 0 else 0
         if kind == 'close':
             journal.closed = True
-            t = obj.get('t')
-            if t.__class__ in _NUMBER and 0 < t <= MAX_TIME:
+            t = _time(obj.get('t'))
+            if t:
                 self._seen(t)
         elif kind == 'journal':  # the same process initialised again
             journal.closed = False
@@ -360,28 +361,27 @@ class RunWatch:
         elif kind == 'encode_error':
             journal.encode_errors += 1
         elif kind in {'gap', 'capture_off'}:
-            t = obj.get('t')
-            since = obj.get('since', t)
+            t = _time(obj.get('t'))
+            since = _time(obj.get('since', t))
             reason = obj.get('reason')
             journal.capture_gaps += 1
             journal.gaps.append(
                 CaptureGap(
                     str(kind),
-                    since if isinstance(since, (int, float)) else None,
-                    t if isinstance(t, (int, float)) else None,
+                    since,
+                    t,
                     reason if isinstance(reason, str) else 'no reason given',
                 )
             )
         elif kind == 'resume' and journal.gaps:
             gap = journal.gaps[-1]
-            t = obj.get('t')
             if gap.kind == 'gap' and gap.resumed is None:
                 journal.gaps[-1] = CaptureGap(
                     gap.kind,
                     gap.since,
                     gap.noticed,
                     gap.reason,
-                    t if isinstance(t, (int, float)) else None,
+                    _time(obj.get('t')),
                 )
 
     def _failure(
@@ -393,10 +393,9 @@ class RunWatch:
             kind, message = error.get('type'), error.get('message')
         text = kind if isinstance(kind, str) else 'unknown error'
         if isinstance(message, str) and message:
-            text += ': ' + message.split('\n', 1)[0]
-        t = obj.get('t')
+            text += ': ' + message[:_MESSAGE_CHARS].split('\n', 1)[0]
         failure = Failure(
-            float(t) if t.__class__ in _NUMBER else None,
+            _time(obj.get('t')),
             entry[0] if entry is not None else '',
             entry[1] if entry is not None else None,
             text,
@@ -409,3 +408,10 @@ class RunWatch:
 
 def _when(failure: Failure) -> float:
     return -1.0 if failure.t is None else failure.t
+
+
+def _time(value: object) -> float | None:
+    """``value`` as seconds since the epoch, if it is a plausible time."""
+    if value.__class__ in _NUMBER and isinstance(value, (int, float)):
+        return float(value) if 0 <= value <= MAX_TIME else None
+    return None
