@@ -154,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
         help='seconds of clock disagreement to tolerate (default 1.0)',
     )
     validate.add_argument('--json', action='store_true', help='JSON output')
+
+    watch = sub.add_parser('watch', help='a live view of a run while it goes')
+    watch.add_argument('run', type=Path, help='run folder, or its parent')
+    watch.add_argument('--once', action='store_true', help='one snapshot')
+    watch.add_argument('--interval', type=float, default=0.5, help='seconds')
+    watch.add_argument('--timeout', type=float, help='give up after seconds')
     return parser
 
 
@@ -334,6 +340,19 @@ def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == 'watch':  # tails the journals: no merge first
+        from provlog.watchview import watch  # noqa: PLC0415
+        from provlog.watchview import WatchError  # noqa: PLC0415
+
+        try:
+            return watch(
+                args.run,
+                once=args.once,
+                interval=args.interval,
+                timeout=args.timeout,
+            )
+        except WatchError as exc:
+            return _error(str(exc), exc.code)
     try:
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':

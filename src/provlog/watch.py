@@ -1,0 +1,417 @@
+"""The live state of a run while it goes: what ``provlog watch`` shows.
+
+Each journal is tailed (:class:`provlog.tail.Tail`): a refresh reads only
+the bytes it gained since the last one and folds its complete lines into
+:class:`RunWatch`, which keeps counts, not actions: per agent the
+executions running, completed, failed and cancelled; throughput; the
+latest failures; capture gaps. An action is held only while it is in
+flight, so memory stays bounded however long the run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from provlog.gaps import CaptureGap
+from provlog.journal import FORMAT_VERSION
+from provlog.merge import JOURNAL_SUFFIX
+from provlog.reader import MAX_TIME
+from provlog.reader import show
+from provlog.tail import Tail
+
+__all__ = ['AgentCounts', 'Failure', 'Journal', 'RunWatch']
+
+#: Seconds of the recent-throughput window.
+WINDOW = 10.0
+#: Latest failures kept, and capture gaps kept per journal.
+KEEP = 5
+_ENDS = {
+    'execute_success': 'completed',
+    'execute_exception': 'failed',
+    'execute_cancelled': 'cancelled',
+}
+_STARTS = frozenset({'execute_start', 'exec_agent'})
+_CALLER_ENDS = frozenset({'success', 'exception', 'cancelled'})
+_AGENT_KINDS = frozenset({'launch', 'lifecycle'})
+_NUMBER = (float, int)
+_MAX_BUCKETS = 64
+_MESSAGE_CHARS = 500
+
+
+@dataclass(slots=True)
+class AgentCounts:
+    """Executions of one agent, by state."""
+
+    name: str | None
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class Failure:
+    """One failed execution: when, on which agent, which action, why."""
+
+    t: float | None
+    agent: str
+    action: str | None
+    error: str
+
+
+@dataclass(slots=True)
+class Journal:
+    """What one journal said so far; in-flight actions only."""
+
+    tail: Tail
+    label: str
+    header: bool = False
+    closed: bool = False
+    #: Why the journal is read no further (it then counts for nothing).
+    problem: str | None = None
+    #: Executions started, not ended: tag -> (agent uid, action).
+    running: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: Requests this process sent that have no answer yet.
+    waiting: set[str] = field(default_factory=set)
+    damaged: int = 0
+    cut: int = 0
+    dropped: int = 0
+    lost: int = 0
+    encode_errors: int = 0
+    capture_gaps: int = 0
+    gaps: deque[CaptureGap] = field(default_factory=lambda: deque(maxlen=KEEP))
+    last_damaged: bool = False
+
+
+class RunWatch:
+    """The state of one run folder, refreshed from what its journals gain.
+
+    ``path`` is a run folder, or a folder that holds exactly one run (its
+    run folder may appear later, as the run starts).
+    """
+
+    __slots__ = (
+        '_buckets',
+        'agents',
+        'ended',
+        'error',
+        'failures',
+        'journals',
+        'path',
+        'run_dir',
+        'run_id',
+        't_first',
+        't_last',
+    )
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run_dir: Path | None = None
+        self.run_id: str | None = None
+        #: Why the folder cannot be watched (several runs in it), if so.
+        self.error: str | None = None
+        self.journals: dict[str, Journal] = {}
+        self.agents: dict[str, AgentCounts] = {}
+        #: The latest :data:`KEEP` failures by their time, oldest first.
+        self.failures: list[Failure] = []
+        self.ended = 0
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+        self._buckets: dict[int, int] = {}  # second -> executions ended
+
+    @property
+    def done(self) -> bool:
+        """Whether there is a journal and every journal read is closed."""
+        read = [j for j in self.journals.values() if j.problem is None]
+        return bool(read) and all(j.closed for j in read)
+
+    def refresh(self) -> int:
+        """Find journals that joined, read what each gained; bytes read."""
+        if self.run_dir is None and not self._resolve():
+            return 0
+        assert self.run_dir is not None
+        try:
+            names = sorted(
+                e.name
+                for e in os.scandir(self.run_dir)
+                if e.name.endswith(JOURNAL_SUFFIX)
+                and e.name not in self.journals
+            )
+        except OSError:
+            names = []
+        for name in names:
+            self.journals[name] = Journal(Tail(self.run_dir / name), name)
+        total = 0
+        for journal in self.journals.values():
+            if journal.problem is None:
+                total += self._read(journal)
+        return total
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """Executions ended per second: the last :data:`WINDOW`, overall.
+
+        Times are the journals' own; ``now`` (the watcher's clock) ends the
+        window unless the journals are later (a run with clocks ahead).
+        """
+        if self.t_first is None or self.t_last is None:
+            return 0.0, 0.0
+        ref = max(now, self.t_last)
+        self._prune(ref)
+        recent = sum(n for s, n in self._buckets.items() if s >= ref - WINDOW)
+        span = self.t_last - self.t_first
+        window = min(WINDOW, max(ref - self.t_first, 1.0))
+        return recent / window, self.ended / span if span > 0 else 0.0
+
+    def _prune(self, ref: float) -> None:
+        """Forget the seconds before the window that ends at ``ref``."""
+        for second in [s for s in self._buckets if s + 1 < ref - WINDOW]:
+            del self._buckets[second]
+
+    def _resolve(self) -> bool:
+        """Find the run folder: ``path``, or the one run folder in it."""
+        path = self.path
+        try:
+            if any(path.glob(f'*{JOURNAL_SUFFIX}')):
+                self.run_dir = path
+                return True
+            runs = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_dir() and any(p.glob(f'*{JOURNAL_SUFFIX}'))
+            )
+        except OSError:
+            return False
+        if len(runs) > 1:
+            self.error = f'{show(path)}: holds {len(runs)} runs; name one'
+        elif runs:
+            self.run_dir = runs[0]
+        return self.run_dir is not None
+
+    def _read(self, journal: Journal) -> int:
+        tail = journal.tail
+        before = tail.bytes_read
+        try:
+            for line in tail.read():
+                self._fold(journal, line)
+                if journal.problem is not None:
+                    break
+        except OSError as exc:
+            journal.problem = exc.strerror or str(exc)
+        return tail.bytes_read - before
+
+    def _header(self, journal: Journal, obj: dict[str, Any]) -> None:
+        version = obj.get('v')
+        run = obj.get('run')
+        if obj.get('e') != 'journal' or not isinstance(run, str):
+            journal.problem = 'not a provlog journal'
+        elif not isinstance(version, int) or version > FORMAT_VERSION:
+            journal.problem = f'journal format {show(version)} not readable'
+        elif self.run_id is not None and run != self.run_id:
+            journal.problem = f'from another run ({show(run)}); not counted'
+        else:
+            self.run_id = run
+            journal.header = True
+            journal.label = f'{show(obj.get("host"))}:{show(obj.get("pid"))}'
+            t = _time(obj.get('t'))
+            if t:  # synthetic and old headers may say 0
+                self._seen(t)
+
+    def _seen(self, t: float) -> None:
+        if self.t_first is None or t < self.t_first:
+            self.t_first = t
+        if self.t_last is None or t > self.t_last:
+            self.t_last = t
+
+    def _agent(self, ident: object) -> str:
+        """The uid of an identity object, its name remembered ('' unknown)."""
+        if not isinstance(ident, dict):
+            return ''
+        uid = ident.get('uid')
+        if not isinstance(uid, str):
+            return ''
+        counts = self.agents.get(uid)
+        if counts is None:
+            name = ident.get('name')
+            counts = self.agents[uid] = AgentCounts(
+                name if isinstance(name, str) else None
+            )
+        elif counts.name is None and isinstance(ident.get('name'), str):
+            counts.name = ident['name']
+        return uid
+
+    def _counts(self, uid: str) -> AgentCounts:
+        counts = self.agents.get(uid)
+        if counts is None:
+            counts = self.agents[uid] = AgentCounts(None)
+        return counts
+
+    def _parse(
+        self, journal: Journal, line: bytes | None
+    ) -> dict[str, Any] | None:
+        """The event on ``line``; ``None`` for damage and for the header."""
+        try:
+            obj = orjson.loads(line) if line is not None else None
+        except orjson.JSONDecodeError:
+            obj = None
+        if obj.__class__ is not dict:
+            journal.damaged += 1
+            journal.last_damaged = True
+            return None
+        assert isinstance(obj, dict)
+        if not journal.header:
+            self._header(journal, obj)
+            return None
+        if journal.last_damaged:  # a cut write, not damage, if 'lost' next
+            journal.last_damaged = False
+            if obj.get('e') == 'lost':
+                journal.damaged -= 1
+                journal.cut += 1
+        return obj
+
+    def _fold(self, journal: Journal, line: bytes | None) -> None:
+        """Fold one line: the hot path, one branch per kind."""
+        obj = self._parse(journal, line)
+        if obj is None:
+            return
+        kind = obj.get('e')
+        if kind in _ENDS or kind in _STARTS:
+            tag = obj.get('tag')
+            if tag.__class__ is not str:
+                journal.damaged += 1
+            elif kind in _ENDS:
+                self._end(journal, tag, obj)
+            else:
+                self._start(journal, tag, obj)
+        elif kind == 'start':
+            tag = obj.get('tag')
+            if tag.__class__ is str:
+                journal.waiting.add(tag)
+        elif kind in _CALLER_ENDS:
+            journal.waiting.discard(obj.get('tag'))
+        elif kind == 'agent':
+            self._agent(obj)
+        elif kind in _AGENT_KINDS:
+            self._agent(obj.get('agent'))
+        else:
+            self._marker(journal, kind, obj)
+
+    def _start(self, journal: Journal, tag: str, obj: dict[str, Any]) -> None:
+        """``execute_start``, or ``exec_agent`` naming its agent late."""
+        uid = self._agent(obj.get('agent'))
+        known = journal.running.get(tag)
+        if known is None and obj['e'] == 'execute_start':
+            action = obj.get('action')
+            journal.running[tag] = (
+                uid,
+                action if isinstance(action, str) else None,
+            )
+            self._counts(uid).running += 1
+            t = obj.get('t')
+            if t.__class__ in _NUMBER and 0 <= t <= MAX_TIME:
+                self._seen(t)
+        elif known is not None and not known[0] and uid:
+            journal.running[tag] = (uid, known[1])
+            self._counts('').running -= 1
+            self._counts(uid).running += 1
+
+    def _end(self, journal: Journal, tag: str, obj: dict[str, Any]) -> None:
+        """An execution ended: counted, its in-flight entry forgotten."""
+        entry = journal.running.pop(tag, None)
+        counts = self._counts(entry[0] if entry is not None else '')
+        if entry is not None:
+            counts.running -= 1
+        state = _ENDS[obj['e']]
+        setattr(counts, state, getattr(counts, state) + 1)
+        self.ended += 1
+        t = obj.get('t')
+        if t.__class__ in _NUMBER and 0 <= t <= MAX_TIME:
+            self._seen(t)
+            second = int(t)
+            self._buckets[second] = self._buckets.get(second, 0) + 1
+            if len(self._buckets) > _MAX_BUCKETS and self.t_last is not None:
+                self._prune(self.t_last)  # bounded on a long first read
+        if state == 'failed':
+            self._failure(obj, entry)
+
+    def _marker(
+        self, journal: Journal, kind: object, obj: dict[str, Any]
+    ) -> None:
+        """``close``, ``journal`` again, and what says the record has gaps."""
+        n = obj.get('n')
+        count = n if n.__class__ is int and n > 0 else 0
+        if kind == 'close':
+            journal.closed = True
+            t = _time(obj.get('t'))
+            if t:
+                self._seen(t)
+        elif kind == 'journal':  # the same process initialised again
+            journal.closed = False
+        elif kind == 'dropped':
+            journal.dropped += count
+        elif kind == 'lost':
+            journal.lost += count
+        elif kind == 'encode_error':
+            journal.encode_errors += 1
+        elif kind in {'gap', 'capture_off'}:
+            t = _time(obj.get('t'))
+            since = _time(obj.get('since', t))
+            reason = obj.get('reason')
+            journal.capture_gaps += 1
+            journal.gaps.append(
+                CaptureGap(
+                    str(kind),
+                    since,
+                    t,
+                    reason if isinstance(reason, str) else 'no reason given',
+                )
+            )
+        elif kind == 'resume' and journal.gaps:
+            gap = journal.gaps[-1]
+            if gap.kind == 'gap' and gap.resumed is None:
+                journal.gaps[-1] = CaptureGap(
+                    gap.kind,
+                    gap.since,
+                    gap.noticed,
+                    gap.reason,
+                    _time(obj.get('t')),
+                )
+
+    def _failure(
+        self, obj: dict[str, Any], entry: tuple[str, str | None] | None
+    ) -> None:
+        error = obj.get('error')
+        kind = message = None
+        if isinstance(error, dict):
+            kind, message = error.get('type'), error.get('message')
+        text = kind if isinstance(kind, str) else 'unknown error'
+        if isinstance(message, str) and message:
+            text += ': ' + message[:_MESSAGE_CHARS].split('\n', 1)[0]
+        failure = Failure(
+            _time(obj.get('t')),
+            entry[0] if entry is not None else '',
+            entry[1] if entry is not None else None,
+            text,
+        )
+        kept = self.failures
+        if len(kept) < KEEP or _when(failure) > _when(kept[0]):
+            bisect.insort(kept, failure, key=_when)
+            del kept[:-KEEP]
+
+
+def _when(failure: Failure) -> float:
+    return -1.0 if failure.t is None else failure.t
+
+
+def _time(value: object) -> float | None:
+    """``value`` as seconds since the epoch, if it is a plausible time."""
+    if value.__class__ in _NUMBER and isinstance(value, (int, float)):
+        return float(value) if 0 <= value <= MAX_TIME else None
+    return None
