@@ -143,6 +143,69 @@ def offline(sizes: list[int], compare_at: int) -> list[dict[str, Any]]:
     return out
 
 
+def views(n_export: int, n_report: int, n_watch: int) -> dict[str, Any]:
+    """The views' figures, each part in its own process."""
+    out = {}
+    for part, n in (
+        ('exports', n_export),
+        ('report', n_report),
+        ('watch', n_watch),
+    ):
+        t0 = time.perf_counter()
+        out[part] = _run_json(
+            [str(HERE / 'bench_views.py'), part, str(n)], timeout=1800
+        )
+        print(
+            f'  views {part} {n}: {time.perf_counter() - t0:.0f} s', flush=True
+        )
+    return out
+
+
+def _views_report(v: dict[str, Any]) -> list[str]:
+    ex, rep, w = v['exports'], v['report'], v['watch']
+    a = ex['actions']
+    pj = ex['provjson']['s'] / a * 1e6
+    rows = []
+    for fmt in ('provjson', 'perfetto', 'otlp'):
+        us = ex[fmt]['s'] / a * 1e6
+        rows.append(
+            f'| {fmt} | {us:.1f} | {us / pj:.2f} | {ex[fmt]["bytes"] / a:.0f} |'
+        )
+    perfetto = ex['perfetto']['s'] / ex['provjson']['s']
+    otlp = ex['otlp']['s'] / ex['provjson']['s']
+    mb = rep['bytes'] / 1e6
+    refresh_ms = w['refresh_s'] * 1e3
+    return [
+        '',
+        '## Views: trace exports, the report, watch',
+        '',
+        f'Synthetic runs as above. Exports at {a} actions, each from the same merged run and a fresh '
+        '`RunGraph`, so PROV-JSON pays for building its PROV graph and the trace formats for building '
+        'their timeline (what `provlog export` does after the merge); median of 3.',
+        '',
+        '| format | µs/action | ratio to PROV-JSON | bytes/action |',
+        '|---|---|---|---|',
+        *rows,
+        '',
+        f'Report of a {rep["actions"]}-action run: {rep["report_s"]:.2f} s after a {rep["merge_s"]:.2f} s '
+        f'merge, {mb:.1f} MB, peak RSS {rep["peak_rss_bytes"] / 2**20:.0f} MiB.',
+        '',
+        f'`watch` on a {w["actions"]}-action run ({w["journals"]} journals, {w["journal_mb"]:.0f} MB): '
+        f'first read {w["initial_s"]:.1f} s; one refresh after {w["gained_lines"]} lines '
+        f'({w["gained_bytes"] / 1e3:.0f} kB) joined {refresh_ms:.1f} ms; drawing the view '
+        f'{w["render_s"] * 1e3:.1f} ms; peak RSS {w["peak_rss_mb"]:.0f} MiB.',
+        '',
+        'Goals:',
+        '',
+        f'- Perfetto export <= PROV-JSON per action: {perfetto:.2f}x, {_goal(perfetto <= 1)}',
+        f'- OTLP export <= PROV-JSON per action: {otlp:.2f}x, {_goal(otlp <= 1)}',
+        f'- report of 10,000 actions < 5 s: {rep["report_s"]:.2f} s, {_goal(rep["report_s"] < 5)}',
+        f'- report of 10,000 actions < 10 MB: {mb:.1f} MB, {_goal(mb < 10)}',
+        f'- one `watch` refresh on 1,000,000 actions gaining 1,000 lines < 100 ms: {refresh_ms:.1f} ms, '
+        f'{_goal(refresh_ms < 100)}',
+    ]
+
+
 def _versions() -> str:
     names = [
         'academy-py',
@@ -237,6 +300,7 @@ def report(
     cap: Capture,
     loops: Capture,
     off: list[dict[str, Any]],
+    vw: dict[str, Any],
     reps: int,
     n: int,
     elapsed: float,
@@ -397,9 +461,11 @@ def report(
     lines += [
         '',
         _compare_note(cmp_[-1] if cmp_ else None),
+        *_views_report(vw),
         '',
         'Reproduce: `make bench` (this page), `python benchmarks/bench_capture.py D local trivial 2000` (one '
-        'capture run), `python benchmarks/bench_offline.py 1000 --rdflib --prov` (one offline size, with rdflib and prov).',
+        'capture run), `python benchmarks/bench_offline.py 1000 --rdflib --prov` (one offline size, with rdflib and prov), '
+        '`python benchmarks/bench_views.py exports|report|watch N` (one views part).',
     ]
     return '\n'.join(lines) + '\n'
 
@@ -440,8 +506,10 @@ def main() -> None:
         redis.wait(10)
     print('offline pipeline ...', flush=True)
     off = offline([int(s) for s in args.sizes.split(',')], args.compare_at)
+    print('views ...', flush=True)
+    vw = views(100_000, 10_000, 1_000_000)
     text = report(
-        cap, loops, off, args.reps, args.calls, time.perf_counter() - t0
+        cap, loops, off, vw, args.reps, args.calls, time.perf_counter() - t0
     )
     Path(args.output).write_text(text)
     print(text)
