@@ -144,6 +144,17 @@ def _parser() -> argparse.ArgumentParser:
         help='seconds of clock disagreement to tolerate (default 1.0)',
     )
     validate.add_argument('--json', action='store_true', help='JSON output')
+
+    report = sub.add_parser(
+        'report', help='one self-contained HTML page about the run'
+    )
+    run_arg(report)
+    report.add_argument(
+        '-o',
+        '--output',
+        type=Path,
+        help='output file (default: report.html in the run folder)',
+    )
     return parser
 
 
@@ -298,6 +309,14 @@ def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _report(graph: RunGraph, args: argparse.Namespace) -> None:
+    from provlog.report import render_report  # noqa: PLC0415
+
+    target = args.output or graph.run.run_dir / 'report.html'
+    _write_file(target, render_report(graph))
+    print(f'wrote {target} ({len(graph.run.actions)} actions)')
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -327,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             return _validate(graph, args)
         elif args.command == 'forward':
             _forward(graph, args)
+        elif args.command == 'report':
+            _report(graph, args)
     except BindingError as exc:  # the command line, not the query
         return _error(str(exc), 2)
     except QueryError as exc:
