@@ -17,7 +17,6 @@ call index or -1, note]``: the input was derived from that call's result).
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from datetime import UTC
 from typing import Any
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING
 
 from provlog import __version__
 from provlog.report import details
+from provlog.report.aggregate import by_name
+from provlog.report.aggregate import histogram
 from provlog.report.rows import place
 from provlog.report.rows import Placement
 from provlog.report.select import Derivation
@@ -34,18 +35,15 @@ from provlog.report.select import lineage_calls
 from provlog.report.select import select
 from provlog.spans import Call
 from provlog.spans import Side
-from provlog.spans import STATES
 from provlog.spans import Timeline
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
 
-__all__ = ['FORMAT', 'HISTOGRAM_BINS', 'payload']
+__all__ = ['FORMAT', 'payload']
 
 #: The payload's format; the page refuses data it does not know.
 FORMAT = 1
-#: Bins of the activity overview (every call, sampled or not).
-HISTOGRAM_BINS = 240
 
 
 def _rel(t: float, t0: float) -> float:
@@ -108,8 +106,8 @@ def payload(graph: RunGraph, *, max_bars: int = 5000) -> dict[str, Any]:
         ],
         'calls': entries,
         'final': [index[t] for t in targets if t in index],
-        'hist': _histogram(tl),
-        'by_name': _by_name(tl),
+        'hist': histogram(tl),
+        'by_name': by_name(tl),
     }
 
 
@@ -272,59 +270,3 @@ def _sample(
             k: {'total': v[0], 'kept': v[1]} for k, v in counts.items()
         },
     }
-
-
-def _histogram(tl: Timeline) -> dict[str, Any]:
-    """Executions running per time bin and state, over every call."""
-    span = tl.end - tl.start
-    bins = HISTOGRAM_BINS
-    steps = {s: [0] * (bins + 1) for s in STATES}
-    if span > 0:
-        for call in tl.calls.values():
-            side = call.execution or call.request
-            if side is None or call.state not in steps:
-                continue
-            a = min(bins - 1, int((side.start - tl.start) / span * bins))
-            b = min(bins - 1, int((side.end - tl.start) / span * bins))
-            steps[call.state][a] += 1
-            steps[call.state][b + 1] -= 1
-    out: dict[str, list[int]] = {}
-    for state, diff in steps.items():
-        running, series = 0, []
-        for d in diff[:bins]:
-            running += d
-            series.append(running)
-        out[state] = series
-    return {'bins': bins, 'series': out}
-
-
-def _by_name(tl: Timeline) -> list[list[Any]]:
-    """Per action name, over every call: counts by state and durations.
-
-    ``[name, calls, completed, failed, cancelled, not_ended, total seconds,
-    mean seconds, max seconds]``, most total time first; durations are the
-    execution side's where it ended, else the request's.
-    """
-    count: Counter[str] = Counter()
-    states: dict[str, Counter[str]] = {}
-    took: dict[str, list[float]] = {}
-    for call in tl.calls.values():
-        count[call.action] += 1
-        states.setdefault(call.action, Counter())[call.state] += 1
-        side = call.execution if call.execution is not None else call.request
-        if side is not None and side.ended:
-            took.setdefault(call.action, []).append(side.duration)
-    rows = []
-    for name, n in count.items():
-        times = took.get(name, [])
-        row: list[Any] = [
-            details.cut(name, details.PREVIEW_CHARS),
-            n,
-            *(states[name][s] for s in STATES),
-            round(sum(times), 6),
-            round(sum(times) / len(times), 6) if times else None,
-            round(max(times), 6) if times else None,
-        ]
-        rows.append(row)
-    rows.sort(key=lambda r: (-(r[6] or 0), r[0]))
-    return rows

@@ -55,7 +55,7 @@
   }
 
   function plural(n, word, many) {
-    return n + ' ' + (n === 1 ? word : (many || word + 's'));
+    return fmtInt(n) + ' ' + (n === 1 ? word : (many || word + 's'));
   }
 
   function fmtDur(s) {
@@ -67,6 +67,10 @@
     if (a < 60) return s.toFixed(a < 10 ? 2 : 1) + ' s';
     if (a < 3600) return Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
     return Math.floor(s / 3600) + ' h ' + Math.round((s % 3600) / 60) + ' min';
+  }
+
+  function fmtInt(n) {
+    return typeof n === 'number' ? n.toLocaleString('en-US') : String(n);
   }
 
   function fmtRel(t) {
@@ -178,7 +182,7 @@
         bar.append(part);
       }
       legend.append(el('span', {class: 'key' + (n ? '' : ' zero')},
-        el('i', {class: 'swatch st-' + st}), n + ' ' + STATE_LABEL[st]));
+        el('i', {class: 'swatch st-' + st}), fmtInt(n) + ' ' + STATE_LABEL[st]));
     }
     const tile = (label, value, ...more) => el('div', {class: 'tile'},
       el('div', {class: 'label', text: label}),
@@ -191,10 +195,10 @@
     add(clear(root), [
       el('h2', {class: 'sr-only', text: 'Summary'}),
       el('div', {class: 'tiles'},
-        tile('Actions', String(s.actions), bar, legend),
-        tile('Agents', String(s.agents),
+        tile('Actions', fmtInt(s.actions), bar, legend),
+        tile('Agents', fmtInt(s.agents),
           el('div', {class: 'sub', text: s.clients ? '+ ' + plural(s.clients, 'client') : ''})),
-        tile('Processes', String(s.processes), el('div', {class: 'sub', text: hosts})),
+        tile('Processes', fmtInt(s.processes), el('div', {class: 'sub', text: hosts})),
         tile('Duration', fmtDur(s.duration),
           el('div', {class: 'sub', text: D.t0_iso ? 'from ' + fmtClock(0, true) : ''})),
         tile('Record', s.complete ? 'Complete' : 'Incomplete', complete)),
@@ -214,9 +218,9 @@
     for (let n = lines.length - 1; n >= 0; n--) {
       const m = /^\s*File "(.*)", line (\d+), in (.*)$/.exec(lines[n]);
       if (m) {
-        const code = (lines[n + 1] || '').trim();
+        const next = lines[n + 1] || '';
         return {file: m[1], line: m[2], fn: m[3],
-          code: /^File "/.test(code) ? '' : code};
+          code: /^\s{4,}\S/.test(next) && !/^\s*File "/.test(next) ? next.trim() : ''};
       }
     }
     return null;
@@ -228,10 +232,12 @@
       const where = kind === 'log' ? b : kind === 'warning' ? b : kind;
       box.append(el('div', {class: 'logline k-' + kind},
         el('span', {class: 'when', text: t === null ? '' : fmtRel(t)}),
-        el('span', {class: 'lvl lvl-' + String(a || kind).toLowerCase(),
-          text: kind === 'log' ? a : kind === 'warning' ? a || 'Warning' : kind}),
-        el('span', {class: 'src', text: where}),
-        el('span', {class: 'msg', text: text})));
+        el('div', {class: 'lbody'},
+          el('div', {class: 'lmeta'},
+            el('span', {class: 'lvl lvl-' + String(a || kind).toLowerCase(),
+              text: kind === 'log' ? a : kind === 'warning' ? a || 'Warning' : kind}),
+            kind === 'log' || kind === 'warning' ? el('span', {class: 'src', text: where}) : null),
+          el('pre', {class: 'msg', text: text}))));
     }
     if (c.logs_cut) {
       box.append(el('div', {class: 'muted', text: plural(c.logs_cut, 'more line') +
@@ -330,7 +336,7 @@
         logList(first)));
     }
     foot.prepend(chips(members, (i) =>
-      agentName(CALLS[i].caller) + ' → ' + agentName(CALLS[i].callee), 24));
+      agentName(CALLS[i].caller) + ' → ' + agentName(CALLS[i].callee), 8));
     card.append(foot);
     return card;
   }
@@ -493,7 +499,7 @@
     function drawOverview(width) {
       const h = D.hist;
       overSvg.append(sv('text', {x: 8, y: 15, class: 'over-title', text: 'activity'}),
-        sv('text', {x: 8, y: 28, class: 'over-sub', text: 'executions running, all ' + D.summary.actions}));
+        sv('text', {x: 8, y: 28, class: 'over-sub', text: 'executions running, all ' + fmtInt(D.summary.actions)}));
       if (!h || !h.bins) return;
       let top = 1;
       const sums = [];
@@ -1038,8 +1044,10 @@
       if (fit >= 0.72 && fit < 1) {
         svg.setAttribute('width', Math.floor(L.width * fit));
         svg.setAttribute('height', Math.floor(L.height * fit));
-      } else if (fit < 1) {
+      } else if (fit < 1) {  // the final results are on the right
+        const last = [...L.pos.values()].reduce((a, b) => (b.x > a.x ? b : a));
         scroller.scrollLeft = L.width;
+        scroller.scrollTop = Math.max(0, last.y - scroller.clientHeight / 2);
       }
       if (g.cut) {
         box.append(el('p', {class: 'muted', text: 'Drawn up to ' + MAX_NODES + ' nodes; ' +
@@ -1065,8 +1073,10 @@
     function show(i) {
       target = i;
       if (i === null) {
-        draw(D.final, D.final.length ? 'of the final results: ' +
-          D.final.map((k) => CALLS[k].name).join(', ') : '');
+        const names = [...new Set(D.final.map((k) => CALLS[k].name))];
+        draw(D.final, !D.final.length ? '' : D.final.length === 1
+          ? 'of the final result, of ' + names[0]
+          : 'of the last ' + D.final.length + ' top-level results (' + names.join(', ') + ')');
       } else {
         draw([i], 'of ' + CALLS[i].name + ' (' + CALLS[i].tag.slice(0, 8) + ')');
       }
@@ -1093,8 +1103,8 @@
     const tbody = el('tbody');
     for (const r of D.by_name) {
       tbody.append(el('tr', {},
-        el('td', {text: r[0]}), el('td', {class: 'num', text: r[1]}),
-        STATES.map((s, n) => el('td', {class: 'num' + (r[2 + n] ? ' st-text-' + s : ' zero'), text: r[2 + n]})),
+        el('td', {text: r[0]}), el('td', {class: 'num', text: fmtInt(r[1])}),
+        STATES.map((s, n) => el('td', {class: 'num' + (r[2 + n] ? ' st-text-' + s : ' zero'), text: fmtInt(r[2 + n])})),
         el('td', {class: 'num', text: fmtDur(r[6])}), el('td', {class: 'num', text: fmtDur(r[7])}),
         el('td', {class: 'num', text: fmtDur(r[8])})));
     }
@@ -1117,11 +1127,18 @@
         el('pre', {class: 'preview', text: v && v.p !== undefined ? v.p :
           v && flags.includes('capped') ? '(over the size cap: type, size and hash only)' : '(no preview)'}),
         v && v.h ? el('div', {class: 'hash', title: v.h, text: 'sha256 ' + v.h.slice(0, 16) + '…'}) : null,
-        derived.map(([, src, note]) => el('div', {class: 'derived'}, 'same content as the result of ',
-          src >= 0 ? callLink(src) : el('span', {class: 'muted', text: 'a call not in this report'}),
-          note ? el('span', {class: 'muted', text: ' (' + note + ')'}) : null))));
+        derived.length ? el('div', {class: 'derived'}, 'same content as the result of ',
+          derived.map(([, src, note], n) => [n ? ', ' : '',
+            src >= 0 ? callLink(src) : el('span', {class: 'muted', text: 'a call not in this report'}),
+            note ? el('span', {class: 'muted', text: ' (' + memberNote(note, c.name) + ')'}) : null])) : null));
     }
     return box;
+  }
+
+  /** "summarize arg0[1] = square result" as "arg0[1]". */
+  function memberNote(note, name) {
+    const left = String(note).split(' = ')[0];
+    return left.startsWith(name + ' ') ? left.slice(name.length + 1) : left;
   }
 
   function sideBlock(title, side, extra) {
