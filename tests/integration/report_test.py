@@ -57,7 +57,7 @@ class Page:
         page.on('pageerror', lambda e: self.errors.append(str(e)))
         page.on('request', lambda r: self.requests.append(r.url))
         page.goto(url)
-        page.wait_for_selector('body[data-ready]')
+        page.wait_for_selector('body[data-ready]', state='attached')
 
     def view(self) -> tuple[float, float]:
         """The timeline's visible range, seconds since the run began."""

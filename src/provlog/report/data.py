@@ -250,7 +250,7 @@ def _summary(
         'agents': stats['agents'],
         'clients': clients,
         'processes': stats['processes'],
-        'hosts': sorted({str(p.host) for p in procs}),
+        'hosts': sorted({str(p.host or 'unknown') for p in procs}),
         'duration': _rel(tl.end, tl.start),
         'complete': stats['complete'],
         'gaps': [
