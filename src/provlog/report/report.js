@@ -392,7 +392,8 @@
       root = clear(document.getElementById('timeline'));
       const execs = CALLS.filter((c) => c.ex).length;
       root.append(heading('Timeline',
-        el('span', {class: 'count', text: plural(execs, 'execution') + ' on ' + plural(D.rows.length, 'row')})));
+        el('span', {class: 'count', text: plural(execs, 'execution') + ' on ' + plural(D.rows.length, 'row')}),
+        timelineLegend()));
       const tools = el('div', {class: 'tools'});
       const btn = (text, title, f) => el('button', {type: 'button', class: 'tool', title, text, onclick: f});
       rangeText = el('span', {class: 'range'});
@@ -401,7 +402,7 @@
         btn('+', 'zoom in', () => zoom(1 / 1.6)),
         btn('Fit', 'show the whole run (or double-click)', () => setView(FULL_A, FULL_B)),
         btn('Selected', 'zoom to the selected call', () => { if (selected >= 0) focus(selected); }),
-        rangeText, timelineLegend(),
+        rangeText,
       ]);
       root.append(tools);
       root.setAttribute('data-span', SPAN);
@@ -485,7 +486,17 @@
       gutter.append(sv('line', {x1: LABEL_W - 4, x2: LABEL_W - 4, y1: 0, y2: height, class: 'gutter-line'}));
       bodySvg.append(gutter);
       wire();
-      setView(FULL_A, FULL_B);
+      setView(...initialView());
+    }
+
+    /** Where executions ran: a run that waited long for its agents to
+     * start opens on its work; Fit (or a double-click) shows it all. */
+    function initialView() {
+      let a = Infinity, b = -Infinity;
+      for (const c of CALLS) if (c.ex) { a = Math.min(a, c.ex[0]); b = Math.max(b, c.ex[1]); }
+      if (!(b > a) || b - a > 0.6 * SPAN) return [FULL_A, FULL_B];
+      const pad = (b - a) * 0.04;
+      return [a - pad, b + pad];
     }
 
     function timelineLegend() {
@@ -599,9 +610,10 @@
     }
 
     function fmtTick(v, step) {
-      if (step >= 1) return v.toFixed(step >= 10 ? 0 : 0) + ' s';
-      if (step >= 1e-3) return (v * 1e3).toFixed(Math.max(0, -Math.floor(Math.log10(step * 1e3)))) + ' ms';
-      return (v * 1e6).toFixed(Math.max(0, -Math.floor(Math.log10(step * 1e6)))) + ' µs';
+      const digits = (unit) => Math.max(0, Math.ceil(-Math.log10(step / unit) - 1e-9));
+      if (step >= 1 || Math.abs(v) >= 1) return v.toFixed(digits(1)) + ' s';
+      if (step >= 1e-3 || Math.abs(v) >= 1e-3) return (v * 1e3).toFixed(digits(1e-3)) + ' ms';
+      return (v * 1e6).toFixed(digits(1e-6)) + ' µs';
     }
 
     function drawLabels() {
