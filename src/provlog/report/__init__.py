@@ -94,7 +94,7 @@ def render_report(
         "default-src 'none'; "
         f'style-src {_csp_hash(css)}; '
         f'script-src {_csp_hash(script)}; '
-        "img-src data:; connect-src 'none'; form-action 'none'; "
+        "connect-src 'none'; form-action 'none'; "
         "base-uri 'none'"
     )
     sample_note = _notice(data)
