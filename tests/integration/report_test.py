@@ -21,6 +21,7 @@ from provlog.report import page_data
 from provlog.report import render_report
 from provlog.report import write_report
 from tests import browser
+from tests.integration.badinput_test import _deep_run
 
 _SKIP = browser.missing_reason()  # raises on CI when chromium is missing
 needs_browser = pytest.mark.skipif(_SKIP is not None, reason=_SKIP or '')
@@ -172,8 +173,10 @@ class TestCallTreeFolds:
     ) -> None:
         call = _call(graph, 'run_pipeline')
         node = opened.page.locator(f'#tree .node[data-tag="{call.tag}"]')
-        toggle = node.locator('> .line > .toggle')
-        kids = node.locator('> .kidsbox > .node')
+        toggle = node.locator('.toggle')
+        kids = opened.page.locator(
+            f'#tree .node[data-parent-tag="{call.tag}"]'
+        )
         assert kids.count() == 0  # drawn when first opened
         toggle.click()
         assert toggle.get_attribute('aria-expanded') == 'true'
@@ -182,6 +185,23 @@ class TestCallTreeFolds:
         toggle.click()
         assert toggle.get_attribute('aria-expanded') == 'false'
         assert not any(k.is_visible() for k in kids.all())
+
+
+@needs_browser
+class TestDeepRun:
+    """Thousands of nested calls open in the tree without hurting the browser."""
+
+    def test_expand_all(self, tmp_path: Path) -> None:
+        run = tmp_path / 'deep'
+        _deep_run(run, 3000)
+        path = write_report(provlog.load(run), tmp_path / 'deep.html')
+        with browser.chromium() as page:
+            opened = Page(page, path.resolve().as_uri())
+            page.click('#tree button:text("Expand all")')
+            assert page.locator('#tree .node:visible').count() == 3000
+            page.locator('#tree .line').nth(2999).click()
+            assert page.locator('#details h2').inner_text() == 'dive'
+            assert opened.errors == []
 
 
 @needs_browser

@@ -619,13 +619,16 @@
     function drawLabels() {
       clear(gLabels);
       let n = 0;
+      const taken = new Map();  // lane top -> right end of its last label
       for (const b of bars) {
-        if (!b.vis || b.kind !== 'ex' || b.x1 - b.x0 < 44 || n >= MAX_LABELS) continue;
-        const w = b.x1 - Math.max(b.x0, LABEL_W);
-        if (w < 44) continue;
+        if (!b.vis || b.kind !== 'ex' || n >= MAX_LABELS) continue;
+        const x0 = Math.max(b.x0, LABEL_W);
+        const w = b.x1 - x0;
+        if (w < 44 || x0 < (taken.get(b.y) || -Infinity)) continue;  // no label over a label
         const c = CALLS[b.i];
-        gLabels.append(sv('text', {x: Math.max(b.x0, LABEL_W) + 4, y: b.y + 12, class: 'bar-label',
-          text: shorten(c.name + ' ' + fmtDur(callDur(c)), Math.floor((w - 6) / 6.3))}));
+        const text = shorten(c.name + ' ' + fmtDur(callDur(c)), Math.floor((w - 6) / 6.3));
+        gLabels.append(sv('text', {x: x0 + 4, y: b.y + 12, class: 'bar-label', text}));
+        taken.set(b.y, x0 + 8 + text.length * 6.3);
         n++;
       }
     }
@@ -761,44 +764,54 @@
   // ================================================================ call tree
 
   const Tree = (function () {
+    // One flat list of rows, indented by depth: a deep run nests no DOM.
     const PAGE = 300;
-    const nodes = new Map();  // call index -> node element
-    let root, list;
+    const nodes = new Map();  // call index -> {i, row, toggle, depth, open, shown, more}
+    let list;
 
     function build() {
-      root = clear(document.getElementById('tree'));
-      const shownRoots = ROOTS.length;
+      const root = clear(document.getElementById('tree'));
       root.append(heading('Call tree', el('span', {class: 'count',
-        text: plural(shownRoots, 'top-level call') + (D.sample ? ' in this report' : '')})));
+        text: plural(ROOTS.length, 'top-level call') + (D.sample ? ' in this report' : '')})));
       root.append(el('div', {class: 'tools'},
         el('button', {type: 'button', class: 'tool', text: 'Expand all', onclick: () => expandAll(true)}),
         el('button', {type: 'button', class: 'tool', text: 'Collapse all', onclick: () => expandAll(false)}),
         el('span', {class: 'hint', text: 'click a call for its details; ▸ shows the calls it made'})));
       list = el('div', {class: 'tree', role: 'tree'});
       root.append(list);
-      page(list, ROOTS, 0, 0);
+      const end = el('div', {class: 'end'});
+      list.append(end);
+      page(null, ROOTS, 0, 0, end);
     }
 
-    /** Append nodes for calls[from...] to box, PAGE at a time. */
-    function page(box, calls, from, depth) {
+    /** Rows for calls[from...] before `before`, PAGE at a time. */
+    function page(parent, calls, from, depth, before) {
       const upto = Math.min(calls.length, from + PAGE);
-      for (let n = from; n < upto; n++) box.append(node(calls[n], depth));
+      const rows = [];
+      for (let n = from; n < upto; n++) rows.push(row(calls[n], depth));
+      before.before(...rows);
+      if (parent !== null) nodes.get(parent).shown = upto;
       if (upto < calls.length) {
         const more = el('button', {type: 'button', class: 'link more',
           text: 'show ' + Math.min(PAGE, calls.length - upto) + ' more of ' + (calls.length - upto)});
-        more.addEventListener('click', () => { more.remove(); page(box, calls, upto, depth); });
-        box.append(more);
+        const line = el('div', {class: 'more-row'}, more);
+        line.style.paddingLeft = (depth * 18 + 28) + 'px';
+        more.addEventListener('click', () => { page(parent, calls, upto, depth, line); line.remove(); });
+        before.before(line);
+        if (parent !== null) nodes.get(parent).more = line;
+      } else if (parent !== null) {
+        nodes.get(parent).more = null;
       }
     }
 
-    function node(i, depth) {
+    function row(i, depth) {
       const c = CALLS[i];
       const kids = KIDS[i];
       const toggle = el('button', {type: 'button', class: 'toggle', 'aria-expanded': 'false',
         'aria-label': 'show the calls it made', text: kids.length ? '▸' : ''});
       if (!kids.length) toggle.disabled = true;
       const missing = (c.nc || 0) - kids.length;
-      const line = el('div', {class: 'line', role: 'treeitem', 'data-i': i},
+      const line = el('div', {class: 'line'},
         toggle,
         el('span', {class: 'name', text: c.name}),
         el('span', {class: 'agent', text: agentName(c.caller) + ' → ' + agentName(c.callee)}),
@@ -806,43 +819,61 @@
         el('span', {class: 'dur', text: fmtDur(callDur(c))}),
         kids.length ? el('span', {class: 'kids', text: plural(kids.length, 'call')}) : null,
         missing > 0 ? el('span', {class: 'muted', text: '+' + missing + ' not in this report'}) : null);
-      line.style.paddingLeft = (depth * 18 + 4) + 'px';
-      const item = el('div', {class: 'node', 'data-tag': c.tag, 'data-i': i}, line);
-      toggle.addEventListener('click', (ev) => { ev.stopPropagation(); setOpen(i, toggle.getAttribute('aria-expanded') !== 'true'); });
+      line.style.paddingLeft = (Math.min(depth, 40) * 18 + 4) + 'px';
+      const item = el('div', {class: 'node', role: 'treeitem', 'data-tag': c.tag, 'data-i': i,
+        'aria-level': depth + 1, 'data-parent-tag': c.parent !== undefined ? CALLS[c.parent].tag : null}, line);
+      toggle.addEventListener('click', (ev) => {
+        ev.stopPropagation();
+        setOpen(i, toggle.getAttribute('aria-expanded') !== 'true');
+      });
       line.addEventListener('click', () => select(i, {from: 'tree'}));
-      nodes.set(i, {item, toggle, depth, kidsBox: null});
+      nodes.set(i, {i, row: item, toggle, depth, open: false, shown: 0, more: null});
       return item;
+    }
+
+    /** Show or hide the rows of the calls under call i (and theirs). */
+    function showUnder(i, visible) {
+      const stack = [i];
+      while (stack.length) {
+        const n = nodes.get(stack.pop());
+        for (let k = 0; k < n.shown; k++) {
+          const kid = KIDS[n.i][k];
+          const m = nodes.get(kid);
+          m.row.hidden = !visible;
+          if (m.open || !visible) stack.push(kid);
+        }
+        if (n.more) n.more.hidden = !visible;
+      }
     }
 
     function setOpen(i, open) {
       const n = nodes.get(i);
-      if (!n || !KIDS[i].length) return;
+      if (!n || !KIDS[i].length || n.open === open) return;
+      n.open = open;
       n.toggle.setAttribute('aria-expanded', String(open));
       n.toggle.textContent = open ? '▾' : '▸';
-      if (open && !n.kidsBox) {  // children are drawn when first opened
-        n.kidsBox = el('div', {class: 'kidsbox', role: 'group'});
-        page(n.kidsBox, KIDS[i], 0, n.depth + 1);
-        n.item.append(n.kidsBox);
+      if (open && !n.shown) {  // children are drawn when first opened
+        page(i, KIDS[i], 0, n.depth + 1, n.row.nextSibling);
+      } else {
+        showUnder(i, open);
       }
-      if (n.kidsBox) n.kidsBox.hidden = !open;
     }
 
     function expandAll(open) {
       let budget = 3000;
-      const walk = (i) => {
-        if (budget-- <= 0 || !nodes.has(i)) return;
+      const stack = ROOTS.filter((i) => nodes.has(i)).reverse();
+      while (stack.length && budget-- > 0) {
+        const i = stack.pop();
         setOpen(i, open);
-        if (open) for (const k of KIDS[i]) walk(k);
-      };
-      for (const i of [...nodes.keys()]) if (nodes.get(i).depth === 0) walk(i);
+        if (open) for (const k of KIDS[i].slice().reverse()) if (nodes.has(k)) stack.push(k);
+      }
     }
 
     /** Open the tree down to call i and mark it. */
     function reveal(i) {
       const chain = [];
-      for (let p = CALLS[i].parent; p !== undefined; p = CALLS[p].parent) {
+      for (let p = CALLS[i].parent; p !== undefined && chain.length <= CALLS.length; p = CALLS[p].parent) {
         chain.unshift(p);
-        if (chain.length > CALLS.length) break;
       }
       for (const p of chain) {
         if (!nodes.has(p)) break;
@@ -850,7 +881,7 @@
       }
       for (const old of list.querySelectorAll('.line.sel')) old.classList.remove('sel');
       const n = nodes.get(i);
-      if (n) n.item.firstChild.classList.add('sel');
+      if (n) n.row.firstChild.classList.add('sel');
     }
 
     return {build, reveal, setOpen};
