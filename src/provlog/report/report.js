@@ -767,7 +767,7 @@
     // One flat list of rows, indented by depth: a deep run nests no DOM.
     const PAGE = 300;
     const nodes = new Map();  // call index -> {i, row, toggle, depth, open, shown, more}
-    let list;
+    let list, topMore = null;
 
     function build() {
       const root = clear(document.getElementById('tree'));
@@ -796,11 +796,31 @@
           text: 'show ' + Math.min(PAGE, calls.length - upto) + ' more of ' + (calls.length - upto)});
         const line = el('div', {class: 'more-row'}, more);
         line.style.paddingLeft = (depth * 18 + 28) + 'px';
-        more.addEventListener('click', () => { page(parent, calls, upto, depth, line); line.remove(); });
+        line.showMore = () => { page(parent, calls, upto, depth, line); line.remove(); };
+        more.addEventListener('click', () => line.showMore());
         before.before(line);
-        if (parent !== null) nodes.get(parent).more = line;
-      } else if (parent !== null) {
-        nodes.get(parent).more = null;
+        setMore(parent, line);
+      } else {
+        setMore(parent, null);
+      }
+    }
+
+    function setMore(parent, line) {
+      if (parent === null) topMore = line; else nodes.get(parent).more = line;
+    }
+
+    /** Draw the row of call i: open its parent, show pages until it is there. */
+    function ensure(i) {
+      const p = CALLS[i].parent;
+      if (p !== undefined) {
+        if (!nodes.has(p)) ensure(p);
+        if (!nodes.has(p)) return;
+        setOpen(p, true);
+      }
+      for (let guard = 0; !nodes.has(i) && guard < CALLS.length; guard++) {
+        const more = p === undefined ? topMore : nodes.get(p).more;
+        if (!more) return;
+        more.showMore();
       }
     }
 
@@ -869,19 +889,17 @@
       }
     }
 
-    /** Open the tree down to call i and mark it. */
+    /** Open the tree down to call i, mark it and scroll the tree to it. */
     function reveal(i) {
-      const chain = [];
-      for (let p = CALLS[i].parent; p !== undefined && chain.length <= CALLS.length; p = CALLS[p].parent) {
-        chain.unshift(p);
-      }
-      for (const p of chain) {
-        if (!nodes.has(p)) break;
-        setOpen(p, true);
-      }
+      ensure(i);
       for (const old of list.querySelectorAll('.line.sel')) old.classList.remove('sel');
       const n = nodes.get(i);
-      if (n) n.row.firstChild.classList.add('sel');
+      if (!n) return;
+      n.row.firstChild.classList.add('sel');
+      const top = n.row.offsetTop;
+      if (top < list.scrollTop || top > list.scrollTop + list.clientHeight - 24) {
+        list.scrollTop = Math.max(0, top - list.clientHeight / 2);
+      }
     }
 
     return {build, reveal, setOpen};
@@ -911,6 +929,7 @@
         if (nodes.size >= MAX_NODES) break;
         if (CALLS[i].out) val(i, 'r'); else exec(i);
       }
+      const first = nodes.keys().next().value;
       while (queue.length) {
         const key = queue.shift();
         const n = nodes.get(key);
@@ -933,7 +952,7 @@
             edge('m' + n.i, key, 'call', 'sampled out');
         }
       }
-      return {nodes, edges, cut};
+      return {nodes, edges, cut, first};
     }
 
     /** Layers by longest path from the sources, ordered by barycentres. */
@@ -955,9 +974,11 @@
       }
       const layer = new Map(), indeg = new Map(ids.map((k) => [k, preds.get(k).length]));
       const ready = ids.filter((k) => indeg.get(k) === 0);
+      const topo = [];
       for (const k of ready) layer.set(k, 0);
       while (ready.length) {
         const u = ready.shift();
+        topo.push(u);
         for (const w of succs.get(u)) {
           layer.set(w, Math.max(layer.get(w) || 0, layer.get(u) + 1));
           indeg.set(w, indeg.get(w) - 1);
@@ -965,10 +986,11 @@
         }
       }
       for (const k of ids) if (!layer.has(k)) layer.set(k, 0);  // a cycle: should not happen
-      // inputs sit just before what uses them, not all in the first column
-      for (const k of ids) {
+      // then as late as their successors allow: inputs sit just before what
+      // uses them, and edges stay short
+      for (const k of topo.reverse()) {
         const next = succs.get(k).map((w) => layer.get(w));
-        if (!preds.get(k).length && next.length) layer.set(k, Math.max(0, Math.min(...next) - 1));
+        if (next.length) layer.set(k, Math.max(layer.get(k), Math.min(...next) - 1));
       }
       let maxLayer = 0;
       for (const v of layer.values()) maxLayer = Math.max(maxLayer, v);
@@ -1082,15 +1104,17 @@
       });
       const scroller = el('div', {class: 'lin-scroll'}, svg);
       box.append(scroller);
-      // shrink a little to fit; a wider picture scrolls, final results in view
+      // shrink a little to fit; a larger picture scrolls to the final results
       const fit = Math.min(1, (scroller.clientWidth - 4) / L.width);
-      if (fit >= 0.72 && fit < 1) {
-        svg.setAttribute('width', Math.floor(L.width * fit));
-        svg.setAttribute('height', Math.floor(L.height * fit));
-      } else if (fit < 1) {  // the final results are on the right
-        const last = [...L.pos.values()].reduce((a, b) => (b.x > a.x ? b : a));
-        scroller.scrollLeft = L.width;
-        scroller.scrollTop = Math.max(0, last.y - scroller.clientHeight / 2);
+      const scale = fit >= 0.72 ? fit : 1;
+      if (scale < 1) {
+        svg.setAttribute('width', Math.floor(L.width * scale));
+        svg.setAttribute('height', Math.floor(L.height * scale));
+      }
+      const first = L.pos.get(g.first);
+      if (first) {
+        scroller.scrollLeft = Math.max(0, (first.x + WX) * scale - scroller.clientWidth + 24);
+        scroller.scrollTop = Math.max(0, (first.y + XH / 2) * scale - scroller.clientHeight / 2);
       }
       if (g.cut) {
         box.append(el('p', {class: 'muted', text: 'Drawn up to ' + MAX_NODES + ' nodes; ' +
