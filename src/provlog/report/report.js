@@ -349,6 +349,7 @@
     const MAX_ARROWS = 600, MAX_LABELS = 400;
     const FULL_A = -0.01 * SPAN, FULL_B = 1.01 * SPAN;
     let view = {a: FULL_A, b: FULL_B};
+    let drag = null, overDrag = false, windowWired = false;
     let plotW = 800;
     let pending = false;
     const bars = [];        // {i, rect, side, s, e}
@@ -536,16 +537,14 @@
       gWindow = sv('rect', {class: 'window', y: 1, height: OVER_H - 2});
       overSvg.append(gWindow);
       // click or drag on the overview moves the view there
-      let dragging = false;
-      const move = (ev) => {
-        const r = overSvg.getBoundingClientRect();
-        const tt = FULL_A + (ev.clientX - r.left - LABEL_W) / plotW * (FULL_B - FULL_A);
-        const w = view.b - view.a;
-        setView(tt - w / 2, tt + w / 2);
-      };
-      overSvg.addEventListener('pointerdown', (ev) => { dragging = true; move(ev); });
-      window.addEventListener('pointermove', (ev) => { if (dragging) move(ev); });
-      window.addEventListener('pointerup', () => { dragging = false; });
+      overSvg.addEventListener('pointerdown', (ev) => { overDrag = true; overMove(ev); });
+    }
+
+    function overMove(ev) {
+      const r = overSvg.getBoundingClientRect();
+      const tt = FULL_A + (ev.clientX - r.left - LABEL_W) / plotW * (FULL_B - FULL_A);
+      const w = view.b - view.a;
+      setView(tt - w / 2, tt + w / 2);
     }
 
     function setView(a, b) {
@@ -690,9 +689,39 @@
       drawArrows();
     }
 
+    /** Drags go on outside the timeline: listened to on the window, once. */
+    function wireWindow() {
+      window.addEventListener('pointermove', (ev) => {
+        if (overDrag) overMove(ev);
+        if (!drag) return;
+        const dx = ev.clientX - drag.x;
+        if (Math.abs(dx) > 3) drag.moved = true;
+        if (drag.moved) {
+          const dt = -dx / plotW * (drag.b - drag.a);
+          setView(drag.a + dt, drag.b + dt);
+          bodySvg.classList.add('panning');
+        }
+      });
+      window.addEventListener('pointerup', () => {
+        if (drag && drag.moved) bodySvg.setAttribute('data-dragged', '1');
+        drag = null;
+        overDrag = false;
+        bodySvg.classList.remove('panning');
+      });
+      let resizeTimer = 0;
+      window.addEventListener('resize', () => {
+        clearTimeout(resizeTimer);
+        resizeTimer = setTimeout(() => {
+          const keep = view;
+          bars.length = 0; byCall.clear(); geo.length = 0;
+          build(); setView(keep.a, keep.b); if (selected >= 0) highlight(selected);
+        }, 200);
+      });
+    }
+
     function wire() {
       const tip = document.getElementById('tip');
-      let drag = null;
+      if (!windowWired) { wireWindow(); windowWired = true; }
       const onWheel = (ev) => {
         if (ev.shiftKey) return;  // let the rows scroll
         ev.preventDefault();
@@ -709,21 +738,6 @@
       bodySvg.addEventListener('pointerdown', (ev) => {
         if (ev.button !== 0) return;
         drag = {x: ev.clientX, a: view.a, b: view.b, moved: false};
-      });
-      window.addEventListener('pointermove', (ev) => {
-        if (!drag) return;
-        const dx = ev.clientX - drag.x;
-        if (Math.abs(dx) > 3) drag.moved = true;
-        if (drag.moved) {
-          const dt = -dx / plotW * (drag.b - drag.a);
-          setView(drag.a + dt, drag.b + dt);
-          bodySvg.classList.add('panning');
-        }
-      });
-      window.addEventListener('pointerup', () => {
-        if (drag && drag.moved) bodySvg.setAttribute('data-dragged', '1');
-        drag = null;
-        bodySvg.classList.remove('panning');
       });
       bodySvg.addEventListener('click', (ev) => {
         if (bodySvg.getAttribute('data-dragged')) { bodySvg.removeAttribute('data-dragged'); return; }
@@ -747,15 +761,6 @@
         tip.style.top = (ev.pageY + 14) + 'px';
       });
       bodySvg.addEventListener('mouseleave', () => { tip.hidden = true; });
-      let resizeTimer = 0;
-      window.addEventListener('resize', () => {
-        clearTimeout(resizeTimer);
-        resizeTimer = setTimeout(() => {
-          const keep = view;
-          bars.length = 0; byCall.clear(); geo.length = 0;
-          build(); setView(keep.a, keep.b); if (selected >= 0) highlight(selected);
-        }, 200);
-      });
     }
 
     return {build, highlight, focus, zoom, setView};
