@@ -350,6 +350,7 @@
     const FULL_A = -0.01 * SPAN, FULL_B = 1.01 * SPAN;
     let view = {a: FULL_A, b: FULL_B};
     let drag = null, overDrag = false, windowWired = false;
+    let base = null, settle = 0;  // the view the bars were placed for
     let plotW = 800;
     let pending = false;
     const bars = [];        // {i, rect, side, s, e}
@@ -567,16 +568,29 @@
       setView(c - (c - view.a) * f, c + (view.b - c) * f);
     }
 
+    /** Bars at their places for the current view (attributes, no transform). */
+    function place() {
+      base = {a: view.a, b: view.b};
+      for (const b of bars) {
+        const x0 = x(b.s);
+        b.rect.setAttribute('x', x0.toFixed(1));
+        b.rect.setAttribute('width', Math.max(x(b.e) - x0, MIN_W).toFixed(1));
+      }
+      gBars.removeAttribute('transform');
+    }
+
     function draw() {
       pending = false;
-      const left = LABEL_W - 2, right = LABEL_W + plotW + 2;
-      for (const b of bars) {
-        let x0 = x(b.s), x1 = Math.max(x(b.e), x0 + MIN_W);
-        if (x1 < left || x0 > right) { b.rect.setAttribute('width', 0); b.vis = false; continue; }
-        x0 = Math.max(x0, left - 4); x1 = Math.min(x1, right + 4);
-        b.rect.setAttribute('x', x0.toFixed(1));
-        b.rect.setAttribute('width', (x1 - x0).toFixed(1));
-        b.vis = true; b.x0 = x0; b.x1 = x1;
+      if (base === null) {
+        place();
+      } else {
+        // while the view moves, one transform moves every bar; once it
+        // rests, the bars are placed exactly again
+        const k = (base.b - base.a) / (view.b - view.a);
+        const tx = LABEL_W + (base.a - view.a) / (view.b - view.a) * plotW - LABEL_W * k;
+        gBars.setAttribute('transform', `matrix(${k},0,0,1,${tx},0)`);
+        clearTimeout(settle);
+        settle = setTimeout(place, 160);
       }
       drawAxis();
       drawLabels();
@@ -620,9 +634,9 @@
       let n = 0;
       const taken = new Map();  // lane top -> right end of its last label
       for (const b of bars) {
-        if (!b.vis || b.kind !== 'ex' || n >= MAX_LABELS) continue;
-        const x0 = Math.max(b.x0, LABEL_W);
-        const w = b.x1 - x0;
+        if (b.kind !== 'ex' || n >= MAX_LABELS) continue;
+        const x0 = Math.max(x(b.s), LABEL_W);
+        const w = Math.min(x(b.e), LABEL_W + plotW) - x0;
         if (w < 44 || x0 < (taken.get(b.y) || -Infinity)) continue;  // no label over a label
         const c = CALLS[b.i];
         const text = shorten(c.name + ' ' + fmtDur(callDur(c)), Math.floor((w - 6) / 6.3));
@@ -713,7 +727,7 @@
         clearTimeout(resizeTimer);
         resizeTimer = setTimeout(() => {
           const keep = view;
-          bars.length = 0; byCall.clear(); geo.length = 0;
+          bars.length = 0; byCall.clear(); geo.length = 0; base = null;
           build(); setView(keep.a, keep.b); if (selected >= 0) highlight(selected);
         }, 200);
       });
