@@ -50,8 +50,14 @@ def _rel(t: float, t0: float) -> float:
     return round(t - t0, 6)
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec='milliseconds')
+def _iso(t: float) -> str | None:
+    """``t`` as ISO 8601 in UTC; None for a time no calendar holds."""
+    try:
+        return datetime.fromtimestamp(t, UTC).isoformat(
+            timespec='milliseconds'
+        )
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def payload(graph: RunGraph, *, max_bars: int = 5000) -> dict[str, Any]:

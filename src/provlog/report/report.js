@@ -777,7 +777,7 @@
       bodySvg.addEventListener('mouseleave', () => { tip.hidden = true; });
     }
 
-    return {build, highlight, focus, zoom, setView};
+    return {build, highlight, focus};
   })();
 
   // ================================================================ call tree
@@ -921,14 +921,14 @@
       }
     }
 
-    return {build, reveal, setOpen};
+    return {build, reveal};
   })();
 
   // ================================================================ lineage
 
   const Lineage = (function () {
     const MAX_NODES = 120, WX = 160, WV = 128, XH = 40, VH = 34, GX = 40, GY = 12;
-    let root, target = null;
+    let root;
 
     /** The lineage graph of some calls: values and executions, by a walk. */
     function graph(targets) {
@@ -1157,7 +1157,6 @@
     }
 
     function show(i) {
-      target = i;
       if (i === null) {
         const names = [...new Set(D.final.map((k) => CALLS[k].name))];
         draw(D.final, !D.final.length ? '' : D.final.length === 1
@@ -1174,7 +1173,7 @@
       for (const n of root.querySelectorAll('.lnode.k-x')) if (Number(n.getAttribute('data-i')) === i) n.classList.add('sel');
     }
 
-    return {build, show, mark, get target() { return target; }};
+    return {build, show, mark};
   })();
 
   // ================================================================ actions table
