@@ -18,6 +18,7 @@ from rich.console import Console
 
 import provlog
 from provlog.render import why_tree
+from provlog.report import write_report
 
 
 def _seconds(start: str | None, end: str | None) -> str:
@@ -45,11 +46,16 @@ def main() -> int:
     graph = provlog.load(run_dir)
     out = Path(args.output_dir) / f'{graph.run_id}.provjson'
     graph.write(out)
+    report = write_report(graph, out.with_suffix('.html'))
     stats = graph.stats()
     states = stats['states']
 
     print(f'\nJournals:  {run_dir}/  ({stats["processes"]} processes)')
     print(f'PROV-JSON: {out}')
+    print(
+        f'Report:    {report}  (one self-contained HTML file: open it in '
+        f'any browser, e.g. xdg-open {report}, or copy it anywhere)'
+    )
     print(
         f'\n{stats["actions"]} actions: {states["completed"]} completed, {states["failed"]} failed, '
         f'{states["cancelled"]} cancelled, {states["not_ended"]} not ended; {stats["agents"]} agents; '
@@ -99,7 +105,8 @@ def main() -> int:
     print(
         f'\nNext:\n  .venv/bin/provlog stats {run_dir}\n'
         f'  .venv/bin/provlog export {run_dir} --format turtle -o run.ttl\n'
-        f'  .venv/bin/provlog query {run_dir} @failed-actions',
+        f'  .venv/bin/provlog query {run_dir} @failed-actions\n'
+        f'  .venv/bin/provlog report {run_dir} -o report.html',
     )
     return 0
 

@@ -160,6 +160,17 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument('--once', action='store_true', help='one snapshot')
     watch.add_argument('--interval', type=float, default=0.5, help='seconds')
     watch.add_argument('--timeout', type=float, help='give up after seconds')
+
+    report = sub.add_parser(
+        'report', help='one self-contained HTML page about the run'
+    )
+    run_arg(report)
+    report.add_argument(
+        '-o',
+        '--output',
+        type=Path,
+        help='output file (default: report.html in the run folder)',
+    )
     return parser
 
 
@@ -337,6 +348,14 @@ def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _report(graph: RunGraph, args: argparse.Namespace) -> None:
+    from provlog.report import render_report  # noqa: PLC0415
+
+    target = args.output or graph.run.run_dir / 'report.html'
+    _write_file(target, render_report(graph))
+    print(f'wrote {target} ({len(graph.run.actions)} actions)')
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -379,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             return _validate(graph, args)
         elif args.command == 'forward':
             _forward(graph, args)
+        elif args.command == 'report':
+            _report(graph, args)
     except BindingError as exc:  # the command line, not the query
         return _error(str(exc), 2)
     except QueryError as exc:
