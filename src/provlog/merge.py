@@ -275,7 +275,11 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
     lives = _Lives()
     for result in results:
         _add_process(processes, result)
-        _fold(result, actions, agents, lenient=lenient, tags=tags, lives=lives)
+        rejected = _fold(
+            result, actions, agents, lenient=lenient, tags=tags, lives=lives
+        )
+        # an event --lenient skipped is a damaged line: the gap says so
+        processes[result.header['process']].skipped += rejected
         for event in result.events:
             if event['e'] == 'forwarded' and isinstance(
                 event.get('tags'), list
@@ -363,12 +367,14 @@ def _fold(  # noqa: C901 - one pass, one branch per case
     lenient: bool,
     tags: dict[str, str],
     lives: _Lives | None = None,
-) -> None:
+) -> int:
     """Fold one journal's events into ``actions`` and ``agents``.
 
     ``tags`` maps each tag as journalled to its canonical form, so a tag
     is parsed once per run and every event of an action shares one string.
+    Returns how many events were skipped as malformed (only ``lenient``).
     """
+    rejected = 0
     raw_host = result.header.get('host')
     host = None if raw_host is None else str(raw_host)
     process = result.header['process']
@@ -400,6 +406,7 @@ def _fold(  # noqa: C901 - one pass, one branch per case
         except JournalError:
             if not lenient:
                 raise
+            rejected += 1
             continue
         event['tag'] = tag
         action = actions.get(tag)
@@ -410,6 +417,7 @@ def _fold(  # noqa: C901 - one pass, one branch per case
             action.events[kind] = event
             if host is not None:
                 action.hosts[kind] = host
+    return rejected
 
 
 _LATEST = frozenset({'stopping', 'shutdown'})

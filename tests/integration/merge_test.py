@@ -139,6 +139,20 @@ class TestCli:
         assert main(['export', str(run_dir)]) == 2
         assert 'is not a UUID' in capsys.readouterr().err
 
+    def test_lenient_counts_a_rejected_event(
+        self, procpool_run, tmp_path, capsys
+    ):
+        """An event --lenient leaves out is a gap, not a silent loss."""
+        run_dir = _copy(procpool_run, tmp_path)
+        victim = sorted(run_dir.iterdir())[0]
+        with victim.open('ab') as fh:
+            fh.write(b'{"e": "execute_start", "tag": "nope", "t": 1.0}\n')
+        assert main(['stats', str(run_dir), '--lenient', '--json']) == 0
+        stats = orjson.loads(capsys.readouterr().out)
+        assert stats['lines_skipped'] == 1
+        assert stats['complete'] is False
+        assert [g['code'] for g in stats['gaps']] == ['lines-skipped']
+
     def test_missing_folder(self, tmp_path, capsys):
         assert main(['stats', str(tmp_path / 'nope')]) == 2
         assert 'no such run folder' in capsys.readouterr().err
