@@ -257,17 +257,26 @@ def _why_picture(
 ) -> None:
     from provlog.formats.dot import dot_to_svg  # noqa: PLC0415
     from provlog.formats.dot import lineage_dot  # noqa: PLC0415
+    from provlog.formats.dot import MAX_SVG_NODES  # noqa: PLC0415
     from provlog.lineage import resolve_target  # noqa: PLC0415
 
     node = resolve_target(graph, args.target, **kwargs)
     label = graph.nx.nodes[node].get('prov:label', node)
-    dot = lineage_dot(graph.nx, node, title=f'how was {label} produced?')
+    dot = lineage_dot(
+        graph.nx,
+        node,
+        title=f'how was {label} produced?',
+        depth=args.depth,
+        max_nodes=MAX_SVG_NODES if args.format == 'svg' else None,
+    )
     data = dot.encode() if args.format == 'dot' else dot_to_svg(dot)
     if args.output is None:
         _write(data)
     else:
         _write_file(args.output, data)
-        print(f'wrote {args.output} ({args.format})', file=sys.stderr)
+        print(
+            f'wrote {show(str(args.output))} ({args.format})', file=sys.stderr
+        )
 
 
 def _bindings(pairs: list[str]) -> dict[str, str]:
@@ -353,7 +362,8 @@ def _report(graph: RunGraph, args: argparse.Namespace) -> None:
 
     target = args.output or graph.run.run_dir / 'report.html'
     _write_file(target, render_report(graph))
-    print(f'wrote {target} ({len(graph.run.actions)} actions)')
+    # the page is the command's product: its path goes to stdout
+    print(f'wrote {show(str(target))} ({len(graph.run.actions)} actions)')
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
@@ -386,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             else:
                 _write_file(args.output, data)
                 print(
-                    f'wrote {args.output} ({args.format}, '
+                    f'wrote {show(str(args.output))} ({args.format}, '
                     f'{len(graph.run.actions)} actions)',
                     file=sys.stderr,
                 )

@@ -14,6 +14,8 @@ import pytest
 import provlog
 from provlog.cli import main
 from provlog.formats.dot import lineage_dot
+from provlog.formats.dot import lineage_nodes
+from provlog.lineage import resolve_target
 
 needs_graphviz = pytest.mark.skipif(
     shutil.which('dot') is None, reason='Graphviz is not installed'
@@ -103,13 +105,55 @@ class TestWhyPicture:
             stack += [c['node'] for c in node.get('children', [])]
         assert names == set(re.findall(r'label="(\w+)\\n\w+"', text))
 
-    @needs_graphviz
-    def test_svg(self, procpool_run, tmp_path: Path):
+    @pytest.mark.parametrize('depth', (0, 1, None))
+    def test_same_executions_as_the_tree(self, procpool_run, capsys, depth):
+        """The picture holds the executions the tree shows, at any depth."""
         run_dir = str(procpool_run['run_dir'])
-        tag = _pipeline_tag(provlog.load(run_dir))
-        out = tmp_path / 'why.svg'
-        assert main(['why', run_dir, tag, '-f', 'svg', '-o', str(out)]) == 0
-        assert '<svg' in out.read_text()
+        graph = provlog.load(run_dir)
+        tag = _pipeline_tag(graph)
+        tree = graph.why(tag, depth=depth).to_json()
+        shown = set()
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            if node['kind'] == 'action':
+                shown.add(node['id'].removeprefix('urn:'))
+            stack += [c['node'] for c in node.get('children', [])]
+        drawn = {
+            n
+            for n in lineage_nodes(
+                graph.nx, resolve_target(graph, tag), depth=depth
+            )
+            if 'provlog:ActionExecution' in graph.nx.nodes[n]['prov:type']
+        }
+        assert drawn == shown
+        args = ['why', run_dir, tag, '--format', 'dot']
+        if depth is not None:
+            args += ['--depth', str(depth)]
+        assert main(args) == 0
+        text = capsys.readouterr().out
+        assert text.count('shape=box') == len(shown)
+
+
+class TestTooLarge:
+    """SVG of a run too large to lay out is refused at once, in one line."""
+
+    def test_refused_before_layout(self, tmp_path: Path, capsys):
+        sys.path.insert(
+            0, str(Path(__file__).resolve().parents[2] / 'benchmarks')
+        )
+        from synthetic import make_run
+
+        run_dir = make_run(tmp_path, 6000)
+        assert main(['export', str(run_dir), '-f', 'svg']) == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1
+        assert 'too many to lay out' in err
+        # refused from the counts, before the PROV graph is built
+        graph = provlog.load(run_dir)
+        with pytest.raises(ValueError, match='too many'):
+            graph.serialize('svg')
+        assert graph._nx is None
 
 
 class TestHostileLabels:

@@ -74,32 +74,50 @@ def _called(g: nx.MultiDiGraph, execution: str) -> Iterator[str]:
                 yield child
 
 
-def lineage_nodes(g: nx.MultiDiGraph, target: str | None = None) -> set[str]:
-    """Values and executions in the lineage of ``target`` (all if None)."""
+def lineage_nodes(
+    g: nx.MultiDiGraph,
+    target: str | None = None,
+    *,
+    depth: int | None = None,
+) -> set[str]:
+    """Values and executions in the lineage of ``target`` (all if None).
+
+    ``depth`` counts action levels as ``provlog why --depth`` does: an
+    execution ``depth`` levels down is shown but not followed further.
+    """
     if target is None:
         return {
             n
             for n, d in g.nodes(data=True)
             if _VALUE in _types(d) or _EXECUTION in _types(d)
         }
-    seen = {target}
+    # a 0-1 breadth-first walk: each node at the fewest action levels
+    levels = {target: 0}
     queue = deque([target])
     while queue:
         node = queue.popleft()
+        level = levels[node]
+        execution = _EXECUTION in _types(g.nodes[node])
+        if execution and depth is not None and level >= depth:
+            continue
         ahead = [
             v
             for _, v, d in g.out_edges(node, data=True)
             if d['rel'] in _FOLLOW
         ]
-        if _EXECUTION in _types(g.nodes[node]):
+        if execution:
             ahead += _called(g, node)
+        step = 1 if execution else 0
         for v in ahead:
-            if v not in seen:
-                seen.add(v)
-                queue.append(v)
+            if v not in levels or levels[v] > level + step:
+                levels[v] = level + step
+                if step:
+                    queue.append(v)
+                else:
+                    queue.appendleft(v)
     return {
         n
-        for n in seen
+        for n in levels
         if _VALUE in _types(g.nodes[n]) or _EXECUTION in _types(g.nodes[n])
     }
 
@@ -142,10 +160,21 @@ def _edges(
 
 
 def lineage_dot(
-    g: nx.MultiDiGraph, target: str | None = None, *, title: str = ''
+    g: nx.MultiDiGraph,
+    target: str | None = None,
+    *,
+    title: str = '',
+    depth: int | None = None,
+    max_nodes: int | None = None,
 ) -> str:
-    """The lineage picture of ``target`` (the whole run if None) in DOT."""
-    nodes = lineage_nodes(g, target)
+    """The lineage picture of ``target`` (the whole run if None) in DOT.
+
+    Raises:
+        ValueError: More than ``max_nodes`` nodes to draw.
+    """
+    nodes = lineage_nodes(g, target, depth=depth)
+    if max_nodes is not None and len(nodes) > max_nodes:
+        raise _too_many(len(nodes))
     order = sorted(nodes)
     ids = {n: i for i, n in enumerate(order)}
     lines = [
@@ -164,24 +193,24 @@ def lineage_dot(
     return '\n'.join(lines) + '\n'
 
 
+def _too_many(nodes: int) -> ValueError:
+    return ValueError(
+        f'{nodes} nodes is too many to lay out (at most {MAX_SVG_NODES}); '
+        'use --format dot, or why TARGET --format svg for one result'
+    )
+
+
 def dot_to_svg(dot: str) -> bytes:
     """Lay ``dot`` out with Graphviz.
 
     Raises:
-        ValueError: Graphviz is not installed, the graph is too large to
-            lay out in bounded time, or Graphviz failed.
+        ValueError: Graphviz is not installed, took over
+            :data:`SVG_TIMEOUT` seconds, or failed.
     """
     exe = shutil.which('dot')
     if exe is None:
         raise ValueError(
             'svg needs Graphviz: apt-get install graphviz (or use dot)'
-        )
-    nodes = dot.count('[shape=')
-    if nodes > MAX_SVG_NODES:
-        raise ValueError(
-            f'{nodes} nodes is too many to lay out (at most '
-            f'{MAX_SVG_NODES}); use --format dot, or why TARGET --format svg '
-            'for one result'
         )
     try:
         done = subprocess.run(  # noqa: S603 - a fixed program, no shell
@@ -224,8 +253,18 @@ class Svg:
     summary: ClassVar[str] = 'lineage picture, SVG (needs Graphviz)'
 
     def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
-        """The DOT picture laid out by Graphviz."""
+        """The DOT picture laid out by Graphviz.
+
+        Refused before the PROV graph is built when the run has more
+        executions than Graphviz can lay out in bounded time.
+        """
         del indent
-        return dot_to_svg(
-            lineage_dot(graph.nx, title=f'run {graph.run_id}'),
+        executions = sum(
+            1 for a in graph.run.actions.values() if a.has_execution_side
         )
+        if executions > MAX_SVG_NODES:
+            raise _too_many(executions)
+        dot = lineage_dot(
+            graph.nx, title=f'run {graph.run_id}', max_nodes=MAX_SVG_NODES
+        )
+        return dot_to_svg(dot)
