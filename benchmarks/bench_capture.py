@@ -56,10 +56,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.pipeline import open_port
 
+from provlog.academy import FlowceptForwarding
 from provlog.academy import ProvenanceLogging
-from provlog.flowcept import FlowceptForwarding
-from provlog.session import flush_all
-from provlog.taps import install_handler
+from provlog.capture.session import flush_all
+from provlog.capture.taps import install_handler
 from provlog.testing import flowcept_settings
 
 #: Warm-up calls per run, discarded: enough to reach a steady per-call time

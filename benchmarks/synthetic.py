@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from provlog.events import Encoder
-from provlog.journal import FORMAT_VERSION
-from provlog.values import freeze
-from provlog.values import ValuePolicy
+from provlog.capture.encoder import Encoder
+from provlog.capture.journal import FORMAT_VERSION
+from provlog.capture.values import freeze
+from provlog.capture.values import ValuePolicy
 
 WORKERS = 6
 FAN_OUT = 3

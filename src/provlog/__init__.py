@@ -2,17 +2,28 @@
 
 Capture with :class:`provlog.academy.ProvenanceLogging` (an Academy
 ``LogConfig``), then read a run back with :func:`load`.
+
+The package has two halves. :mod:`provlog.capture` runs inside the host's
+processes and imports only the standard library and ``orjson``; the rest
+(merge, the PROV graph, exports, queries, views) is the read side. The
+names below load their half on first use, so ``import provlog.academy``
+loads no part of the read side.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+from typing import TYPE_CHECKING
+
 __version__ = '0.1.0'
 
-from provlog.graph import load
-from provlog.graph import RunGraph
-from provlog.handler import ProvenanceHandler
-from provlog.reader import JournalError
-from provlog.values import hash_value
+if TYPE_CHECKING:
+    from provlog.capture.handler import ProvenanceHandler
+    from provlog.capture.values import hash_value
+    from provlog.graph import load
+    from provlog.graph import RunGraph
+    from provlog.reader import JournalError
 
 __all__ = [
     'JournalError',
@@ -22,3 +33,25 @@ __all__ = [
     'hash_value',
     'load',
 ]
+
+#: Public name -> the module that defines it, imported on first use.
+_LAZY = {
+    'JournalError': 'provlog.reader',
+    'ProvenanceHandler': 'provlog.capture.handler',
+    'RunGraph': 'provlog.graph',
+    'hash_value': 'provlog.capture.values',
+    'load': 'provlog.graph',
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

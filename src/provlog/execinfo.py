@@ -1,9 +1,10 @@
 """What the graph says one execution did: its output and its cost, as text.
 
 ``provlog why`` shows, under each action, what it logged, printed and
-warned (the entities :mod:`provlog.inside` captured) and where it ran at
-what cost (the attributes of :mod:`provlog.resources`). Both are read back
-from the graph, so a run loaded from PROV-JSON or journals reads the same.
+warned (the entities :mod:`provlog.capture.inside` captured) and where it
+ran at what cost (the attributes of :mod:`provlog.capture.resources`). Both
+are read back from the graph, so a run loaded from PROV-JSON or journals
+reads the same.
 """
 
 from __future__ import annotations

@@ -17,11 +17,19 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from provlog.reader import ReadResult
+from provlog.vocab import CAPTURE_OFF
+from provlog.vocab import DROPPED
+from provlog.vocab import ENCODE_ERROR
+from provlog.vocab import GAP
+from provlog.vocab import LOST
+from provlog.vocab import NOT_ENDED
+from provlog.vocab import RESUME
+from provlog.vocab import START
 
 if TYPE_CHECKING:  # merge imports this module: names for annotations only
-    from provlog.merge import Action
     from provlog.merge import MergedRun
     from provlog.merge import Process
+    from provlog.vocab import Action
 
 __all__ = [
     'CaptureGap',
@@ -32,6 +40,7 @@ __all__ = [
 ]
 
 _SHOW_ACTIONS = 3
+_GAP_KINDS = frozenset({GAP, CAPTURE_OFF})
 _REASON_CHARS = 300
 
 
@@ -101,7 +110,7 @@ def _callees(actions: list[Action]) -> str:
     """Names (or short ids) of the agents ``actions`` were sent to."""
     names: list[str] = []
     for action in actions:
-        start = action.get('start')
+        start = action.get(START)
         callee = start.get('callee') if start is not None else None
         if not isinstance(callee, dict):
             continue
@@ -118,7 +127,7 @@ def _process_gaps(p: Process) -> list[Gap]:
     where = p.label
     gaps = []
     for gap in p.capture_gaps:
-        if gap.kind == 'capture_off':
+        if gap.kind == CAPTURE_OFF:
             gaps.append(
                 Gap(
                     'capture-off',
@@ -210,7 +219,7 @@ def find_gaps(run: MergedRun) -> list[Gap]:
         run.processes.values(), key=lambda p: (p.label, p.process)
     ):
         gaps += _process_gaps(p)
-    not_ended = sum(1 for a in run.actions.values() if a.state == 'not_ended')
+    not_ended = sum(1 for a in run.actions.values() if a.state == NOT_ENDED)
     if not_ended:
         gaps.append(
             Gap(
@@ -298,18 +307,18 @@ def read_losses(result: ReadResult) -> Losses:
     open_gap: int | None = None
     for event in result.events:
         kind = event.get('e')
-        if kind == 'dropped':
+        if kind == DROPPED:
             out.dropped += _count(event.get('n', 0))
-        elif kind == 'lost':
+        elif kind == LOST:
             out.lost += _count(event.get('n', 0))
             since = _number(event.get('since'))
             if since is not None and (
                 out.lost_since is None or since < out.lost_since
             ):
                 out.lost_since = since
-        elif kind == 'encode_error':
+        elif kind == ENCODE_ERROR:
             out.encode_errors += 1
-        elif kind in {'gap', 'capture_off'}:
+        elif kind in _GAP_KINDS:
             out.capture_gaps.append(
                 CaptureGap(
                     kind,
@@ -318,8 +327,8 @@ def read_losses(result: ReadResult) -> Losses:
                     _reason(event.get('reason')),
                 ),
             )
-            open_gap = len(out.capture_gaps) - 1 if kind == 'gap' else None
-        elif kind == 'resume' and open_gap is not None:
+            open_gap = len(out.capture_gaps) - 1 if kind == GAP else None
+        elif kind == RESUME and open_gap is not None:
             gap = out.capture_gaps[open_gap]
             out.capture_gaps[open_gap] = CaptureGap(
                 gap.kind,

@@ -25,6 +25,7 @@ from provlog.rdf import load_store
 from provlog.rdf import to_rdflib
 from provlog.spans import Timeline
 from provlog.spans import timeline
+from provlog.vocab import STATES
 
 __all__ = ['FORMATS', 'RunGraph', 'load']
 
@@ -155,10 +156,7 @@ class RunGraph:
         processes = self.run.processes.values()
         return {
             'actions': len(self.run.actions),
-            'states': {
-                k: states.get(k, 0)
-                for k in ('completed', 'failed', 'cancelled', 'not_ended')
-            },
+            'states': {k: states.get(k, 0) for k in STATES},
             'agents': agents,
             'processes': len(self.run.processes),
             'run': self.run_id,

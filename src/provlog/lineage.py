@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import networkx as nx
 
+from provlog.capture.values import hash_value
 from provlog.execinfo import execution_details
 from provlog.model import PREFIXES
 from provlog.query import canned_queries
@@ -29,7 +30,6 @@ from provlog.query import run_sparql
 from provlog.rdf import expand
 from provlog.rdf import NAMESPACES
 from provlog.rdf import PROV
-from provlog.values import hash_value
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph

@@ -14,8 +14,6 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from provlog.events import ACTION_KINDS
-from provlog.events import AGENT_KINDS
 from provlog.gaps import CaptureGap
 from provlog.gaps import find_gaps
 from provlog.gaps import Gap
@@ -23,9 +21,19 @@ from provlog.gaps import read_losses
 from provlog.reader import JournalError
 from provlog.reader import read_journal
 from provlog.reader import ReadResult
+from provlog.vocab import Action
+from provlog.vocab import ACTION_KINDS
+from provlog.vocab import AGENT
+from provlog.vocab import AGENT_KINDS
+from provlog.vocab import CONTEXT
+from provlog.vocab import FORWARDED
+from provlog.vocab import LAUNCH
+from provlog.vocab import LIFE_SHUTDOWN
+from provlog.vocab import LIFE_STOPPING
+from provlog.vocab import LIFECYCLE
+from provlog.vocab import SUCCESS
 
 __all__ = [
-    'Action',
     'CaptureGap',
     'Gap',
     'MergedRun',
@@ -35,76 +43,6 @@ __all__ = [
 
 JOURNAL_SUFFIX = '.jsonl'
 _SHOW_RUNS = 5
-
-
-@dataclass
-class Action:
-    """Everything the journals say about one action invocation."""
-
-    tag: str
-    events: dict[str, dict[str, Any]] = field(default_factory=dict)
-    hosts: dict[str, str] = field(default_factory=dict)
-
-    def get(self, kind: str) -> dict[str, Any] | None:
-        """The event of ``kind`` for this action, if any journal had it."""
-        return self.events.get(kind)
-
-    @property
-    def name(self) -> str | None:
-        """The action's name, from whichever side logged it."""
-        for kind in ('start', 'execute_start'):
-            event = self.events.get(kind)
-            if event is not None and isinstance(event.get('action'), str):
-                return str(event['action'])
-        return None
-
-    @property
-    def caller_state(self) -> str | None:
-        """``success``/``exception``/``cancelled`` as the caller saw it."""
-        for kind in ('success', 'exception', 'cancelled'):
-            if kind in self.events:
-                return kind
-        return None
-
-    @property
-    def execution_state(self) -> str | None:
-        """The agent side's final state, without the ``execute_`` prefix."""
-        for kind in (
-            'execute_success',
-            'execute_exception',
-            'execute_cancelled',
-        ):
-            if kind in self.events:
-                return kind.removeprefix('execute_')
-        return None
-
-    @property
-    def has_caller_side(self) -> bool:
-        """Whether a journal holds the caller's side of this action."""
-        return not _CALLER_KINDS.isdisjoint(self.events)
-
-    @property
-    def has_execution_side(self) -> bool:
-        """Whether a journal holds the executing agent's side."""
-        return not _EXECUTION_KINDS.isdisjoint(self.events)
-
-    @property
-    def state(self) -> str:
-        """``completed``, ``failed``, ``cancelled`` or ``not_ended``."""
-        end = self.caller_state or self.execution_state
-        return _STATE_NAMES.get(end or '', 'not_ended')
-
-
-_CALLER_KINDS = frozenset(
-    {'start', 'sending', 'success', 'exception', 'cancelled'},
-)
-_EXECUTION_KINDS = ACTION_KINDS - _CALLER_KINDS
-
-_STATE_NAMES = {
-    'success': 'completed',
-    'exception': 'failed',
-    'cancelled': 'cancelled',
-}
 
 
 @dataclass
@@ -202,7 +140,7 @@ class MergedRun:
         return [
             a
             for a in self.actions.values()
-            if a.caller_state == 'success' and not a.has_execution_side
+            if a.caller_state == SUCCESS and not a.has_execution_side
         ]
 
     def requests_not_observed(self) -> list[Action]:
@@ -281,9 +219,7 @@ def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
         # an event --lenient skipped is a damaged line: the gap says so
         processes[result.header['process']].skipped += rejected
         for event in result.events:
-            if event['e'] == 'forwarded' and isinstance(
-                event.get('tags'), list
-            ):
+            if event['e'] == FORWARDED and isinstance(event.get('tags'), list):
                 forwarded.update(
                     t for t in event['tags'] if isinstance(t, str)
                 )
@@ -345,7 +281,7 @@ def _add_process(processes: dict[str, Process], result: ReadResult) -> None:
 def _context(result: ReadResult) -> dict[str, Any]:
     """The ``context`` line, which the writer puts right after the header."""
     events = result.events
-    if events and events[0].get('e') == 'context':
+    if events and events[0].get('e') == CONTEXT:
         return events[0]
     return {}
 
@@ -386,7 +322,7 @@ def _fold(  # noqa: C901 - one pass, one branch per case
                     f'{_where(result, event)}: time {event.get("t")!r} '
                     'is not a number'
                 )
-            if kind == 'agent':
+            if kind == AGENT:
                 uid = _check_uuid(event.get('uid'), _where(result, event))
                 agents.setdefault(uid, {}).update(
                     {k: v for k, v in event.items() if not k.startswith('_')},
@@ -420,7 +356,7 @@ def _fold(  # noqa: C901 - one pass, one branch per case
     return rejected
 
 
-_LATEST = frozenset({'stopping', 'shutdown'})
+_LATEST = frozenset({LIFE_STOPPING, LIFE_SHUTDOWN})
 
 
 @dataclass
@@ -450,7 +386,7 @@ class _Lives:
             raise JournalError(f'{where}: {kind} event names no agent')
         uid = _check_uuid(ident.get('uid'), where)
         state = event.get('state')
-        if kind == 'lifecycle' and not isinstance(state, str):
+        if kind == LIFECYCLE and not isinstance(state, str):
             raise JournalError(f'{where}: lifecycle event has no state')
         info = agents.setdefault(uid, {'uid': uid})
         for key, value in (
@@ -461,7 +397,7 @@ class _Lives:
             if isinstance(value, str):
                 info.setdefault(key, value)
         event['_host'] = host
-        if kind == 'launch':
+        if kind == LAUNCH:
             if _earlier(event, self.launches.get(uid)):
                 self.launches[uid] = event
             return

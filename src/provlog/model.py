@@ -24,11 +24,24 @@ from urllib.parse import quote
 import networkx as nx
 import orjson
 
+from provlog.capture.values.digest import SECRET_NODE
 from provlog.graphwriter import GraphWriter
-from provlog.merge import Action
 from provlog.merge import MergedRun
 from provlog.merge import Process
-from provlog.values.digest import SECRET_NODE
+from provlog.vocab import Action
+from provlog.vocab import EXEC_AGENT
+from provlog.vocab import EXECUTE_EXCEPTION
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import LIFE_RUNNING
+from provlog.vocab import LIFE_SHUTDOWN
+from provlog.vocab import LIFE_STARTING
+from provlog.vocab import LIFE_STOPPING
+from provlog.vocab import NOT_ENDED
+from provlog.vocab import NOT_OBSERVED
+from provlog.vocab import SENDING
+from provlog.vocab import START
+from provlog.vocab import STATE_OF_END
+from provlog.vocab import SUCCESS
 
 __all__ = ['ID_NS', 'PREFIXES', 'PROVLOG_NS', 'build_graph', 'iso_time']
 
@@ -274,23 +287,19 @@ class _Builder:
         run = self.run
         tag = action.tag
         name = action.name or 'unknown'
-        start = action.get('start')
-        send = action.get('sending')
-        exec_start = action.get('execute_start')
+        start = action.get(START)
+        send = action.get(SENDING)
+        exec_start = action.get(EXECUTE_START)
         caller_end_kind = action.caller_state
         exec_end_kind = action.execution_state
         caller_end = action.get(caller_end_kind) if caller_end_kind else None
-        exec_end = (
-            action.get(f'execute_{exec_end_kind}') if exec_end_kind else None
-        )
+        end_kind = action.execution_end  # execute_success, ...
+        exec_end = action.get(end_kind) if end_kind else None
 
         # -- the request: the caller's side ---------------------------------
         request = f'plid:{tag}/request'
         caller: str | None = None
-        has_caller_side = any(
-            k in action.events
-            for k in ('start', 'sending', 'success', 'exception', 'cancelled')
-        )
+        has_caller_side = action.has_caller_side
         if has_caller_side:
             attrs: dict[str, Any] = {
                 'kind': 'activity',
@@ -298,14 +307,14 @@ class _Builder:
                 'prov:label': f'request {name}',
                 'provlog:actionName': name,
                 'provlog:actionTag': tag,
-                'provlog:state': _REQUEST_STATE.get(
-                    caller_end_kind or '', 'not_ended'
+                'provlog:state': STATE_OF_END.get(
+                    caller_end_kind or '', NOT_ENDED
                 ),
             }
             if start is not None:
                 attrs['prov:startTime'] = iso_time(start['t'])
-                if 'start' in action.hosts:
-                    attrs['provlog:host'] = action.hosts['start']
+                if START in action.hosts:
+                    attrs['provlog:host'] = action.hosts[START]
                 self.pid(start, attrs)
             if caller_end is not None:
                 attrs['prov:endTime'] = iso_time(caller_end['t'])
@@ -340,23 +349,23 @@ class _Builder:
             'provlog:actionName': name,
             'provlog:actionTag': tag,
             'provlog:state': action.state,
-            'provlog:executionState': _EXEC_STATE.get(
-                exec_end_kind or '', 'not_ended'
+            'provlog:executionState': STATE_OF_END.get(
+                exec_end_kind or '', NOT_ENDED
             ),
         }
         if exec_start is None and exec_end_kind is None:
-            exec_attrs['provlog:executionState'] = 'not_observed'
+            exec_attrs['provlog:executionState'] = NOT_OBSERVED
         if exec_start is not None:
             exec_attrs['prov:startTime'] = iso_time(exec_start['t'])
-            if 'execute_start' in action.hosts:
-                exec_attrs['provlog:host'] = action.hosts['execute_start']
+            if EXECUTE_START in action.hosts:
+                exec_attrs['provlog:host'] = action.hosts[EXECUTE_START]
         if exec_end is not None:
             exec_attrs['prov:endTime'] = iso_time(exec_end['t'])
             if exec_start is not None:
                 exec_attrs['provlog:duration'] = _duration(
                     exec_start, exec_end
                 )
-        error = action.get('execute_exception')
+        error = action.get(EXECUTE_EXCEPTION)
         if error is not None and isinstance(error.get('error'), dict):
             for key, term in (
                 ('type', 'provlog:errorType'),
@@ -406,13 +415,13 @@ class _Builder:
                 self.edge(execution, node, 'used', **used_attrs)
                 if caller is not None:
                     self.inputs.append((caller, node, float(start['t'])))
-        success = action.get('success')
+        success = action.get(SUCCESS)
         if success is not None:
             node = f'plid:{tag}/result'
             value = self.value(node, success.get('result'), f'{name} result')
             if value is not None:
                 gen_attrs: dict[str, Any] = {'prov:role': 'result'}
-                if exec_end is not None and exec_end_kind == 'success':
+                if exec_end is not None and exec_end_kind == SUCCESS:
                     gen_attrs['prov:time'] = iso_time(exec_end['t'])
                 self.edge(node, execution, 'wasGeneratedBy', **gen_attrs)
                 if caller is not None:
@@ -439,11 +448,11 @@ class _Builder:
             'prov:type': _LIFETIME_TYPE,
             'prov:label': f'lifetime of {label}',
             'provlog:agentState': next(
-                (s for s in _LIFE_STATES if s in states), 'not_observed'
+                (s for s in _LIFE_STATES if s in states), NOT_OBSERVED
             ),
         }
-        start = states.get('starting') or states.get('running')
-        end = states.get('shutdown')
+        start = states.get(LIFE_STARTING) or states.get(LIFE_RUNNING)
+        end = states.get(LIFE_SHUTDOWN)
         if start is not None:
             attrs['prov:startTime'] = iso_time(start['t'])
             if start.get('_host') is not None:
@@ -452,11 +461,11 @@ class _Builder:
             attrs['prov:endTime'] = iso_time(end['t'])
             if start is not None:
                 attrs['provlog:duration'] = _duration(start, end)
-        if 'starting' in states and 'running' in states:
+        if LIFE_STARTING in states and LIFE_RUNNING in states:
             attrs['provlog:startupDuration'] = _duration(
-                states['starting'], states['running']
+                states[LIFE_STARTING], states[LIFE_RUNNING]
             )
-        expected = states.get('stopping', {}).get('expected')
+        expected = states.get(LIFE_STOPPING, {}).get('expected')
         if isinstance(expected, bool):
             attrs['provlog:shutdownExpected'] = expected
         self.graph.node(life, attrs)
@@ -658,13 +667,13 @@ class _Builder:
 
     def executor(self, action: Action) -> str | None:
         """The agent that ran ``action``: the runtime's, else the callee."""
-        for kind in ('execute_start', 'exec_agent'):
+        for kind in (EXECUTE_START, EXEC_AGENT):
             event = action.get(kind)
             if event is not None:
                 node = self.agent(event.get('agent'))
                 if node is not None:
                     return node
-        start = action.get('start')
+        start = action.get(START)
         if start is not None:
             return self.agent(start.get('callee'))
         return None
@@ -741,7 +750,7 @@ _LIFETIME_TYPE = ('provlog:AgentLifetime',)
 _LAUNCH_TYPE = ('provlog:AgentLaunch',)
 _LAUNCH_DELEGATION_TYPE = ('provlog:Launch',)
 #: Lifecycle states, the furthest first: the lifetime's agentState
-_LIFE_STATES = ('shutdown', 'stopping', 'running', 'starting')
+_LIFE_STATES = (LIFE_SHUTDOWN, LIFE_STOPPING, LIFE_RUNNING, LIFE_STARTING)
 _INSIDE: dict[object, dict[str, Any]] = {
     'log': {'prov:type': ('provlog:LogRecord',)},
     'stdout': {'prov:type': ('provlog:Output',), 'provlog:stream': 'stdout'},
@@ -778,12 +787,6 @@ def _inside_entity(record: object) -> dict[str, Any] | None:
 
 
 _VALUE_FLAGS = frozenset({'redacted', 'capped', 'truncated', 'opaque'})
-_REQUEST_STATE = {
-    'success': 'completed',
-    'exception': 'failed',
-    'cancelled': 'cancelled',
-}
-_EXEC_STATE = _REQUEST_STATE
 
 
 _PROCESS_TYPE = ('provlog:Process',)

@@ -12,8 +12,8 @@ and a line longer than :data:`MAX_LINE_BYTES` is damage. Memory is the
 events kept plus one line, never the size of the file.
 
 Each event of a known kind is checked against the line format of
-:mod:`provlog.events`: ``t`` is a finite number of seconds between 1970
-and 9999, and each known field has its type (a list for ``args``, an
+:mod:`provlog.capture.encoder`: ``t`` is a finite number of seconds between
+1970 and 9999, and each known field has its type (a list for ``args``, an
 object for ``kwargs``, ``result``, ``callee``...). A line that breaks the
 format is damage like any other.
 """
@@ -32,8 +32,19 @@ from typing import BinaryIO
 
 import orjson
 
-from provlog.events import ACTION_KINDS
-from provlog.journal import FORMAT_VERSION
+from provlog.capture.journal import FORMAT_VERSION
+from provlog.vocab import ACTION_KINDS
+from provlog.vocab import AGENT
+from provlog.vocab import CLOSE
+from provlog.vocab import DROPPED
+from provlog.vocab import EXEC_AGENT
+from provlog.vocab import EXECUTE_EXCEPTION
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import JOURNAL
+from provlog.vocab import LOST
+from provlog.vocab import SENDING
+from provlog.vocab import START
+from provlog.vocab import SUCCESS
 
 __all__ = [
     'MAX_LINE_BYTES',
@@ -201,7 +212,7 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
             return
         lineno, reason = damaged
         damaged = None
-        if next_kind == 'lost':
+        if next_kind == LOST:
             result.partial_tail = True
         elif lenient:
             result.skipped += 1
@@ -238,7 +249,7 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
                     )
                     continue
                 kind = obj.get('e')
-                if kind == 'journal':  # the same process initialised again
+                if kind == JOURNAL:  # the same process initialised again
                     result.closed = False
                     continue
                 problem = _check_event(kind, obj)
@@ -247,9 +258,9 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
                         raise JournalError(f'{where}:{lineno}: {problem}')
                     result.skipped += 1
                     continue
-                if kind == 'close':
+                if kind == CLOSE:
                     result.closed = True
-                elif kind in {'dropped', 'lost'}:
+                elif kind in _COUNTED:
                     result.dropped += obj.get('n', 0)
                 obj['_line'] = lineno
                 result.events.append(obj)
@@ -266,7 +277,7 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
 def _check_header(
     where: str, lineno: int, obj: dict[str, Any]
 ) -> dict[str, Any]:
-    if obj.get('e') != 'journal':
+    if obj.get('e') != JOURNAL:
         raise JournalError(f'{where}:{lineno}: not a provlog journal header')
     version = obj.get('v')
     if not isinstance(version, int):
@@ -296,12 +307,12 @@ _Rule = tuple[str, tuple[tuple[type, ...], str]]
 
 #: Per kind: each field it may have, and what that field must be.
 _FIELDS: dict[str, tuple[_Rule, ...]] = {
-    'agent': (
+    AGENT: (
         ('role', _STR_OR_NULL),
         ('name', _STR_OR_NULL),
         ('class', _STR_OR_NULL),
     ),
-    'start': (
+    START: (
         ('action', _STR_OR_NULL),
         ('callee', _OBJ_OR_NULL),
         ('parent', _STR_OR_NULL),
@@ -309,15 +320,15 @@ _FIELDS: dict[str, tuple[_Rule, ...]] = {
         ('args', _LIST),
         ('kwargs', _OBJ),
     ),
-    'sending': (('src', _OBJ_OR_NULL),),
-    'success': (('result', _OBJ),),
-    'execute_start': (('action', _STR_OR_NULL), ('agent', _OBJ_OR_NULL)),
-    'exec_agent': (('action', _STR_OR_NULL), ('agent', _OBJ_OR_NULL)),
-    'execute_exception': (('error', _OBJ_OR_NULL),),
+    SENDING: (('src', _OBJ_OR_NULL),),
+    SUCCESS: (('result', _OBJ),),
+    EXECUTE_START: (('action', _STR_OR_NULL), ('agent', _OBJ_OR_NULL)),
+    EXEC_AGENT: (('action', _STR_OR_NULL), ('agent', _OBJ_OR_NULL)),
+    EXECUTE_EXCEPTION: (('error', _OBJ_OR_NULL),),
 }
 _IDENT_FIELDS = frozenset({'callee', 'caller', 'src', 'agent'})
 _ERROR_FIELDS = ('type', 'message', 'traceback')
-_COUNTED = frozenset({'dropped', 'lost'})
+_COUNTED = frozenset({DROPPED, LOST})
 
 
 def _check_time(obj: dict[str, Any], *, required: bool) -> str | None:
@@ -370,7 +381,7 @@ def _check_event(  # noqa: C901, PLR0911, PLR0912 - one check per field
             and value.get('uid').__class__ is not str
         ):
             return f'{kind} field {name!r} has no "uid" string'
-    if kind == 'start':
+    if kind == START:
         for n, desc in enumerate(obj.get('args', ())):
             problem = _check_value(desc)
             if problem is not None:
@@ -379,11 +390,11 @@ def _check_event(  # noqa: C901, PLR0911, PLR0912 - one check per field
             problem = _check_value(desc)
             if problem is not None:
                 return f'start field "kwargs"[{_short(key)}] {problem}'
-    elif kind == 'success' and 'result' in obj:
+    elif kind == SUCCESS and 'result' in obj:
         problem = _check_value(obj['result'])
         if problem is not None:
             return f'success field "result" {problem}'
-    elif kind == 'execute_exception' and isinstance(obj.get('error'), dict):
+    elif kind == EXECUTE_EXCEPTION and isinstance(obj.get('error'), dict):
         for key in _ERROR_FIELDS:
             got = obj['error'].get(key)
             if got is not None and not isinstance(got, str):

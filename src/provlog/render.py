@@ -14,14 +14,18 @@ from rich.tree import Tree
 from provlog.lineage import MAX_NESTING
 from provlog.lineage import WhyNode
 from provlog.query import QueryResult
+from provlog.vocab import CANCELLED
+from provlog.vocab import COMPLETED
+from provlog.vocab import FAILED
+from provlog.vocab import NOT_ENDED
 
 __all__ = ['print_table', 'to_csv', 'why_levels', 'why_tree']
 
 _STATE_STYLE = {
-    'completed': 'green',
-    'failed': 'bold red',
-    'cancelled': 'yellow',
-    'not_ended': 'magenta',
+    COMPLETED: 'green',
+    FAILED: 'bold red',
+    CANCELLED: 'yellow',
+    NOT_ENDED: 'magenta',
 }
 
 

@@ -22,11 +22,19 @@ from dataclasses import field
 from typing import Any
 
 from provlog.gcpause import gc_paused
-from provlog.merge import Action
 from provlog.merge import MergedRun
+from provlog.vocab import Action
+from provlog.vocab import CALLER_BEGINS
+from provlog.vocab import CALLER_ENDS
+from provlog.vocab import EXEC_AGENT
+from provlog.vocab import EXECUTE_EXCEPTION
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import EXECUTION_BEGINS
+from provlog.vocab import EXECUTION_ENDS
+from provlog.vocab import SENDING
+from provlog.vocab import START
 
 __all__ = [
-    'STATES',
     'Call',
     'Side',
     'Timeline',
@@ -34,15 +42,8 @@ __all__ = [
     'timeline',
 ]
 
-#: Call states, in the order views list them.
-STATES = ('completed', 'failed', 'cancelled', 'not_ended')
-
 # every action kind begins or ends a side, so every call has a side
 # (``sending`` alone is left when a writer dropped the rest)
-_REQUEST_BEGINS = ('start', 'sending')
-_REQUEST_ENDS = ('success', 'exception', 'cancelled')
-_EXECUTION_BEGINS = ('execute_start', 'exec_agent')
-_EXECUTION_ENDS = ('execute_success', 'execute_exception', 'execute_cancelled')
 
 
 @dataclass(slots=True)
@@ -201,10 +202,10 @@ def _last_time(run: MergedRun) -> float:
 
 
 def _call(action: Action, last: float) -> Call:
-    start = action.get('start') or {}
-    sending = action.get('sending') or {}
-    execute = action.get('execute_start') or action.get('exec_agent') or {}
-    failure = action.get('execute_exception') or {}
+    start = action.get(START) or {}
+    sending = action.get(SENDING) or {}
+    execute = action.get(EXECUTE_START) or action.get(EXEC_AGENT) or {}
+    failure = action.get(EXECUTE_EXCEPTION) or {}
     error = failure.get('error')
     parent = start.get('parent')
     return Call(
@@ -214,8 +215,8 @@ def _call(action: Action, last: float) -> Call:
         caller=_uid(start.get('caller')) or _uid(sending.get('src')),
         callee=_uid(start.get('callee')) or _uid(execute.get('agent')),
         parent=parent if isinstance(parent, str) else None,
-        request=_side(action, _REQUEST_BEGINS, _REQUEST_ENDS, last),
-        execution=_side(action, _EXECUTION_BEGINS, _EXECUTION_ENDS, last),
+        request=_side(action, CALLER_BEGINS, CALLER_ENDS, last),
+        execution=_side(action, EXECUTION_BEGINS, EXECUTION_ENDS, last),
         error=error if isinstance(error, dict) else None,
     )
 
@@ -241,7 +242,7 @@ def timeline(run: MergedRun) -> Timeline:
     starts = [c.start for c in calls.values()]
     agents = {uid: dict(info) for uid, info in run.agents.items()}
     for action in run.actions.values():  # clients are named by their calls
-        for kind, key in (('sending', 'src'), ('start', 'caller')):
+        for kind, key in ((SENDING, 'src'), (START, 'caller')):
             ident = (action.get(kind) or {}).get(key)
             uid = _uid(ident)
             if isinstance(ident, dict) and uid and uid not in agents:

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from provlog.capture import RawEvent
-from provlog.events import Encoder
-from provlog.handler import ProvenanceHandler
-from provlog.taps import install_handler
-from provlog.values import ValuePolicy
+from provlog.capture.encoder import Encoder
+from provlog.capture.handler import ProvenanceHandler
+from provlog.capture.records import RawEvent
+from provlog.capture.taps import install_handler
+from provlog.capture.values import ValuePolicy
 
 __all__ = [
     'ListSink',

@@ -20,12 +20,29 @@ from typing import Any
 
 import orjson
 
+from provlog.capture.journal import FORMAT_VERSION
 from provlog.gaps import CaptureGap
-from provlog.journal import FORMAT_VERSION
 from provlog.merge import JOURNAL_SUFFIX
 from provlog.reader import MAX_TIME
 from provlog.reader import show
 from provlog.tail import Tail
+from provlog.vocab import AGENT
+from provlog.vocab import AGENT_KINDS
+from provlog.vocab import CALLER_ENDS
+from provlog.vocab import CAPTURE_OFF
+from provlog.vocab import CLOSE
+from provlog.vocab import DROPPED
+from provlog.vocab import ENCODE_ERROR
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import EXECUTION_BEGINS
+from provlog.vocab import EXECUTION_ENDS
+from provlog.vocab import FAILED
+from provlog.vocab import GAP
+from provlog.vocab import JOURNAL
+from provlog.vocab import LOST
+from provlog.vocab import RESUME
+from provlog.vocab import START
+from provlog.vocab import STATE_OF_END
 
 __all__ = ['AgentCounts', 'Failure', 'Journal', 'RunWatch']
 
@@ -33,14 +50,10 @@ __all__ = ['AgentCounts', 'Failure', 'Journal', 'RunWatch']
 WINDOW = 10.0
 #: Latest failures kept, and capture gaps kept per journal.
 KEEP = 5
-_ENDS = {
-    'execute_success': 'completed',
-    'execute_exception': 'failed',
-    'execute_cancelled': 'cancelled',
-}
-_STARTS = frozenset({'execute_start', 'exec_agent'})
-_CALLER_ENDS = frozenset({'success', 'exception', 'cancelled'})
-_AGENT_KINDS = frozenset({'launch', 'lifecycle'})
+_ENDS = {kind: STATE_OF_END[kind] for kind in EXECUTION_ENDS}
+_STARTS = frozenset(EXECUTION_BEGINS)
+_CALLER_ENDS = frozenset(CALLER_ENDS)
+_GAP_KINDS = frozenset({GAP, CAPTURE_OFF})
 _NUMBER = (float, int)
 _MAX_BUCKETS = 64
 _MESSAGE_CHARS = 500
@@ -210,7 +223,7 @@ class RunWatch:
     def _header(self, journal: Journal, obj: dict[str, Any]) -> None:
         version = obj.get('v')
         run = obj.get('run')
-        if obj.get('e') != 'journal' or not isinstance(run, str):
+        if obj.get('e') != JOURNAL or not isinstance(run, str):
             journal.problem = 'not a provlog journal'
         elif not isinstance(version, int) or version > FORMAT_VERSION:
             journal.problem = f'journal format {show(version)} not readable'
@@ -271,7 +284,7 @@ class RunWatch:
             return None
         if journal.last_damaged:  # a cut write, not damage, if 'lost' next
             journal.last_damaged = False
-            if obj.get('e') == 'lost':
+            if obj.get('e') == LOST:
                 journal.damaged -= 1
                 journal.cut += 1
         return obj
@@ -290,15 +303,15 @@ class RunWatch:
                 self._end(journal, tag, obj)
             else:
                 self._start(journal, tag, obj)
-        elif kind == 'start':
+        elif kind == START:
             tag = obj.get('tag')
             if tag.__class__ is str:
                 journal.waiting.add(tag)
         elif kind in _CALLER_ENDS:
             journal.waiting.discard(obj.get('tag'))
-        elif kind == 'agent':
+        elif kind == AGENT:
             self._agent(obj)
-        elif kind in _AGENT_KINDS:
+        elif kind in AGENT_KINDS:
             self._agent(obj.get('agent'))
         else:
             self._marker(journal, kind, obj)
@@ -307,7 +320,7 @@ class RunWatch:
         """``execute_start``, or ``exec_agent`` naming its agent late."""
         uid = self._agent(obj.get('agent'))
         known = journal.running.get(tag)
-        if known is None and obj['e'] == 'execute_start':
+        if known is None and obj['e'] == EXECUTE_START:
             action = obj.get('action')
             journal.running[tag] = (
                 uid,
@@ -338,7 +351,7 @@ class RunWatch:
             self._buckets[second] = self._buckets.get(second, 0) + 1
             if len(self._buckets) > _MAX_BUCKETS and self.t_last is not None:
                 self._prune(self.t_last)  # bounded on a long first read
-        if state == 'failed':
+        if state == FAILED:
             self._failure(obj, entry)
 
     def _marker(
@@ -347,20 +360,20 @@ class RunWatch:
         """``close``, ``journal`` again, and what says the record has gaps."""
         n = obj.get('n')
         count = n if n.__class__ is int and n > 0 else 0
-        if kind == 'close':
+        if kind == CLOSE:
             journal.closed = True
             t = _time(obj.get('t'))
             if t:
                 self._seen(t)
-        elif kind == 'journal':  # the same process initialised again
+        elif kind == JOURNAL:  # the same process initialised again
             journal.closed = False
-        elif kind == 'dropped':
+        elif kind == DROPPED:
             journal.dropped += count
-        elif kind == 'lost':
+        elif kind == LOST:
             journal.lost += count
-        elif kind == 'encode_error':
+        elif kind == ENCODE_ERROR:
             journal.encode_errors += 1
-        elif kind in {'gap', 'capture_off'}:
+        elif kind in _GAP_KINDS:
             t = _time(obj.get('t'))
             since = _time(obj.get('since', t))
             reason = obj.get('reason')
@@ -373,9 +386,9 @@ class RunWatch:
                     reason if isinstance(reason, str) else 'no reason given',
                 )
             )
-        elif kind == 'resume' and journal.gaps:
+        elif kind == RESUME and journal.gaps:
             gap = journal.gaps[-1]
-            if gap.kind == 'gap' and gap.resumed is None:
+            if gap.kind == GAP and gap.resumed is None:
                 journal.gaps[-1] = CaptureGap(
                     gap.kind,
                     gap.since,

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from provlog.gaps import Gap
 from provlog.reader import show
+from provlog.vocab import GAP
 from provlog.watch import AgentCounts
 from provlog.watch import RunWatch
 from provlog.watch import WINDOW
@@ -68,11 +69,11 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
             text = f'{n} earlier capture gaps in process {where}'
             out.append(Gap('capture-gap', text, where, n))
         for g in j.gaps:
-            word = 'was interrupted' if g.kind == 'gap' else 'was off'
+            word = 'was interrupted' if g.kind == GAP else 'was off'
             until = '' if g.resumed is None else f' to {_when(g.resumed)}'
             out.append(
                 Gap(
-                    'capture-gap' if g.kind == 'gap' else 'capture-off',
+                    'capture-gap' if g.kind == GAP else 'capture-off',
                     f'capture {word} in process {where} from '
                     f'{_when(g.since)}{until}: {show(g.reason)}',
                     where,

@@ -22,8 +22,8 @@ from academy.exchange import LocalExchangeFactory
 from academy.manager import Manager
 from examples.pipeline import run_workflow
 
+from provlog.academy import FlowceptForwarding
 from provlog.academy import ProvenanceLogging
-from provlog.flowcept import FlowceptForwarding
 
 
 class Echo(Agent):

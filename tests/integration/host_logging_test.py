@@ -20,8 +20,8 @@ import pytest
 from academy.logging.configs.multi import MultiLogging
 
 from provlog.academy import ProvenanceLogging
+from provlog.capture.taps import CAPTURE_LOGGERS
 from provlog.cli import main
-from provlog.taps import CAPTURE_LOGGERS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,10 +28,10 @@ from academy.manager import Manager
 from examples.pipeline import open_port
 
 import provlog
-from provlog import context
 from provlog.academy import ProvenanceLogging
-from provlog.values import REDACTED
-from provlog.values import ValuePolicy
+from provlog.capture import context
+from provlog.capture.values import REDACTED
+from provlog.capture.values import ValuePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ROOT / 'ontologies' / 'provlog-shapes.ttl'

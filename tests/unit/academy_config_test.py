@@ -13,10 +13,10 @@ from academy.logging.helpers import log_context
 
 import provlog
 from provlog.academy import ProvenanceLogging
-from provlog.session import flush_all
-from provlog.taps import CAPTURE_LOGGERS
-from provlog.taps import installed_handlers
-from provlog.taps import TAP_LEVEL
+from provlog.capture.session import flush_all
+from provlog.capture.taps import CAPTURE_LOGGERS
+from provlog.capture.taps import installed_handlers
+from provlog.capture.taps import TAP_LEVEL
 
 
 def _our_handlers() -> list[logging.Handler]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from provlog.handler import ProvenanceHandler
+from provlog.capture.handler import ProvenanceHandler
 from provlog.testing import ListSink
 
 

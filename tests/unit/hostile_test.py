@@ -18,7 +18,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import provlog
-from provlog.journal import FORMAT_VERSION
+from provlog.capture.journal import FORMAT_VERSION
 from provlog.testing import capture_events
 from tests.provcheck import check_provjson
 

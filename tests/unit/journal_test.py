@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from provlog.journal import FORMAT_VERSION
-from provlog.journal import JournalWriter
+from provlog.capture.journal import FORMAT_VERSION
+from provlog.capture.journal import JournalWriter
 from provlog.reader import JournalError
 from provlog.reader import read_journal
 

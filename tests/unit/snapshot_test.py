@@ -24,22 +24,22 @@ from academy.agent import Agent
 from academy.identifier import AgentId
 from academy.identifier import UserId
 
-from provlog.capture import _error
-from provlog.capture import format_error
-from provlog.events import Encoder
-from provlog.events import parameter_names
+from provlog.capture.encoder import Encoder
+from provlog.capture.encoder import parameter_names
+from provlog.capture.records import _error
+from provlog.capture.records import format_error
+from provlog.capture.values import describe
+from provlog.capture.values import freeze
+from provlog.capture.values import Frozen
+from provlog.capture.values import hash_value
+from provlog.capture.values import MUTABLE_COPY_BYTES
+from provlog.capture.values import Opaque
+from provlog.capture.values import REDACTED
+from provlog.capture.values import REPR_TIMEOUT
+from provlog.capture.values import Scrubber
+from provlog.capture.values import SNAPSHOT_SECONDS
+from provlog.capture.values import ValuePolicy
 from provlog.testing import capture_events
-from provlog.values import describe
-from provlog.values import freeze
-from provlog.values import Frozen
-from provlog.values import hash_value
-from provlog.values import MUTABLE_COPY_BYTES
-from provlog.values import Opaque
-from provlog.values import REDACTED
-from provlog.values import REPR_TIMEOUT
-from provlog.values import Scrubber
-from provlog.values import SNAPSHOT_SECONDS
-from provlog.values import ValuePolicy
 
 POLICY = ValuePolicy()
 HANDLE = logging.getLogger('academy.handle')
@@ -48,7 +48,7 @@ RUNTIME = logging.getLogger('academy.runtime')
 
 _MEASURE = """
 import resource, sys, time
-from provlog.values import ValuePolicy, describe, freeze
+from provlog.capture.values import ValuePolicy, describe, freeze
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 value = ['y' * 1_000_000] * 2000
 start = time.perf_counter()

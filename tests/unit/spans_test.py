@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from provlog.merge import Action
 from provlog.merge import MergedRun
 from provlog.merge import Process
 from provlog.spans import lanes
 from provlog.spans import timeline
+from provlog.vocab import Action
 
 CLIENT = str(uuid.UUID(int=1))
 COORD = str(uuid.UUID(int=2))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provlog.values import describe
-from provlog.values import freeze
-from provlog.values import Frozen
-from provlog.values import hash_value
-from provlog.values import Opaque
-from provlog.values import REDACTED
-from provlog.values import ValuePolicy
+from provlog.capture.values import describe
+from provlog.capture.values import freeze
+from provlog.capture.values import Frozen
+from provlog.capture.values import hash_value
+from provlog.capture.values import Opaque
+from provlog.capture.values import REDACTED
+from provlog.capture.values import ValuePolicy
 
 POLICY = ValuePolicy()
 

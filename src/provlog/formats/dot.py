@@ -19,6 +19,11 @@ from typing import Any
 from typing import ClassVar
 from typing import TYPE_CHECKING
 
+from provlog.vocab import CANCELLED
+from provlog.vocab import COMPLETED
+from provlog.vocab import FAILED
+from provlog.vocab import NOT_ENDED
+
 if TYPE_CHECKING:
     import networkx as nx
 
@@ -35,10 +40,10 @@ SVG_TIMEOUT = 120.0
 _VALUE = 'provlog:Value'
 _EXECUTION = 'provlog:ActionExecution'
 _FILL = {
-    'completed': '#d9f2d9',
-    'failed': '#f8d0d0',
-    'cancelled': '#fbe8c8',
-    'not_ended': '#e0e0e0',
+    COMPLETED: '#d9f2d9',
+    FAILED: '#f8d0d0',
+    CANCELLED: '#fbe8c8',
+    NOT_ENDED: '#e0e0e0',
 }
 _FOLLOW = frozenset({'wasGeneratedBy', 'used', 'wasDerivedFrom', 'hadMember'})
 
@@ -124,9 +129,9 @@ def lineage_nodes(
 
 def _node_line(name: int, data: dict[str, Any]) -> str:
     if _EXECUTION in _types(data):
-        state = str(data.get('provlog:state', 'not_ended'))
+        state = str(data.get('provlog:state', NOT_ENDED))
         label = _quote(data.get('prov:label', '?'), state)
-        fill = _FILL.get(state, _FILL['not_ended'])
+        fill = _FILL.get(state, _FILL[NOT_ENDED])
         return (
             f'  n{name} [shape=box, style="rounded,filled", '
             f'fillcolor="{fill}", label={label}];'

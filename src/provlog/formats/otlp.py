@@ -25,6 +25,11 @@ from provlog.merge import MergedRun
 from provlog.spans import Call
 from provlog.spans import Side
 from provlog.spans import Timeline
+from provlog.vocab import CANCELLED
+from provlog.vocab import FAILED
+from provlog.vocab import NOT_ENDED
+from provlog.vocab import START
+from provlog.vocab import SUCCESS
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
@@ -37,6 +42,8 @@ KIND_CLIENT = 3
 STATUS_UNSET = 0
 STATUS_OK = 1
 STATUS_ERROR = 2
+#: Call states whose spans end without a status.
+_UNSET = frozenset({NOT_ENDED, CANCELLED})
 
 #: The longest argument or result preview an attribute holds.
 PREVIEW_CHARS = 256
@@ -106,7 +113,7 @@ def _values(run: MergedRun, tag: str) -> list[dict[str, Any]]:
     action = run.actions.get(tag)
     if action is None:
         return []
-    start = action.get('start') or {}
+    start = action.get(START) or {}
     args, kwargs = start.get('args') or [], start.get('kwargs') or {}
     shown = [str(d.get('preview', '?')) for d in args if isinstance(d, dict)]
     shown += [
@@ -115,7 +122,7 @@ def _values(run: MergedRun, tag: str) -> list[dict[str, Any]]:
         if isinstance(d, dict)
     ]
     out = [_attr('academy.args', _cut(', '.join(shown)))] if shown else []
-    result = (action.get('success') or {}).get('result') or {}
+    result = (action.get(SUCCESS) or {}).get('result') or {}
     if 'preview' in result:
         out.append(_attr('academy.result', _cut(str(result['preview']))))
     if isinstance(result.get('sha256'), str):
@@ -256,9 +263,9 @@ class _Builder:
 
 
 def _status(call: Call, side: Side) -> dict[str, Any]:
-    if not side.ended or call.state in {'not_ended', 'cancelled'}:
+    if not side.ended or call.state in _UNSET:
         return {'code': STATUS_UNSET}
-    if call.state == 'failed':
+    if call.state == FAILED:
         error = call.error or {}
         kind = str(error.get('type') or 'failed')
         message = str(error.get('message') or '')

@@ -22,6 +22,7 @@ from provlog.spans import Call
 from provlog.spans import lanes
 from provlog.spans import Side
 from provlog.spans import Timeline
+from provlog.vocab import NOT_ENDED
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
@@ -81,7 +82,7 @@ def _args(call: Call, side: Side, tl: Timeline) -> dict[str, Any]:
     args: dict[str, Any] = {
         'tag': call.tag,
         'action': call.action,
-        'state': call.state if side.ended else 'not_ended',
+        'state': call.state if side.ended else NOT_ENDED,
         'caller': tl.agent_name(call.caller),
         'callee': tl.agent_name(call.callee),
         'process': tl.processes.get(side.process or '', '?'),

@@ -11,8 +11,8 @@ from typing import Any
 
 from provlog.report.details import cut
 from provlog.report.details import PREVIEW_CHARS
-from provlog.spans import STATES
 from provlog.spans import Timeline
+from provlog.vocab import STATES
 
 __all__ = ['HISTOGRAM_BINS', 'by_name', 'histogram']
 

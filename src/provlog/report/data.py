@@ -36,6 +36,12 @@ from provlog.report.select import select
 from provlog.spans import Call
 from provlog.spans import Side
 from provlog.spans import Timeline
+from provlog.vocab import CANCELLED
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import FAILED
+from provlog.vocab import NOT_ENDED
+from provlog.vocab import START
+from provlog.vocab import SUCCESS
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
@@ -130,7 +136,7 @@ def _entries(  # noqa: PLR0917 - the indexes the entries point into
     index = {c.tag: n for n, c in enumerate(kept)}
     logs = details.LogBudget(t0)
     entries: list[dict[str, Any]] = [{} for _ in kept]
-    rank = {'failed': 0, 'not_ended': 1, 'cancelled': 2}
+    rank = {FAILED: 0, NOT_ENDED: 1, CANCELLED: 2}
     for n in sorted(
         range(len(kept)), key=lambda n: rank.get(kept[n].state, 3)
     ):
@@ -186,34 +192,24 @@ def _call(
         entry['thread'] = details.cut(
             call.execution.thread, details.PREVIEW_CHARS
         )
-    args, slots = details.inputs(action.get('start'))
+    args, slots = details.inputs(action.get(START))
     if args:
         entry['in'] = args
-    success = action.get('success')
+    success = action.get(SUCCESS)
     if success is not None:
         entry['out'] = details.value(success.get('result'))
     err = details.error(call.error)
     if err:
         entry['err'] = err
-    end = next(
-        (
-            action.get(k)
-            for k in (
-                'execute_success',
-                'execute_exception',
-                'execute_cancelled',
-            )
-            if k in action.events
-        ),
-        None,
-    )
+    end_kind = action.execution_end
+    end = action.get(end_kind) if end_kind else None
     if end is not None:
         found, missing = logs.take(end.get('inside'))
         if found:
             entry['logs'] = found
         if missing:
             entry['logs_cut'] = missing
-    cost = details.cpu(action.get('execute_start'), end)
+    cost = details.cpu(action.get(EXECUTE_START), end)
     if cost:
         entry['cpu'] = cost
     return entry, slots

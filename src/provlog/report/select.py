@@ -16,8 +16,12 @@ from dataclasses import field
 
 import networkx as nx
 
-from provlog.spans import STATES
 from provlog.spans import Timeline
+from provlog.vocab import CANCELLED
+from provlog.vocab import COMPLETED
+from provlog.vocab import FAILED
+from provlog.vocab import NOT_ENDED
+from provlog.vocab import STATES
 
 __all__ = [
     'LINEAGE_CALLS',
@@ -86,7 +90,7 @@ def _value_iri(iri: str) -> tuple[str, str, list[str]] | None:
 def final_targets(tl: Timeline) -> list[str]:
     """The results a run ends with: the last completed top-level calls."""
     roots = [tl.calls[t] for t in tl.roots]
-    done = [c for c in roots if c.state == 'completed'] or roots
+    done = [c for c in roots if c.state == COMPLETED] or roots
     done.sort(key=lambda c: (c.end, c.tag), reverse=True)
     return [c.tag for c in done[:FINAL_TARGETS]]
 
@@ -151,9 +155,9 @@ def select(
         return Selection([c.tag for c in ordered], False, counts)
     kept: dict[str, None] = {}
     groups = [
-        by_state.get('failed', []),
-        by_state.get('not_ended', []),
-        by_state.get('cancelled', []),
+        by_state.get(FAILED, []),
+        by_state.get(NOT_ENDED, []),
+        by_state.get(CANCELLED, []),
         lineage or [],
         tl.roots,
         sorted(calls),

@@ -22,7 +22,13 @@ from typing import Any
 
 import orjson
 
-from provlog.values import json_safe
+from provlog.capture.values import json_safe
+from provlog.vocab import CLOSE
+from provlog.vocab import DROPPED
+from provlog.vocab import ENCODE_ERROR
+from provlog.vocab import GAP
+from provlog.vocab import LOST
+from provlog.vocab import RESUME
 
 __all__ = [
     'FORMAT_VERSION',
@@ -309,7 +315,7 @@ class JournalWriter:
             line = self.preamble()
         except Exception as exc:  # noqa: BLE001 - never die silently
             line = {
-                'e': 'encode_error',
+                'e': ENCODE_ERROR,
                 'kind': 'preamble',
                 't': time.time(),
                 'error': repr(exc)[:500],
@@ -333,11 +339,11 @@ class JournalWriter:
         self._gap = problems
         if not problems:
             self._last_ok = now
-            return [{'e': 'resume', 't': now}]
+            return [{'e': RESUME, 't': now}]
         reason = '; '.join(problems)
         warn_stderr(f'capture interrupted in process {os.getpid()}: {reason}')
         return [
-            {'e': 'gap', 't': now, 'since': self._last_ok, 'reason': reason},
+            {'e': GAP, 't': now, 'since': self._last_ok, 'reason': reason},
         ]
 
     def _drain(self, batch: list[dict[str, Any]]) -> bool:
@@ -346,11 +352,11 @@ class JournalWriter:
             taken, stop = self._take(batch)
             if self._dropped:
                 dropped, self._dropped = self._dropped, 0
-                batch.append({'e': 'dropped', 'n': dropped, 't': time.time()})
+                batch.append({'e': DROPPED, 'n': dropped, 't': time.time()})
             if stop:
                 batch.append(
                     {
-                        'e': 'close',
+                        'e': CLOSE,
                         't': time.time(),
                         'events': self._enqueued,
                         'max_backlog': self.max_backlog,
@@ -392,7 +398,7 @@ class JournalWriter:
             return self._encode(item)
         except Exception as exc:  # noqa: BLE001 - never die silently
             line: dict[str, Any] = {
-                'e': 'encode_error',
+                'e': ENCODE_ERROR,
                 'error': repr(exc)[:500],
             }
             with contextlib.suppress(Exception):
@@ -406,8 +412,8 @@ class JournalWriter:
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
         if self._failed:
-            self._lost += sum(1 for line in lines if line.get('e') != 'close')
-            if lines and lines[-1].get('e') == 'close':
+            self._lost += sum(1 for line in lines if line.get('e') != CLOSE)
+            if lines and lines[-1].get('e') == CLOSE:
                 self._write_lost_marker()
             return
         data = b''.join(_dump_line(line) for line in lines)
@@ -442,7 +448,7 @@ class JournalWriter:
         A full disk may refuse this too; the reader then sees the journal
         end in a cut line (or with no ``close``), which it also reports.
         """
-        marker = {'e': 'lost', 'since': self._lost_since, 'n': self._lost}
+        marker = {'e': LOST, 'since': self._lost_since, 'n': self._lost}
         with contextlib.suppress(OSError):
             os.write(self._fd, b'\n' + _dump_line(marker))
 
@@ -459,7 +465,7 @@ def _dump_line(line: dict[str, Any]) -> bytes:
         return orjson.dumps(safe, option=orjson.OPT_APPEND_NEWLINE)
     except Exception as exc:  # noqa: BLE001 - keep the kind and tag at least
         fallback = {
-            'e': 'encode_error',
+            'e': ENCODE_ERROR,
             'kind': str(line.get('e')),
             'tag': str(line.get('tag')),
             'error': repr(exc)[:500],

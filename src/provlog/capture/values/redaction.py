@@ -32,8 +32,8 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 
-from provlog.values.text import json_escape
-from provlog.values.text import json_safe
+from provlog.capture.values.text import json_escape
+from provlog.capture.values.text import json_safe
 
 __all__ = [
     'DEFAULT_REDACT_KEYS',

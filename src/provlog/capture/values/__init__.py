@@ -13,30 +13,30 @@ Capture happens in two steps so the host pays as little as possible:
    builds the bounded preview that goes to disk (:mod:`.description`).
 
 :mod:`.text` makes any string JSON-safe. Every public name is re-exported
-here, so ``from provlog.values import X`` is the way to import it.
+here, so ``from provlog.capture.values import X`` is the way to import it.
 """
 
 from __future__ import annotations
 
-from provlog.values.bounded import bounded_call
-from provlog.values.bounded import MAX_REPR_THREADS
-from provlog.values.bounded import REPR_TIMEOUT
-from provlog.values.description import describe
-from provlog.values.digest import hash_value
-from provlog.values.redaction import DEFAULT_REDACT_KEYS
-from provlog.values.redaction import REDACTED
-from provlog.values.redaction import scrub
-from provlog.values.redaction import Scrubber
-from provlog.values.redaction import SECRETS
-from provlog.values.redaction import ValuePolicy
-from provlog.values.snapshot import freeze
-from provlog.values.snapshot import Frozen
-from provlog.values.snapshot import MAX_DEPTH
-from provlog.values.snapshot import MUTABLE_COPY_BYTES
-from provlog.values.snapshot import Opaque
-from provlog.values.snapshot import Snapshot
-from provlog.values.snapshot import SNAPSHOT_SECONDS
-from provlog.values.text import json_safe
+from provlog.capture.values.bounded import bounded_call
+from provlog.capture.values.bounded import MAX_REPR_THREADS
+from provlog.capture.values.bounded import REPR_TIMEOUT
+from provlog.capture.values.description import describe
+from provlog.capture.values.digest import hash_value
+from provlog.capture.values.redaction import DEFAULT_REDACT_KEYS
+from provlog.capture.values.redaction import REDACTED
+from provlog.capture.values.redaction import scrub
+from provlog.capture.values.redaction import Scrubber
+from provlog.capture.values.redaction import SECRETS
+from provlog.capture.values.redaction import ValuePolicy
+from provlog.capture.values.snapshot import freeze
+from provlog.capture.values.snapshot import Frozen
+from provlog.capture.values.snapshot import MAX_DEPTH
+from provlog.capture.values.snapshot import MUTABLE_COPY_BYTES
+from provlog.capture.values.snapshot import Opaque
+from provlog.capture.values.snapshot import Snapshot
+from provlog.capture.values.snapshot import SNAPSHOT_SECONDS
+from provlog.capture.values.text import json_safe
 
 __all__ = [
     'DEFAULT_REDACT_KEYS',

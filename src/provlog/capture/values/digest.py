@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import math
 
-from provlog.values.redaction import REDACTED
-from provlog.values.redaction import Scrubber
-from provlog.values.redaction import ValuePolicy
-from provlog.values.snapshot import freeze
-from provlog.values.snapshot import Frozen
-from provlog.values.snapshot import MAX_DEPTH
-from provlog.values.snapshot import Opaque
+from provlog.capture.values.redaction import REDACTED
+from provlog.capture.values.redaction import Scrubber
+from provlog.capture.values.redaction import ValuePolicy
+from provlog.capture.values.snapshot import freeze
+from provlog.capture.values.snapshot import Frozen
+from provlog.capture.values.snapshot import MAX_DEPTH
+from provlog.capture.values.snapshot import Opaque
 
 __all__ = [
     'DECIMAL_INT_BITS',

@@ -28,14 +28,14 @@ code on the caller's thread:
   Decimal, Fraction, paths, ...) are kept as their ``repr``;
 * any other object is kept as its ``repr``, computed on a helper thread
   that the caller waits for at most
-  :data:`~provlog.values.bounded.REPR_TIMEOUT` seconds (then
-  ``<repr timed out>``); see :mod:`provlog.values.bounded`.
+  :data:`~provlog.capture.values.bounded.REPR_TIMEOUT` seconds (then
+  ``<repr timed out>``); see :mod:`provlog.capture.values.bounded`.
 
 Limits, by design:
 
 * records are described by their fields, not their ``repr``: a dataclass
   that hides a secret in its ``repr`` but keeps it in a field with an
-  innocent name shows that field (see :mod:`provlog.values.redaction`);
+  innocent name shows that field (see :mod:`provlog.capture.values.redaction`);
 * a truncated set keeps its first elements in iteration order, which may
   differ between processes (so may its hash, as for any truncated value);
 * ``freeze`` swallows every exception, so a real ``KeyboardInterrupt``
@@ -50,11 +50,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from provlog.values.bounded import bounded_text
-from provlog.values.bounded import repr_text
-from provlog.values.plans import Plan
-from provlog.values.plans import plan_for
-from provlog.values.plans import qualified_name
+from provlog.capture.values.bounded import bounded_text
+from provlog.capture.values.bounded import repr_text
+from provlog.capture.values.plans import Plan
+from provlog.capture.values.plans import plan_for
+from provlog.capture.values.plans import qualified_name
 
 __all__ = [
     'MAX_DEPTH',

@@ -6,11 +6,11 @@ so the handler works (and ignores everything) where Academy is absent.
 
 It runs on the caller's thread, inside :meth:`logging.Handler.handle`, and so
 does only what must happen there: pick the few fields it needs, snapshot live
-values with :func:`provlog.values.freeze`, and recover what Academy does not
-log (the parent action, the executing agent, the calling agent) from context
-variables that follow the emitting asyncio task. Identifiers stay as the
-immutable objects Academy passed (``UUID``, ``AgentId``); the writer thread
-turns them into strings with :func:`ident` and :func:`tag_str`.
+values with :func:`provlog.capture.values.freeze`, and recover what Academy
+does not log (the parent action, the executing agent, the calling agent) from
+context variables that follow the emitting asyncio task. Identifiers stay as
+the immutable objects Academy passed (``UUID``, ``AgentId``); the writer
+thread turns them into strings with :func:`ident` and :func:`tag_str`.
 """
 
 from __future__ import annotations
@@ -21,15 +21,32 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from provlog import inside
-from provlog.inside import current_agent
-from provlog.inside import current_execution
-from provlog.resources import Sample
-from provlog.resources import sample
-from provlog.values import bounded_call
-from provlog.values import freeze
-from provlog.values import json_safe
-from provlog.values import Snapshot
+from provlog.capture import inside
+from provlog.capture.inside import current_agent
+from provlog.capture.inside import current_execution
+from provlog.capture.resources import Sample
+from provlog.capture.resources import sample
+from provlog.capture.values import bounded_call
+from provlog.capture.values import freeze
+from provlog.capture.values import json_safe
+from provlog.capture.values import Snapshot
+from provlog.vocab import AGENT as AGENT_KIND
+from provlog.vocab import CANCELLED
+from provlog.vocab import EXCEPTION
+from provlog.vocab import EXEC_AGENT
+from provlog.vocab import EXECUTE_CANCELLED
+from provlog.vocab import EXECUTE_EXCEPTION
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import EXECUTE_SUCCESS
+from provlog.vocab import LAUNCH
+from provlog.vocab import LIFE_RUNNING
+from provlog.vocab import LIFE_SHUTDOWN
+from provlog.vocab import LIFE_STARTING
+from provlog.vocab import LIFE_STOPPING
+from provlog.vocab import LIFECYCLE
+from provlog.vocab import SENDING
+from provlog.vocab import START
+from provlog.vocab import SUCCESS
 
 __all__ = [
     'RawEvent',
@@ -161,8 +178,8 @@ def _error(record: Any) -> dict[str, Any] | None:
 
     On the caller's thread only the frames (file, line, function), the
     class names and each message (``str`` under the helper-thread bound of
-    :func:`provlog.values.bounded_call`) are taken; the writer formats the
-    traceback text (see :func:`format_error`).
+    :func:`provlog.capture.values.bounded_call`) are taken; the writer
+    formats the traceback text (see :func:`format_error`).
     """
     try:
         exc_info = record.exc_info
@@ -302,25 +319,26 @@ def _execute_exception(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
 
 
 _Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
+#: Academy's action states are the journal's kinds of action line.
 _BY_STATE: dict[str, _Handler] = {
-    'start': _start,
-    'sending': _sending,
-    'success': _success,
-    'exception': _nothing,
-    'cancelled': _nothing,
-    'execute_start': _execute_start,
-    'execute_success': _execute_end,
-    'execute_exception': _execute_exception,
-    'execute_cancelled': _execute_end,
+    START: _start,
+    SENDING: _sending,
+    SUCCESS: _success,
+    EXCEPTION: _nothing,
+    CANCELLED: _nothing,
+    EXECUTE_START: _execute_start,
+    EXECUTE_SUCCESS: _execute_end,
+    EXECUTE_EXCEPTION: _execute_exception,
+    EXECUTE_CANCELLED: _execute_end,
 }
 
 
 #: The runtime's lifecycle records (message prefix -> state), in order.
 _LIFECYCLE = (
-    ('Starting agent', 'starting'),
-    ('Running agent', 'running'),
-    ('Shutting down agent', 'stopping'),
-    ('Shutdown agent', 'shutdown'),
+    ('Starting agent', LIFE_STARTING),
+    ('Running agent', LIFE_RUNNING),
+    ('Shutting down agent', LIFE_STOPPING),
+    ('Shutdown agent', LIFE_SHUTDOWN),
 )
 
 
@@ -390,7 +408,7 @@ def _agent_event(
         current_agent.set(agent_id)
         state = _lifecycle(msg)
         if state is not None:
-            if state == 'starting':
+            if state == LIFE_STARTING:
                 # the runtime's tasks belong to this agent, not to the
                 # action or Managers of the task that launched it
                 current_execution.set(None)
@@ -399,7 +417,7 @@ def _agent_event(
             expected = extras.get('academy.expected')
             if isinstance(expected, bool):
                 data['expected'] = expected
-            return ('lifecycle', None, record.created, data)
+            return (LIFECYCLE, None, record.created, data)
     elif (
         name == 'academy.manager'
         and isinstance(msg, str)
@@ -409,8 +427,8 @@ def _agent_event(
         data['launcher'] = launcher
         data['manager'] = manager
         data['parent'] = current_execution.get()
-        return ('launch', None, record.created, data)
-    return ('agent', None, record.created, data)
+        return (LAUNCH, None, record.created, data)
+    return (AGENT_KIND, None, record.created, data)
 
 
 def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
@@ -432,7 +450,7 @@ def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
         tag = current_execution.get()
         if tag is None:
             return None
-        return ('exec_agent', tag, record.created, {'agent': agent_id})
+        return (EXEC_AGENT, tag, record.created, {'agent': agent_id})
     agent = extras.get(AGENT)
     if agent is None:
         return None
@@ -462,7 +480,7 @@ def extract(record: Any) -> RawEvent | None:
         return None  # 'waiting' and states this version does not know
     tag = extras.get(TAG)
     if tag is None:
-        if state != 'cancelled' or not record.args:
+        if state != CANCELLED or not record.args:
             return None
         tag = record.args[0]  # reject_on_inactive: tag only in the args
     data = handler(record, extras)

@@ -62,26 +62,26 @@ Every line is a JSON object with ``e`` (the kind) and, for action events,
                               uninit callback
 ============================  ==============================================
 
-``res`` (:func:`provlog.resources.usage`), sampled on the thread that
+``res`` (:func:`provlog.capture.resources.usage`), sampled on the thread that
 logged the record: ``tid`` and ``thread`` (its ident and name), ``cpu_user``
 and ``cpu_sys`` (the process's CPU seconds so far), ``maxrss`` (the
 process's peak resident set size so far, bytes), ``thread_cpu`` (the
 thread's CPU seconds so far). The header also holds the process's context
-(:func:`provlog.context.header_fields`): ``implementation``, ``platform``,
-``executable``, ``user``, ``cwd``, ``argv`` and ``env`` (allow-listed,
-redacted by the value policy), ``script``.
+(:func:`provlog.capture.context.header_fields`): ``implementation``,
+``platform``, ``executable``, ``user``, ``cwd``, ``argv`` and ``env``
+(allow-listed, redacted by the value policy), ``script``.
 
 Any line may carry ``sanitized: true``: it held text with lone surrogates
 or integers beyond 64 bits, written escaped rather than lost.
 
-A value description is what :func:`provlog.values.describe` returns.
+A value description is what :func:`provlog.capture.values.describe` returns.
 
 ``inside`` is what the execution logged, printed and warned
-(:mod:`provlog.inside`): ``records``, a list in order of entries with ``k``
-``log`` (``t``, ``level``, ``logger``, ``msg``, ``extra``), ``stdout`` or
+(:mod:`provlog.capture.inside`): ``records``, a list in order of entries with
+``k`` ``log`` (``t``, ``level``, ``logger``, ``msg``, ``extra``), ``stdout`` or
 ``stderr`` (``t``, ``text``) or ``warning`` (``t``, ``category``, ``msg``,
-``file``, ``line``); and ``cut_records``, ``cut_chars``: what the
-per-execution caps left out.
+``file``, ``line``); and ``cut_records``, ``cut_chars``: what the per-execution
+caps left out.
 
 Redaction on ``start``: keyword arguments by their names, positional
 arguments by the names of the parameters they bind to. Those names come
@@ -92,7 +92,7 @@ launched (the Manager's ``Launched agent`` record) or started (the runtime's
 an agent whose class this process never saw (launched elsewhere) cannot name
 its positional arguments; a secret passed so is still masked when the same
 value was redacted earlier in this process (see
-:class:`provlog.values.Scrubber`), else it is written like any value.
+:class:`provlog.capture.values.Scrubber`), else it is written like any value.
 Keywords are described before positional arguments, so a secret also passed
 by keyword is known before the positional ones are previewed. Error
 messages and tracebacks are formatted here and scrubbed of every value
@@ -105,21 +105,39 @@ import inspect
 import threading
 from typing import Any
 
-from provlog import inside
-from provlog.capture import format_error
-from provlog.capture import ident
-from provlog.capture import RawEvent
-from provlog.capture import tag_str
-from provlog.resources import usage
-from provlog.values import describe
-from provlog.values import json_safe
-from provlog.values import Scrubber
-from provlog.values import SECRETS
-from provlog.values import ValuePolicy
+from provlog.capture import inside
+from provlog.capture.records import format_error
+from provlog.capture.records import ident
+from provlog.capture.records import RawEvent
+from provlog.capture.records import tag_str
+from provlog.capture.resources import usage
+from provlog.capture.values import describe
+from provlog.capture.values import json_safe
+from provlog.capture.values import Scrubber
+from provlog.capture.values import SECRETS
+from provlog.capture.values import ValuePolicy
+from provlog.vocab import AGENT
+from provlog.vocab import AGENT_KINDS
+from provlog.vocab import EXEC_AGENT
+from provlog.vocab import EXECUTE_CANCELLED
+from provlog.vocab import EXECUTE_EXCEPTION
+from provlog.vocab import EXECUTE_START
+from provlog.vocab import EXECUTE_SUCCESS
+from provlog.vocab import EXECUTION_ENDS
+from provlog.vocab import LAUNCH
+from provlog.vocab import SENDING
+from provlog.vocab import START
+from provlog.vocab import SUCCESS
 
-__all__ = ['ACTION_KINDS', 'AGENT_KINDS', 'Encoder', 'parameter_names']
+__all__ = ['Encoder', 'parameter_names']
 
 _IDENT_CACHE = 4096
+#: Kinds that name the executing agent and the action.
+_BEGINS = frozenset({EXECUTE_START, EXEC_AGENT})
+#: Execution ends with nothing of their own but ``res`` and ``inside``.
+_PLAIN_ENDS = frozenset({EXECUTE_SUCCESS, EXECUTE_CANCELLED})
+#: Kinds that may carry ``inside``: the execution's own lines.
+_EXECUTE = frozenset({EXECUTE_START, *EXECUTION_ENDS})
 _CLASS_CACHE = 4096
 
 #: Agent uid -> agent class, for every agent this process has seen launched
@@ -189,27 +207,6 @@ def parameter_names(
     return names, rest
 
 
-#: Kinds that belong to one action invocation (they carry ``tag``).
-ACTION_KINDS = frozenset(
-    {
-        'start',
-        'sending',
-        'success',
-        'exception',
-        'cancelled',
-        'execute_start',
-        'exec_agent',
-        'execute_success',
-        'execute_exception',
-        'execute_cancelled',
-    },
-)
-
-
-#: Kinds about one agent's launch and lifetime (they carry ``agent``).
-AGENT_KINDS = frozenset({'launch', 'lifecycle'})
-
-
 class Encoder:
     """Turns raw events into journal lines on the writer thread.
 
@@ -248,33 +245,33 @@ class Encoder:
     def __call__(self, raw: RawEvent) -> dict[str, Any] | None:  # noqa: C901
         """Return the journal line for ``raw`` (``None`` to write nothing)."""
         kind, tag, created, data = raw
-        if kind == 'agent':
+        if kind == AGENT:
             return self._identity(created, data)
         if kind in AGENT_KINDS:
             return self._agent_line(kind, created, data)
         line: dict[str, Any] = {'e': kind, 'tag': tag_str(tag), 't': created}
-        if kind == 'start':
+        if kind == START:
             self._start(line, data)
-        elif kind == 'success':
+        elif kind == SUCCESS:
             line['result'] = describe(
                 data['result'], self.policy, scrubber=self.scrubber
             )
-        elif kind == 'sending':
+        elif kind == SENDING:
             line['src'] = self._ident(data['src'])
-        elif kind in {'execute_start', 'exec_agent'}:
+        elif kind in _BEGINS:
             agent = self._ident(data.get('agent'))
             if agent is not None:
                 line['agent'] = agent
             if 'action' in data:
                 line['action'] = _text(data['action'])
-        elif kind == 'execute_exception':
+        elif kind == EXECUTE_EXCEPTION:
             line['error'] = self._error(data.get('error'))
-        elif kind not in {'execute_success', 'execute_cancelled'}:
+        elif kind not in _PLAIN_ENDS:
             line.update(data)
         if 'res' in data:  # execute_*: where it ran, what it cost so far
             line['res'] = usage(data['res'])
         found = data.get('inside')
-        if found is not None and kind.startswith('execute_'):
+        if found is not None and kind in _EXECUTE:
             line['inside'] = inside.encode(found, self.policy, self.scrubber)
         return line
 
@@ -291,7 +288,7 @@ class Encoder:
             return None
         self._agents.add(key)
         return {
-            'e': 'agent',
+            'e': AGENT,
             't': created,
             **agent,
             'class': json_safe(data['class']),
@@ -311,7 +308,7 @@ class Encoder:
             'agent': agent,
             'class': json_safe(data['class']),
         }
-        if kind == 'launch':
+        if kind == LAUNCH:
             line['launcher'] = self._ident(data.get('launcher'))
             manager = self._ident(data.get('manager'))
             if manager is not None:

@@ -19,9 +19,9 @@ installed while a session wants them and removed with the last:
 Only what runs on the host's thread lives here, and it does little: keep
 the record's fields and a frozen snapshot of its arguments and extras.
 Formatting, redaction and encoding happen on the writer
-(:func:`provlog.events.Encoder`). At most :attr:`Limits.records` records
-and :attr:`Limits.chars` characters of text are kept per execution; what
-is cut is counted.
+(:func:`provlog.capture.encoder.Encoder`). At most :attr:`Limits.records`
+records and :attr:`Limits.chars` characters of text are kept per
+execution; what is cut is counted.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provlog.values import describe
-from provlog.values import freeze
-from provlog.values import Frozen
-from provlog.values import json_safe
-from provlog.values import REDACTED
-from provlog.values import Scrubber
-from provlog.values import ValuePolicy
+from provlog.capture.values import describe
+from provlog.capture.values import freeze
+from provlog.capture.values import Frozen
+from provlog.capture.values import json_safe
+from provlog.capture.values import REDACTED
+from provlog.capture.values import Scrubber
+from provlog.capture.values import ValuePolicy
 
 __all__ = [
     'Inside',

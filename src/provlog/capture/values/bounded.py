@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from provlog.values.text import json_safe
+from provlog.capture.values.text import json_safe
 
 __all__ = [
     'MAX_REPR_THREADS',

@@ -1,12 +1,12 @@
 """The logging handler: cheap filter, snapshot, hand-off.
 
 On the host's thread :class:`ProvenanceHandler` only asks the adapter
-(:func:`provlog.capture.extract`) whether a record carries provenance and,
-if it does, passes the snapshot to its sink. A record without provenance
-extras costs one dict lookup. Encoding, hashing and disk writes happen on
-the sink's own thread. The handler never raises into the host, never takes
-the handler lock, and ignores records emitted while it is already handling
-one on the same thread (a sink or filter that logs cannot recurse).
+(:func:`provlog.capture.records.extract`) whether a record carries provenance
+and, if it does, passes the snapshot to its sink. A record without provenance
+extras costs one dict lookup. Encoding, hashing and disk writes happen on the
+sink's own thread. The handler never raises into the host, never takes the
+handler lock, and ignores records emitted while it is already handling one on
+the same thread (a sink or filter that logs cannot recurse).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from provlog.capture import extract as academy_extract
-from provlog.capture import RawEvent
-from provlog.journal import WRITER_THREADS
+from provlog.capture.journal import WRITER_THREADS
+from provlog.capture.records import extract as academy_extract
+from provlog.capture.records import RawEvent
 
 __all__ = ['ProvenanceHandler', 'Sink']
 

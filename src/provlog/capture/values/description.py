@@ -14,19 +14,19 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from provlog.values.digest import DECIMAL_INT_BITS
-from provlog.values.digest import pair_secret
-from provlog.values.digest import scalar_bytes
-from provlog.values.digest import SECRET_NODE
-from provlog.values.digest import Walker
-from provlog.values.plans import qualified_name
-from provlog.values.redaction import REDACTED
-from provlog.values.redaction import Scrubber
-from provlog.values.redaction import ValuePolicy
-from provlog.values.snapshot import Frozen
-from provlog.values.snapshot import Opaque
-from provlog.values.text import json_escape
-from provlog.values.text import json_safe
+from provlog.capture.values.digest import DECIMAL_INT_BITS
+from provlog.capture.values.digest import pair_secret
+from provlog.capture.values.digest import scalar_bytes
+from provlog.capture.values.digest import SECRET_NODE
+from provlog.capture.values.digest import Walker
+from provlog.capture.values.plans import qualified_name
+from provlog.capture.values.redaction import REDACTED
+from provlog.capture.values.redaction import Scrubber
+from provlog.capture.values.redaction import ValuePolicy
+from provlog.capture.values.snapshot import Frozen
+from provlog.capture.values.snapshot import Opaque
+from provlog.capture.values.text import json_escape
+from provlog.capture.values.text import json_safe
 
 __all__ = ['describe']
 

@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provlog.values import json_safe
-from provlog.values import REDACTED
-from provlog.values import SECRETS
-from provlog.values import ValuePolicy
+from provlog.capture.values import json_safe
+from provlog.capture.values import REDACTED
+from provlog.capture.values import SECRETS
+from provlog.capture.values import ValuePolicy
+from provlog.vocab import CONTEXT
 
 __all__ = [
     'ENV_ALLOW',
@@ -285,7 +286,7 @@ def collect(script: str | None) -> dict[str, Any]:
         script: The main script's path (the header's ``script``).
     """
     began = time.perf_counter()
-    line: dict[str, Any] = {'e': 'context', 't': time.time()}
+    line: dict[str, Any] = {'e': CONTEXT, 't': time.time()}
     errors: list[str] = []
     try:
         lines, digest = packages()

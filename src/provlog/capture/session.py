@@ -2,10 +2,10 @@
 
 A session is what ``init_logging()`` starts in each process: one journal
 file in the run folder (readable by its owner only) and one handler fed by
-the taps of :mod:`provlog.taps`. It never touches the root logger and adds
-no handler to any logger. Starting
-the same run twice in one process shares the session (reference-counted),
-and a process that forks gets its own journal in the child.
+the taps of :mod:`provlog.capture.taps`. It never touches the root logger
+and adds no handler to any logger. Starting the same run twice in one
+process shares the session (reference-counted), and a process that forks
+gets its own journal in the child.
 """
 
 from __future__ import annotations
@@ -28,19 +28,21 @@ from pathlib import Path
 from typing import Any
 
 from provlog import __version__
-from provlog.context import collect
-from provlog.context import header_fields
-from provlog.events import Encoder
-from provlog.handler import ProvenanceHandler
-from provlog.inside import install as install_inside
-from provlog.inside import Limits
-from provlog.journal import FORMAT_VERSION
-from provlog.journal import JournalWriter
-from provlog.journal import MAX_PENDING
-from provlog.journal import warn_stderr
-from provlog.taps import capture_problems
-from provlog.taps import install_handler
-from provlog.values import ValuePolicy
+from provlog.capture.context import collect
+from provlog.capture.context import header_fields
+from provlog.capture.encoder import Encoder
+from provlog.capture.handler import ProvenanceHandler
+from provlog.capture.inside import install as install_inside
+from provlog.capture.inside import Limits
+from provlog.capture.journal import FORMAT_VERSION
+from provlog.capture.journal import JournalWriter
+from provlog.capture.journal import MAX_PENDING
+from provlog.capture.journal import warn_stderr
+from provlog.capture.taps import capture_problems
+from provlog.capture.taps import install_handler
+from provlog.capture.values import ValuePolicy
+from provlog.vocab import FORWARDED
+from provlog.vocab import JOURNAL
 
 __all__ = ['WriterOptions', 'active_runs', 'flush_all', 'start_session']
 
@@ -103,7 +105,7 @@ def _open_writer(
     host = socket.gethostname()
     path = run_dir / f'{_safe_host()}-{os.getpid()}-{process[:8]}.jsonl'
     header: dict[str, Any] = {
-        'e': 'journal',
+        'e': JOURNAL,
         'v': FORMAT_VERSION,
         'run': run_id,
         'process': process,
@@ -134,10 +136,10 @@ def _open_writer(
 def _start_forwarder(writer: JournalWriter, run_id: str, options: Any) -> Any:
     """Live Flowcept forwarding for this process, or ``None`` if it fails."""
     try:
-        from provlog.flowcept import LiveForwarder  # noqa: PLC0415
+        from provlog.capture.live import LiveForwarder  # noqa: PLC0415
 
         def report(tags: list[str]) -> None:
-            writer.put(('forwarded', None, time.time(), {'tags': tags}))
+            writer.put((FORWARDED, None, time.time(), {'tags': tags}))
 
         forwarder = LiveForwarder(run_id, options, report)
     except Exception as exc:  # noqa: BLE001 - never break the host
@@ -180,7 +182,7 @@ def start_session(
         run_id: Identifier of the run (the LogConfig's ``uuid``).
         policy: What to keep of argument and result values.
         options: How the journal writer behaves.
-        forwarding: A :class:`provlog.flowcept.FlowceptForwarding` to
+        forwarding: A :class:`provlog.academy.FlowceptForwarding` to
             forward completed calls live (``None``: journal only).
         strict: Raise when the journal cannot be created, instead of
             saying so once on stderr and running on without capture.

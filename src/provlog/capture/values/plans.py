@@ -1,8 +1,8 @@
 """How to snapshot each type, decided once per type without user code.
 
-A :class:`Plan` says how :class:`~provlog.values.snapshot.Snapshot` reads
-instances of a type: as a builtin container (through the builtin base's
-C-level methods), a named tuple, a mutable buffer, an enum, a safe
+A :class:`Plan` says how :class:`~provlog.capture.values.snapshot.Snapshot`
+reads instances of a type: as a builtin container (through the builtin
+base's C-level methods), a named tuple, a mutable buffer, an enum, a safe
 ``repr``, or an object by its fields (instance dict and slots) with its
 own ``repr`` as the fallback.
 """
@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from provlog.values.text import json_safe
+from provlog.capture.values.text import json_safe
 
 __all__ = ['Plan', 'plan_for', 'qualified_name']
 
