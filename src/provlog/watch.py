@@ -23,9 +23,12 @@ import orjson
 from provlog.gaps import CaptureGap
 from provlog.journal import FORMAT_VERSION
 from provlog.merge import JOURNAL_SUFFIX
-from provlog.reader import MAX_TIME
 from provlog.reader import show
 from provlog.tail import Tail
+from provlog.watchlines import cut
+from provlog.watchlines import header_label
+from provlog.watchlines import misshapen
+from provlog.watchlines import plausible
 
 __all__ = ['AgentCounts', 'Failure', 'Journal', 'RunWatch']
 
@@ -41,7 +44,6 @@ _ENDS = {
 _STARTS = frozenset({'execute_start', 'exec_agent'})
 _CALLER_ENDS = frozenset({'success', 'exception', 'cancelled'})
 _AGENT_KINDS = frozenset({'launch', 'lifecycle'})
-_NUMBER = (float, int)
 _MAX_BUCKETS = 64
 _MESSAGE_CHARS = 500
 
@@ -210,16 +212,20 @@ class RunWatch:
     def _header(self, journal: Journal, obj: dict[str, Any]) -> None:
         version = obj.get('v')
         run = obj.get('run')
-        if obj.get('e') != 'journal' or not isinstance(run, str):
+        if obj.get('e') != 'journal' or run.__class__ is not str:
             journal.problem = 'not a provlog journal'
-        elif not isinstance(version, int) or version > FORMAT_VERSION:
-            journal.problem = f'journal format {show(version)} not readable'
+        elif version.__class__ is not int:
+            journal.problem = 'header has no format version'
+        elif version > FORMAT_VERSION:
+            journal.problem = f'journal format {version} not readable'
+        elif obj.get('process').__class__ is not str:
+            journal.problem = 'header has no process id'
         elif self.run_id is not None and run != self.run_id:
-            journal.problem = f'from another run ({show(run)}); not counted'
+            journal.problem = f'from another run ({cut(run)}); not counted'
         else:
             self.run_id = run
             journal.header = True
-            journal.label = f'{show(obj.get("host"))}:{show(obj.get("pid"))}'
+            journal.label = header_label(obj)
             t = _time(obj.get('t'))
             if t:  # synthetic and old headers may say 0
                 self._seen(t)
@@ -281,21 +287,18 @@ class RunWatch:
         obj = self._parse(journal, line)
         if obj is None:
             return
-        kind = obj.get('e')
-        if kind in _ENDS or kind in _STARTS:
-            tag = obj.get('tag')
-            if tag.__class__ is not str:
-                journal.damaged += 1
-            elif kind in _ENDS:
-                self._end(journal, tag, obj)
-            else:
-                self._start(journal, tag, obj)
+        if misshapen(obj):  # valid JSON, a field of the wrong type
+            journal.damaged += 1
+            return
+        kind = obj['e']
+        if kind in _ENDS:
+            self._end(journal, obj['tag'], obj)
+        elif kind in _STARTS:
+            self._start(journal, obj['tag'], obj)
         elif kind == 'start':
-            tag = obj.get('tag')
-            if tag.__class__ is str:
-                journal.waiting.add(tag)
+            journal.waiting.add(obj['tag'])
         elif kind in _CALLER_ENDS:
-            journal.waiting.discard(obj.get('tag'))
+            journal.waiting.discard(obj['tag'])
         elif kind == 'agent':
             self._agent(obj)
         elif kind in _AGENT_KINDS:
@@ -315,7 +318,7 @@ class RunWatch:
             )
             self._counts(uid).running += 1
             t = obj.get('t')
-            if t.__class__ in _NUMBER and 0 <= t <= MAX_TIME:
+            if t is not None:  # a plausible time, or none (misshapen)
                 self._seen(t)
         elif known is not None and not known[0] and uid:
             journal.running[tag] = (uid, known[1])
@@ -332,7 +335,7 @@ class RunWatch:
         setattr(counts, state, getattr(counts, state) + 1)
         self.ended += 1
         t = obj.get('t')
-        if t.__class__ in _NUMBER and 0 <= t <= MAX_TIME:
+        if t is not None:  # a plausible time, or none (misshapen)
             self._seen(t)
             second = int(t)
             self._buckets[second] = self._buckets.get(second, 0) + 1
@@ -412,6 +415,4 @@ def _when(failure: Failure) -> float:
 
 def _time(value: object) -> float | None:
     """``value`` as seconds since the epoch, if it is a plausible time."""
-    if value.__class__ in _NUMBER and isinstance(value, (int, float)):
-        return float(value) if 0 <= value <= MAX_TIME else None
-    return None
+    return float(value) if plausible(value) else None  # type: ignore[arg-type]

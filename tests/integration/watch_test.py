@@ -7,6 +7,7 @@ process while ``provlog watch`` follows it.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -18,13 +19,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from benchmarks.synthetic import make_run
+from rich.console import Console
 
 import provlog
 from provlog.cli import main
 from provlog.watch import RunWatch
 from provlog.watchview import gaps
+from provlog.watchview import view
 
 ROOT = Path(__file__).resolve().parents[2]
 _STATES = {
@@ -374,3 +378,227 @@ class TestBadInput:
         assert code == 1
         err = capsys.readouterr().err
         assert 'gave up after 0.3 s' in _one_line(err)
+
+
+_RUN = '2230f830-f5c5-4806-84f8-2fea02144fe2'
+_DEEP = (
+    '[' * 1010 + ']' * 1010
+)  # parses (orjson allows 1024), too deep to print
+#: Raw JSON of each value tried; ``None``: the field left out.
+_VALUES = (
+    None,
+    'null',
+    'true',
+    '0',
+    '-1',
+    '1.5',
+    '1e300',
+    '""',
+    '"x"',
+    '[]',
+    '[1]',
+    '{}',
+    '{"a":1}',
+    _DEEP,
+)
+_ABSENT = object()
+
+
+def _is_time(v: object) -> bool:
+    return type(v) in {int, float} and 0 <= v <= 253_402_300_799  # type: ignore[operator]
+
+
+def _str(v: object) -> bool:
+    return type(v) is str
+
+
+def _str_or_null(v: object) -> bool:
+    return v is _ABSENT or v is None or type(v) is str
+
+
+_TIME = ('t', lambda v: v is _ABSENT or _is_time(v))
+_TAG = ('tag', _str)
+_ACTION = ('action', _str_or_null)
+#: Per kind: a line the fold reads whole, and each field it reads with
+#: what the field may be (``_ABSENT``: left out).
+_SPEC: dict[str, tuple[dict[str, Any], tuple[tuple[str, Any], ...]]] = {
+    'execute_start': (
+        {'tag': 'x', 'action': 'a', 'agent': {'uid': 'u', 'name': 'n'}},
+        (_TAG, _ACTION, _TIME),
+    ),
+    'exec_agent': ({'tag': 'x', 'agent': {'uid': 'u'}}, (_TAG, _ACTION)),
+    'execute_success': ({'tag': 'x'}, (_TAG, _TIME)),
+    'execute_cancelled': ({'tag': 'x'}, (_TAG,)),
+    'execute_exception': (
+        {'tag': 'x', 'error': {'type': 'E', 'message': 'm'}},
+        (_TAG,),
+    ),
+    'start': ({'tag': 'y'}, (_TAG, _TIME)),
+    'success': ({'tag': 'y'}, (_TAG,)),
+    'exception': ({'tag': 'y'}, (_TAG,)),
+    'cancelled': ({'tag': 'y'}, (_TAG,)),
+    'agent': (
+        {'uid': 'u', 'name': 'n'},
+        (('uid', _str), ('name', _str_or_null)),
+    ),
+    'launch': ({'agent': {'uid': 'u'}}, ()),
+    'lifecycle': ({'agent': {'uid': 'u'}}, ()),
+    'dropped': ({'n': 2}, (('n', lambda v: type(v) is int and v >= 0),)),
+    'lost': ({'n': 2}, (('n', lambda v: type(v) is int and v >= 0),)),
+    'gap': (
+        {'since': 5.0, 'reason': 'r'},
+        (
+            ('since', lambda v: v is _ABSENT or v is None or _is_time(v)),
+            ('reason', _str_or_null),
+            _TIME,
+        ),
+    ),
+    'capture_off': ({'reason': 'r'}, (('reason', _str_or_null), _TIME)),
+    'close': ({}, (_TIME,)),
+    'resume': ({}, (_TIME,)),
+    'encode_error': ({}, (_TIME,)),
+}
+#: Fields inside an object field: the identity's, the error's.
+_INNER = {
+    'agent': (('uid', _str), ('name', _str_or_null)),
+    'error': (('type', _str_or_null), ('message', _str_or_null)),
+}
+
+
+def _line(fields: dict[str, Any], raw: dict[str, str | None]) -> str:
+    """A JSON line: ``fields``, then ``raw`` JSON texts (``None``: left out)."""
+    keep = {k: v for k, v in fields.items() if k not in raw}
+    text = orjson.dumps(keep).decode()
+    extra = ','.join(f'"{k}":{v}' for k, v in raw.items() if v is not None)
+    if not extra:
+        return text
+    return text[:-1] + (',' if keep else '') + extra + '}'
+
+
+def _value(raw: str | None) -> object:
+    return _ABSENT if raw is None else orjson.loads(raw)
+
+
+def _wrong_lines() -> list[str]:
+    """A line per kind, field and value the fold must not take."""
+    lines = [
+        _line({}, {'e': raw})
+        for raw in _VALUES
+        if not isinstance(_value(raw), str)
+    ]
+    for kind, (fields_read, fields) in _SPEC.items():
+        base = {'e': kind, **fields_read}
+        for name, ok in fields:
+            lines.extend(
+                _line(base, {name: raw})
+                for raw in _VALUES
+                if not ok(_value(raw))
+            )
+        for name, inner in _INNER.items():
+            if name not in base:
+                continue
+            lines.extend(  # not an object (an identity needs its uid)
+                _line(base, {name: raw})
+                for raw in _VALUES
+                if raw not in {None, 'null'}
+                and (name == 'agent' or not raw.startswith('{'))
+            )
+            for key, ok in inner:
+                lines.extend(
+                    _line(base, {name: _line(base[name], {key: raw})})
+                    for raw in _VALUES
+                    if not ok(_value(raw))
+                )
+    return lines
+
+
+def _header(process: str, raw: dict[str, str | None]) -> str:
+    return _line(
+        {
+            'e': 'journal',
+            'v': 1,
+            'run': _RUN,
+            'process': process,
+            'host': 'vm',
+            'pid': 1,
+            't': 1000.0,
+        },
+        raw,
+    )
+
+
+class TestWrongShapes:
+    """Valid JSON of the wrong shape, for every field the fold reads: each
+    line is counted as damaged, never fatal; header fields are shown only
+    when they are a string or an integer."""
+
+    def test_fuzz_fields(self, tmp_path, capsys):
+        wrong = _wrong_lines()
+        assert len(wrong) > 200
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        good = [
+            _line({'e': kind, 't': 1000.0 + i, **base}, {})
+            for i, (kind, (base, _)) in enumerate(_SPEC.items())
+            if kind != 'close'
+        ]
+        body = [_header('p0', {})]
+        for line in wrong:
+            body += [line, *good]
+        (run_dir / 'a.jsonl').write_text('\n'.join(body) + '\n')
+        watch = RunWatch(run_dir)
+        watch.refresh()
+        journal = watch.journals['a.jsonl']
+        assert journal.problem is None
+        assert journal.damaged == len(wrong)  # none of the good lines
+        console = Console(file=io.StringIO(), width=100)
+        console.print(view(watch, time.time(), final=True))
+        assert main(['watch', str(run_dir), '--once']) == 0
+        assert f'{len(wrong)} damaged lines' in capsys.readouterr().out
+
+    def test_fuzz_header(self, tmp_path, capsys):
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        shown: dict[str, tuple[str, str | None]] = {}
+        n = 0
+        for key in ('host', 'pid', 'v', 'run', 'process', 't', 'e'):
+            for raw in _VALUES:
+                n += 1
+                name = f'{n:03d}.jsonl'
+                header = _header(f'p{n}', {key: raw})
+                (run_dir / name).write_text(header + '\n{"e":"close"}\n')
+                shown[name] = (key, raw)
+        watch = RunWatch(run_dir)
+        watch.refresh()
+        for name, (key, raw) in shown.items():
+            j = watch.journals[name]
+            value = _value(raw)
+            if key == 'host':
+                want = value if type(value) is str else '?'
+                assert j.label == f'{want}:1', (key, raw)
+            elif key == 'pid':
+                want = str(value) if type(value) is int else '?'
+                assert j.label == f'vm:{want}', (key, raw)
+            assert len(j.label) < 80
+            assert len(j.problem or '') < 200
+        assert main(['watch', str(run_dir), '--once']) == 0
+        out = capsys.readouterr().out
+        assert 'journal-unread' in out
+        assert 'Traceback' not in out
+
+    @pytest.mark.parametrize(
+        'line',
+        (
+            '{"e":[1],"t":1}',
+            '{"e":{"a":1}}',
+            '{"e":"success","tag":[1]}',
+            '{"e":"cancelled","tag":{"x":1},"t":1}',
+        ),
+    )
+    def test_review_lines(self, tmp_path, line):
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        (run_dir / 'a.jsonl').write_text(f'{_header("p", {})}\n{line}\n')
+        watch = RunWatch(run_dir)
+        watch.refresh()
+        assert watch.journals['a.jsonl'].damaged == 1

@@ -1,0 +1,121 @@
+"""The shape of the lines ``provlog watch`` folds, checked before folding.
+
+A line that is valid JSON but has a field of the wrong type (an event kind
+that is not a string, a tag that is a list, an identity without its uid)
+is damage: :func:`misshapen` says so and the watch counts it, never folds
+it. Only the fields the watch reads are checked, with the rules of
+``provlog validate`` where it has them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provlog.reader import MAX_TIME
+from provlog.reader import show
+
+__all__ = ['LABEL_CHARS', 'cut', 'header_label', 'misshapen', 'plausible']
+
+#: Characters of a host name, run id or other header text kept for display.
+LABEL_CHARS = 60
+
+_MISSING: Any = object()
+_Types = frozenset[type]
+_STR: _Types = frozenset({str})
+_STR_OR_NULL: _Types = frozenset({str, type(None)})
+_OBJ_OR_NULL: _Types = frozenset({dict, type(None)})
+_COUNT: _Types = frozenset({int})
+_NUMBER: _Types = frozenset({int, float})
+_TAGGED = (('tag', _STR, True),)
+#: Per kind: each field the watch reads, its types, and whether required.
+_RULES: dict[str, tuple[tuple[str, _Types, bool], ...]] = {
+    'execute_start': (
+        *_TAGGED,
+        ('action', _STR_OR_NULL, False),
+        ('agent', _OBJ_OR_NULL, False),
+    ),
+    'execute_success': _TAGGED,
+    'execute_exception': (*_TAGGED, ('error', _OBJ_OR_NULL, False)),
+    'execute_cancelled': _TAGGED,
+    'start': _TAGGED,
+    'success': _TAGGED,
+    'exception': _TAGGED,
+    'cancelled': _TAGGED,
+    'agent': (('uid', _STR, True), ('name', _STR_OR_NULL, False)),
+    'launch': (('agent', _OBJ_OR_NULL, False),),
+    'dropped': (('n', _COUNT, True),),
+    'gap': (('reason', _STR_OR_NULL, False),),
+}
+_RULES['exec_agent'] = _RULES['execute_start']
+_RULES['lifecycle'] = _RULES['launch']
+_RULES['lost'] = _RULES['dropped']
+_RULES['capture_off'] = _RULES['gap']
+_IDENTIFIED = frozenset({'execute_start', 'exec_agent', 'launch', 'lifecycle'})
+
+
+def plausible(value: object) -> bool:
+    """Whether ``value`` is a time: seconds since the epoch, 1970 to 9999.
+
+    ``bool`` is no number here; NaN fails the range.
+    """
+    return value.__class__ in _NUMBER and 0 <= value <= MAX_TIME  # type: ignore[operator]
+
+
+def _wrong_fields(obj: dict[str, Any], kind: str) -> bool:
+    for name, types, required in _RULES.get(kind, ()):
+        value = obj.get(name, _MISSING)
+        if value is _MISSING:
+            if required:
+                return True
+        elif value.__class__ not in types:
+            return True
+    return False
+
+
+def misshapen(obj: dict[str, Any]) -> bool:  # noqa: PLR0911 - one per rule
+    """Whether a field the watch reads has the wrong type: damage."""
+    kind = obj.get('e')
+    if kind.__class__ is not str:
+        return True
+    if 't' in obj and not plausible(obj['t']):
+        return True
+    if _wrong_fields(obj, kind):
+        return True
+    if kind in _IDENTIFIED:
+        ident = obj.get('agent')
+        return ident is not None and _wrong_fields(ident, 'agent')
+    if kind in {'dropped', 'lost'}:
+        return bool(obj['n'] < 0)
+    if kind in {'gap', 'capture_off'}:
+        since = obj.get('since')
+        return since is not None and not plausible(since)
+    if kind == 'execute_exception':
+        error = obj.get('error')
+        return error is not None and (
+            error.get('type').__class__ not in _STR_OR_NULL
+            or error.get('message').__class__ not in _STR_OR_NULL
+        )
+    return False
+
+
+def cut(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` on one line (:func:`show`), at most ``limit`` characters.
+
+    Only ``limit + 1`` characters are looked at, whatever the length.
+    """
+    shown = show(text[: limit + 1])
+    return shown if len(shown) <= limit else shown[: limit - 1] + '\u2026'
+
+
+def header_label(header: dict[str, Any]) -> str:
+    """``host:pid`` of a journal header; ``?`` for a field of another type.
+
+    Only a string or an integer is formatted: a header field may be any
+    JSON, nested too deep to print.
+    """
+    host = header.get('host')
+    pid = header.get('pid')
+    return (
+        f'{cut(host) if host.__class__ is str else "?"}:'
+        f'{pid if pid.__class__ is int else "?"}'
+    )
