@@ -79,6 +79,8 @@ class Journal:
     closed: bool = False
     #: Why the journal is read no further (it then counts for nothing).
     problem: str | None = None
+    #: The file of the same process read first, if this one is a copy.
+    duplicate_of: str | None = None
     #: Executions started, not ended: tag -> (agent uid, action).
     running: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     #: Requests this process sent that have no answer yet.
@@ -108,6 +110,7 @@ class RunWatch:
         'failures',
         'journals',
         'path',
+        'processes',
         'run_dir',
         'run_id',
         't_first',
@@ -120,7 +123,10 @@ class RunWatch:
         self.run_id: str | None = None
         #: Why the folder cannot be watched (several runs in it), if so.
         self.error: str | None = None
+        #: Every journal file by name, copies and unreadable ones too.
         self.journals: dict[str, Journal] = {}
+        #: Process id (the header's ``process``) -> the file counted for it.
+        self.processes: dict[str, str] = {}
         self.agents: dict[str, AgentCounts] = {}
         #: The latest :data:`KEEP` failures by their time, oldest first.
         self.failures: list[Failure] = []
@@ -222,7 +228,11 @@ class RunWatch:
             journal.problem = 'header has no process id'
         elif self.run_id is not None and run != self.run_id:
             journal.problem = f'from another run ({cut(run)}); not counted'
+        elif obj['process'] in self.processes:  # a copy: the process again
+            journal.duplicate_of = self.processes[obj['process']]
+            journal.problem = f'the same process as {journal.duplicate_of}'
         else:
+            self.processes[obj['process']] = journal.tail.path.name
             self.run_id = run
             journal.header = True
             journal.label = header_label(obj)

@@ -59,7 +59,15 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
     out: list[Gap] = []
     for name, j in state.journals.items():
         where = j.label
-        if j.problem is not None:
+        if j.duplicate_of is not None:
+            out.append(
+                Gap(
+                    'journal-duplicate',
+                    f'{show(name)}: the same process as '
+                    f'{show(j.duplicate_of)} (one is a copy); counted once',
+                )
+            )
+        elif j.problem is not None:
             out.append(
                 Gap('journal-unread', f'{show(name)}: {show(j.problem)}')
             )

@@ -602,3 +602,28 @@ class TestWrongShapes:
         watch = RunWatch(run_dir)
         watch.refresh()
         assert watch.journals['a.jsonl'].damaged == 1
+
+
+class TestDuplicateJournal:
+    """A copy of a journal under another name is the same process: it is
+    shown as a duplicate naming both files, and counted once."""
+
+    def test_copy_counted_once(self, procpool_run, tmp_path, capsys):
+        run_dir = tmp_path / 'run'
+        shutil.copytree(procpool_run['run_dir'], run_dir)
+        journals = sorted(run_dir.glob('*.jsonl'))
+        biggest = max(journals, key=lambda p: p.stat().st_size)
+        copy = run_dir / f'zz-copy-{biggest.name}'
+        shutil.copy(biggest, copy)
+        expected = _expected(procpool_run['run_dir'])
+        watch = RunWatch(run_dir)
+        watch.refresh()
+        assert watch.journals[copy.name].problem is not None
+        (gap,) = [g for g in gaps(watch) if g.code == 'journal-duplicate']
+        assert biggest.name in gap.message
+        assert copy.name in gap.message
+        assert main(['watch', str(run_dir), '--once']) == 0
+        out = capsys.readouterr().out
+        assert _shown(out, list(expected)) == expected
+        assert f'processes 0 open, {len(journals)} closed' in out
+        assert 'journal-duplicate' in out
