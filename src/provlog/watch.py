@@ -45,7 +45,9 @@ _STARTS = frozenset({'execute_start', 'exec_agent'})
 _CALLER_ENDS = frozenset({'success', 'exception', 'cancelled'})
 _AGENT_KINDS = frozenset({'launch', 'lifecycle'})
 _MAX_BUCKETS = 64
-_MESSAGE_CHARS = 500
+#: Characters kept of a name, action, error or reason: memory stays
+#: bounded whatever a journal holds (the view shows fewer).
+_KEEP_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -257,10 +259,10 @@ class RunWatch:
         if counts is None:
             name = ident.get('name')
             counts = self.agents[uid] = AgentCounts(
-                name if isinstance(name, str) else None
+                name[:_KEEP_CHARS] if isinstance(name, str) else None
             )
         elif counts.name is None and isinstance(ident.get('name'), str):
-            counts.name = ident['name']
+            counts.name = ident['name'][:_KEEP_CHARS]
         return uid
 
     def _counts(self, uid: str) -> AgentCounts:
@@ -324,7 +326,7 @@ class RunWatch:
             action = obj.get('action')
             journal.running[tag] = (
                 uid,
-                action if isinstance(action, str) else None,
+                action[:_KEEP_CHARS] if isinstance(action, str) else None,
             )
             self._counts(uid).running += 1
             t = obj.get('t')
@@ -383,7 +385,9 @@ class RunWatch:
                     str(kind),
                     since,
                     t,
-                    reason if isinstance(reason, str) else 'no reason given',
+                    reason[:_KEEP_CHARS]
+                    if isinstance(reason, str)
+                    else 'no reason given',
                 )
             )
         elif kind == 'resume' and journal.gaps:
@@ -404,9 +408,9 @@ class RunWatch:
         kind = message = None
         if isinstance(error, dict):
             kind, message = error.get('type'), error.get('message')
-        text = kind if isinstance(kind, str) else 'unknown error'
+        text = kind[:_KEEP_CHARS] if isinstance(kind, str) else 'unknown error'
         if isinstance(message, str) and message:
-            text += ': ' + message[:_MESSAGE_CHARS].split('\n', 1)[0]
+            text += ': ' + message[:_KEEP_CHARS].split('\n', 1)[0]
         failure = Failure(
             _time(obj.get('t')),
             entry[0] if entry is not None else '',

@@ -23,6 +23,7 @@ from provlog.reader import show
 from provlog.watch import AgentCounts
 from provlog.watch import RunWatch
 from provlog.watch import WINDOW
+from provlog.watchlines import cut
 
 __all__ = ['WatchError', 'gaps', 'view', 'watch']
 
@@ -82,7 +83,7 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
                 Gap(
                     'capture-gap' if g.kind == 'gap' else 'capture-off',
                     f'capture {word} in process {where} from '
-                    f'{_when(g.since)}{until}: {show(g.reason)}',
+                    f'{_when(g.since)}{until}: {cut(g.reason, _ERROR_CHARS)}',
                     where,
                 )
             )
@@ -143,7 +144,7 @@ def _table(state: RunWatch) -> Table:
     )
     for uid, c in sorted(rows[:MAX_ROWS], key=lambda kv: _label(*kv)):
         table.add_row(
-            escape(show(_label(uid, c))),
+            escape(cut(_label(uid, c))),
             str(c.running),
             str(c.completed),
             str(c.failed),
@@ -168,7 +169,7 @@ def _header(state: RunWatch, now: float) -> str:
     completed = sum(c.completed for c in a)
     failed = sum(c.failed for c in a)
     cancelled = sum(c.cancelled for c in a)
-    run = escape(show(state.run_id or '?'))
+    run = escape(cut(state.run_id or '?'))
     lines = [
         f'[bold]run[/] {run}  [bold]elapsed[/] {elapsed:.1f} s',
         (
@@ -188,7 +189,7 @@ def _header(state: RunWatch, now: float) -> str:
     still = [j.label for j in journals if not j.closed]
     if still:
         more = ', …' if len(still) > MAX_OPEN else ''
-        shown = ', '.join(escape(show(s)) for s in still[:MAX_OPEN])
+        shown = ', '.join(escape(cut(s)) for s in still[:MAX_OPEN])
         lines.append(f'[bold]open[/] {shown}{more}')
     return '\n'.join(lines)
 
@@ -203,10 +204,10 @@ def view(
         for f in reversed(state.failures):
             agent = state.agents.get(f.agent)
             name = _label(f.agent, agent) if agent else _label(f.agent, _NONE)
-            error = show(f.error)[:_ERROR_CHARS]
+            error = cut(f.error, _ERROR_CHARS)
             parts.append(
-                f'  {_when(f.t)}  {escape(show(name))}  '
-                f'{escape(show(f.action or "?"))}  [red]{escape(error)}[/]'
+                f'  {_when(f.t)}  {escape(cut(name))}  '
+                f'{escape(cut(f.action or "?"))}  [red]{escape(error)}[/]'
             )
     found = gaps(state, final=final)
     if found:
@@ -279,7 +280,9 @@ def watch(
     """
     if not interval > 0:
         raise WatchError(f'--interval {interval}: must be above 0', 2)
-    console = console or Console(highlight=False)
+    # names are shown as written: no emoji codes, no highlighting; markup
+    # only ours, every name and message in it escaped
+    console = console or Console(highlight=False, emoji=False)
     state = RunWatch(path)
     if once:
         state.refresh()

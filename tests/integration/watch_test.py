@@ -627,3 +627,79 @@ class TestDuplicateJournal:
         assert _shown(out, list(expected)) == expected
         assert f'processes 0 open, {len(journals)} closed' in out
         assert 'journal-duplicate' in out
+
+
+_MB = 1024 * 1024
+
+
+def _hostile_run(run_dir: Path) -> dict[str, str]:
+    """A journal whose names are 1 MB each, with markup and emoji codes."""
+    names = {
+        'host': ':warning: host [bold]' + 'h' * _MB,
+        'agent': ':warning: agent [red]x[/] \\' + 'a' * _MB,
+        'action': ':warning: action [/]' + 'b' * _MB,
+        'type': ':warning: Error' + 'c' * _MB,
+        'message': ':warning: message' + 'd' * _MB,
+        'reason': ':warning: reason' + 'e' * _MB,
+    }
+    lines: list[dict[str, Any]] = [
+        {
+            'e': 'journal',
+            'v': 1,
+            'run': _RUN,
+            'process': 'p',
+            'host': names['host'],
+            'pid': 1,
+            't': 1000.0,
+        },
+        {'e': 'agent', 'uid': 'u', 'name': names['agent'], 't': 1000.0},
+        {
+            'e': 'gap',
+            't': 1001.0,
+            'since': 1000.5,
+            'reason': names['reason'],
+        },
+    ]
+    for i in range(3):
+        lines += [
+            {
+                'e': 'execute_start',
+                'tag': f't{i}',
+                'agent': {'uid': 'u', 'name': names['agent']},
+                'action': names['action'],
+                't': 1001.0 + i,
+            },
+            {
+                'e': 'execute_exception',
+                'tag': f't{i}',
+                'error': {'type': names['type'], 'message': names['message']},
+                't': 1001.5 + i,
+            },
+        ]
+    (run_dir / 'a.jsonl').write_bytes(
+        b''.join(orjson.dumps(line) + b'\n' for line in lines)
+    )
+    return names
+
+
+class TestBoundedOutput:
+    """Names, actions, errors and hosts of any length are shown cut to a
+    fixed length, fast; emoji codes and markup in them print literally."""
+
+    def test_megabyte_names(self, tmp_path, capsys, monkeypatch):
+        monkeypatch.setenv('COLUMNS', '400')  # a line is one line
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        names = _hostile_run(run_dir)
+        capsys.readouterr()
+        t0 = time.perf_counter()
+        assert main(['watch', str(run_dir), '--once']) == 0
+        took = time.perf_counter() - t0
+        out = capsys.readouterr().out
+        assert took < 0.5, took
+        assert len(out) < 5000, len(out)
+        assert max(len(line.rstrip()) for line in out.splitlines()) < 400
+        for key in ('host', 'agent', 'action', 'type', 'reason'):
+            assert names[key][:30] in out, key  # as written: no markup
+        assert '\u26a0' not in out  # :warning: is not an emoji
+        assert '[red]x[/] \\aaa' in out
