@@ -7,6 +7,7 @@ and runs the refresh loop until every journal is closed.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -258,7 +259,10 @@ def _loop(
                 else f'waiting for journals in {show(state.path)}'
             )
             live.update(view(state, time.time(), status=note), refresh=True)
-            time.sleep(interval)
+            left = math.inf
+            if timeout is not None:
+                left = timeout - (time.monotonic() - began)
+            time.sleep(max(0.0, min(interval, left)))
 
 
 def watch(
@@ -278,8 +282,11 @@ def watch(
         WatchError: Nothing to watch (exit 2: ``--once`` without journals,
             several runs in the folder) or the watch gave up (exit 1).
     """
-    if not interval > 0:
-        raise WatchError(f'--interval {interval}: must be above 0', 2)
+    for option, value in (('interval', interval), ('timeout', timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise WatchError(
+                f'--{option} {value}: not a number of seconds above 0', 2
+            )
     # names are shown as written: no emoji codes, no highlighting; markup
     # only ours, every name and message in it escaped
     console = console or Console(highlight=False, emoji=False)

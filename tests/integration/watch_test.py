@@ -703,3 +703,41 @@ class TestBoundedOutput:
             assert names[key][:30] in out, key  # as written: no markup
         assert '\u26a0' not in out  # :warning: is not an emoji
         assert '[red]x[/] \\aaa' in out
+
+
+def _closed_run(tmp_path: Path) -> Path:
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    (run_dir / 'a.jsonl').write_text(
+        f'{_header("p", {})}\n{{"e":"close","t":1001.0}}\n'
+    )
+    return run_dir
+
+
+class TestOptions:
+    """--interval and --timeout are finite numbers of seconds above 0, or
+    one line of error and exit 2; the wait never outlasts --timeout."""
+
+    @pytest.mark.parametrize('option', ('--interval', '--timeout'))
+    @pytest.mark.parametrize(
+        'value', ('0', '-1', 'nan', 'inf', '-inf', '1e400', 'soon', '1s')
+    )
+    def test_rejected(self, tmp_path, capsys, option, value):
+        run_dir = _closed_run(tmp_path)
+        with pytest.raises(SystemExit) as exc:
+            main(['watch', str(run_dir), f'{option}={value}'])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert 'Traceback' not in err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f'provlog watch: error: argument {option}: ')
+        assert 'above 0' in last
+
+    def test_sleep_ends_at_timeout(self, tmp_path, capsys):
+        t0 = time.monotonic()
+        code = main(
+            ['watch', str(tmp_path), '--interval', '30', '--timeout', '0.3']
+        )
+        assert code == 1
+        assert time.monotonic() - t0 < 5
+        assert 'gave up after 0.3 s' in capsys.readouterr().err
