@@ -12,30 +12,30 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections import deque
+import time
 from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from provlog.gaps import CaptureGap
 from provlog.journal import FORMAT_VERSION
 from provlog.merge import JOURNAL_SUFFIX
 from provlog.reader import show
 from provlog.tail import Tail
+from provlog.watchlines import as_time
 from provlog.watchlines import cut
+from provlog.watchlines import fold_marker
 from provlog.watchlines import header_label
+from provlog.watchlines import Journal
+from provlog.watchlines import KEEP
+from provlog.watchlines import KEEP_CHARS
 from provlog.watchlines import misshapen
-from provlog.watchlines import plausible
 
 __all__ = ['AgentCounts', 'Failure', 'Journal', 'RunWatch']
 
 #: Seconds of the recent-throughput window.
 WINDOW = 10.0
-#: Latest failures kept, and capture gaps kept per journal.
-KEEP = 5
 _ENDS = {
     'execute_success': 'completed',
     'execute_exception': 'failed',
@@ -45,9 +45,6 @@ _STARTS = frozenset({'execute_start', 'exec_agent'})
 _CALLER_ENDS = frozenset({'success', 'exception', 'cancelled'})
 _AGENT_KINDS = frozenset({'launch', 'lifecycle'})
 _MAX_BUCKETS = 64
-#: Characters kept of a name, action, error or reason: memory stays
-#: bounded whatever a journal holds (the view shows fewer).
-_KEEP_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -71,32 +68,6 @@ class Failure:
     error: str
 
 
-@dataclass(slots=True)
-class Journal:
-    """What one journal said so far; in-flight actions only."""
-
-    tail: Tail
-    label: str
-    header: bool = False
-    closed: bool = False
-    #: Why the journal is read no further (it then counts for nothing).
-    problem: str | None = None
-    #: The file of the same process read first, if this one is a copy.
-    duplicate_of: str | None = None
-    #: Executions started, not ended: tag -> (agent uid, action).
-    running: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    #: Requests this process sent that have no answer yet.
-    waiting: set[str] = field(default_factory=set)
-    damaged: int = 0
-    cut: int = 0
-    dropped: int = 0
-    lost: int = 0
-    encode_errors: int = 0
-    capture_gaps: int = 0
-    gaps: deque[CaptureGap] = field(default_factory=lambda: deque(maxlen=KEEP))
-    last_damaged: bool = False
-
-
 class RunWatch:
     """The state of one run folder, refreshed from what its journals gain.
 
@@ -107,6 +78,7 @@ class RunWatch:
     __slots__ = (
         '_buckets',
         'agents',
+        'closed_since',
         'ended',
         'error',
         'failures',
@@ -135,13 +107,25 @@ class RunWatch:
         self.ended = 0
         self.t_first: float | None = None
         self.t_last: float | None = None
+        #: Since when (``time.monotonic()``) every journal has been closed
+        #: and none appeared; ``None`` while one is open.
+        self.closed_since: float | None = None
         self._buckets: dict[int, int] = {}  # second -> executions ended
 
     @property
-    def done(self) -> bool:
+    def closed(self) -> bool:
         """Whether there is a journal and every journal read is closed."""
         read = [j for j in self.journals.values() if j.problem is None]
         return bool(read) and all(j.closed for j in read)
+
+    def settled(self, grace: float) -> bool:
+        """Whether every journal was closed, none joining, for ``grace`` s.
+
+        The run is then over, not between two processes: one may close its
+        journal before the next one starts.
+        """
+        since = self.closed_since
+        return since is not None and time.monotonic() - since >= grace
 
     def refresh(self) -> int:
         """Find journals that joined, read what each gained; bytes read."""
@@ -163,6 +147,10 @@ class RunWatch:
         for journal in self.journals.values():
             if journal.problem is None:
                 total += self._read(journal)
+        if not self.closed:
+            self.closed_since = None
+        elif names or self.closed_since is None:
+            self.closed_since = time.monotonic()
         return total
 
     def rates(self, now: float) -> tuple[float, float]:
@@ -238,7 +226,7 @@ class RunWatch:
             self.run_id = run
             journal.header = True
             journal.label = header_label(obj)
-            t = _time(obj.get('t'))
+            t = as_time(obj.get('t'))
             if t:  # synthetic and old headers may say 0
                 self._seen(t)
 
@@ -259,10 +247,10 @@ class RunWatch:
         if counts is None:
             name = ident.get('name')
             counts = self.agents[uid] = AgentCounts(
-                name[:_KEEP_CHARS] if isinstance(name, str) else None
+                name[:KEEP_CHARS] if isinstance(name, str) else None
             )
         elif counts.name is None and isinstance(ident.get('name'), str):
-            counts.name = ident['name'][:_KEEP_CHARS]
+            counts.name = ident['name'][:KEEP_CHARS]
         return uid
 
     def _counts(self, uid: str) -> AgentCounts:
@@ -316,7 +304,9 @@ class RunWatch:
         elif kind in _AGENT_KINDS:
             self._agent(obj.get('agent'))
         else:
-            self._marker(journal, kind, obj)
+            t = fold_marker(journal, kind, obj)
+            if t:  # a close's time
+                self._seen(t)
 
     def _start(self, journal: Journal, tag: str, obj: dict[str, Any]) -> None:
         """``execute_start``, or ``exec_agent`` naming its agent late."""
@@ -326,7 +316,7 @@ class RunWatch:
             action = obj.get('action')
             journal.running[tag] = (
                 uid,
-                action[:_KEEP_CHARS] if isinstance(action, str) else None,
+                action[:KEEP_CHARS] if isinstance(action, str) else None,
             )
             self._counts(uid).running += 1
             t = obj.get('t')
@@ -356,51 +346,6 @@ class RunWatch:
         if state == 'failed':
             self._failure(obj, entry)
 
-    def _marker(
-        self, journal: Journal, kind: object, obj: dict[str, Any]
-    ) -> None:
-        """``close``, ``journal`` again, and what says the record has gaps."""
-        n = obj.get('n')
-        count = n if n.__class__ is int and n > 0 else 0
-        if kind == 'close':
-            journal.closed = True
-            t = _time(obj.get('t'))
-            if t:
-                self._seen(t)
-        elif kind == 'journal':  # the same process initialised again
-            journal.closed = False
-        elif kind == 'dropped':
-            journal.dropped += count
-        elif kind == 'lost':
-            journal.lost += count
-        elif kind == 'encode_error':
-            journal.encode_errors += 1
-        elif kind in {'gap', 'capture_off'}:
-            t = _time(obj.get('t'))
-            since = _time(obj.get('since', t))
-            reason = obj.get('reason')
-            journal.capture_gaps += 1
-            journal.gaps.append(
-                CaptureGap(
-                    str(kind),
-                    since,
-                    t,
-                    reason[:_KEEP_CHARS]
-                    if isinstance(reason, str)
-                    else 'no reason given',
-                )
-            )
-        elif kind == 'resume' and journal.gaps:
-            gap = journal.gaps[-1]
-            if gap.kind == 'gap' and gap.resumed is None:
-                journal.gaps[-1] = CaptureGap(
-                    gap.kind,
-                    gap.since,
-                    gap.noticed,
-                    gap.reason,
-                    _time(obj.get('t')),
-                )
-
     def _failure(
         self, obj: dict[str, Any], entry: tuple[str, str | None] | None
     ) -> None:
@@ -408,11 +353,11 @@ class RunWatch:
         kind = message = None
         if isinstance(error, dict):
             kind, message = error.get('type'), error.get('message')
-        text = kind[:_KEEP_CHARS] if isinstance(kind, str) else 'unknown error'
+        text = kind[:KEEP_CHARS] if isinstance(kind, str) else 'unknown error'
         if isinstance(message, str) and message:
-            text += ': ' + message[:_KEEP_CHARS].split('\n', 1)[0]
+            text += ': ' + message[:KEEP_CHARS].split('\n', 1)[0]
         failure = Failure(
-            _time(obj.get('t')),
+            as_time(obj.get('t')),
             entry[0] if entry is not None else '',
             entry[1] if entry is not None else None,
             text,
@@ -425,8 +370,3 @@ class RunWatch:
 
 def _when(failure: Failure) -> float:
     return -1.0 if failure.t is None else failure.t
-
-
-def _time(value: object) -> float | None:
-    """``value`` as seconds since the epoch, if it is a plausible time."""
-    return float(value) if plausible(value) else None  # type: ignore[arg-type]

@@ -1,22 +1,45 @@
-"""The shape of the lines ``provlog watch`` folds, checked before folding.
+"""One journal as ``provlog watch`` reads it: its lines' shape, its state.
 
 A line that is valid JSON but has a field of the wrong type (an event kind
 that is not a string, a tag that is a list, an identity without its uid)
 is damage: :func:`misshapen` says so and the watch counts it, never folds
 it. Only the fields the watch reads are checked, with the rules of
-``provlog validate`` where it has them.
+``provlog validate`` where it has them. :class:`Journal` is what one
+journal said so far; :func:`fold_marker` folds the lines that concern it
+alone (its close, its gaps).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
+from provlog.gaps import CaptureGap
 from provlog.reader import MAX_TIME
 from provlog.reader import show
+from provlog.tail import Tail
 
-__all__ = ['LABEL_CHARS', 'cut', 'header_label', 'misshapen', 'plausible']
+__all__ = [
+    'KEEP',
+    'KEEP_CHARS',
+    'LABEL_CHARS',
+    'Journal',
+    'as_time',
+    'cut',
+    'fold_marker',
+    'header_label',
+    'misshapen',
+    'plausible',
+]
 
-#: Characters of a host name, run id or other header text kept for display.
+#: Latest failures kept, and capture gaps kept per journal.
+KEEP = 5
+#: Characters kept of a name, action, error or reason: memory stays
+#: bounded whatever a journal holds (the view shows fewer).
+KEEP_CHARS = 500
+#: Characters of a name, host or run id shown.
 LABEL_CHARS = 60
 
 _MISSING: Any = object()
@@ -51,6 +74,37 @@ _RULES['lifecycle'] = _RULES['launch']
 _RULES['lost'] = _RULES['dropped']
 _RULES['capture_off'] = _RULES['gap']
 _IDENTIFIED = frozenset({'execute_start', 'exec_agent', 'launch', 'lifecycle'})
+
+
+@dataclass(slots=True)
+class Journal:
+    """What one journal said so far; in-flight actions only."""
+
+    tail: Tail
+    label: str
+    header: bool = False
+    closed: bool = False
+    #: Why the journal is read no further (it then counts for nothing).
+    problem: str | None = None
+    #: The file of the same process read first, if this one is a copy.
+    duplicate_of: str | None = None
+    #: Executions started, not ended: tag -> (agent uid, action).
+    running: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: Requests this process sent that have no answer yet.
+    waiting: set[str] = field(default_factory=set)
+    damaged: int = 0
+    cut: int = 0
+    dropped: int = 0
+    lost: int = 0
+    encode_errors: int = 0
+    capture_gaps: int = 0
+    gaps: deque[CaptureGap] = field(default_factory=lambda: deque(maxlen=KEEP))
+    last_damaged: bool = False
+
+
+def as_time(value: object) -> float | None:
+    """``value`` as seconds since the epoch, if it is a plausible time."""
+    return float(value) if plausible(value) else None  # type: ignore[arg-type]
 
 
 def plausible(value: object) -> bool:
@@ -119,3 +173,52 @@ def header_label(header: dict[str, Any]) -> str:
         f'{cut(host) if host.__class__ is str else "?"}:'
         f'{pid if pid.__class__ is int else "?"}'
     )
+
+
+def fold_marker(
+    journal: Journal, kind: object, obj: dict[str, Any]
+) -> float | None:
+    """Fold ``close``, ``journal`` again, what says the record has gaps.
+
+    Returns:
+        The time of a ``close``, if it has one.
+    """
+    n = obj.get('n')
+    count = n if n.__class__ is int and n > 0 else 0
+    if kind == 'close':
+        journal.closed = True
+        return as_time(obj.get('t'))
+    if kind == 'journal':  # the same process initialised again
+        journal.closed = False
+    elif kind == 'dropped':
+        journal.dropped += count
+    elif kind == 'lost':
+        journal.lost += count
+    elif kind == 'encode_error':
+        journal.encode_errors += 1
+    elif kind in {'gap', 'capture_off'}:
+        t = as_time(obj.get('t'))
+        since = as_time(obj.get('since', t))
+        reason = obj.get('reason')
+        journal.capture_gaps += 1
+        journal.gaps.append(
+            CaptureGap(
+                str(kind),
+                since,
+                t,
+                reason[:KEEP_CHARS]
+                if isinstance(reason, str)
+                else 'no reason given',
+            )
+        )
+    elif kind == 'resume' and journal.gaps:
+        gap = journal.gaps[-1]
+        if gap.kind == 'gap' and gap.resumed is None:
+            journal.gaps[-1] = CaptureGap(
+                gap.kind,
+                gap.since,
+                gap.noticed,
+                gap.reason,
+                as_time(obj.get('t')),
+            )
+    return None

@@ -2,7 +2,8 @@
 
 The state comes from :class:`provlog.watch.RunWatch`; this module draws it
 with ``rich`` (a header, a table per agent, the latest failures, the gaps)
-and runs the refresh loop until every journal is closed.
+and runs the refresh loop until the run is over: every journal closed,
+none joining for a grace period.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from provlog.watch import RunWatch
 from provlog.watch import WINDOW
 from provlog.watchlines import cut
 
-__all__ = ['WatchError', 'gaps', 'view', 'watch']
+__all__ = ['WatchError', 'gaps', 'grace', 'view', 'watch']
 
 #: Agents, gaps and open processes shown at most (the busiest agents).
 MAX_ROWS = 20
@@ -124,7 +125,7 @@ def _label(uid: str, counts: AgentCounts) -> str:
 
 def _running(state: RunWatch) -> str:
     """Started, not ended: ``running`` until every journal is closed."""
-    return 'not ended' if state.done else 'running'
+    return 'not ended' if state.closed else 'running'
 
 
 def _table(state: RunWatch) -> Table:
@@ -163,10 +164,13 @@ def _header(state: RunWatch, now: float) -> str:
     running = sum(c.running for c in a)
     waiting = sum(len(j.waiting) for j in journals)
     recent, overall = state.rates(now)
-    elapsed = 0.0
+    elapsed = 0.0  # over: first to last event; going: wall clock since first
     if state.t_first is not None and state.t_last is not None:
-        end = state.t_last if state.done else max(now, state.t_last)
+        end = state.t_last if state.closed else max(now, state.t_last)
         elapsed = end - state.t_first
+    requests = f'{waiting} request{"" if waiting == 1 else "s"} ' + (
+        'never answered' if state.closed else 'waiting for an answer'
+    )
     completed = sum(c.completed for c in a)
     failed = sum(c.failed for c in a)
     cancelled = sum(c.cancelled for c in a)
@@ -175,7 +179,7 @@ def _header(state: RunWatch, now: float) -> str:
         f'[bold]run[/] {run}  [bold]elapsed[/] {elapsed:.1f} s',
         (
             f'[bold]processes[/] {len(journals) - closed} open, {closed} '
-            f'closed; {waiting} requests waiting for an answer'
+            f'closed; {requests}'
         ),
         (
             f'[bold]executions[/] [cyan]{running} {_running(state)}[/], '
@@ -236,28 +240,48 @@ def _unusable(state: RunWatch) -> str:
     return f'{path}: no provlog journals here'
 
 
+_OVER = 'every journal is closed'
+
+
+def grace(interval: float) -> float:
+    """Seconds every journal must stay closed, none joining, to end."""
+    return max(2 * interval, 1.0)
+
+
 def _loop(
     state: RunWatch,
     console: Console,
     interval: float,
     timeout: float | None,
 ) -> str:
-    """Refresh until every journal is closed or ``timeout``; the status."""
+    """Refresh until the run is over or ``timeout``; the status.
+
+    Over: every journal is closed and none appeared for :func:`grace`
+    seconds, for a process may close its journal before the next starts.
+    At ``timeout``, a run whose journals are all closed is over too.
+    """
     began = time.monotonic()
+    wait = grace(interval)
     with Live(console=console, auto_refresh=False, transient=True) as live:
         while True:
             state.refresh()
             if state.error is not None:
                 raise WatchError(state.error, 2)
-            if state.done:
-                return 'every journal is closed'
+            if state.settled(wait):
+                return _OVER
             if timeout is not None and time.monotonic() - began >= timeout:
-                return f'gave up after {timeout:g} s'
-            note = (
-                f'watching {show(state.run_dir)}; Ctrl-C stops'
-                if state.journals
-                else f'waiting for journals in {show(state.path)}'
-            )
+                return (
+                    _OVER if state.closed else f'gave up after {timeout:g} s'
+                )
+            if state.closed:
+                note = (
+                    f'every journal is closed; waiting {wait:g} s for '
+                    'processes that may still join; Ctrl-C stops'
+                )
+            elif state.journals:
+                note = f'watching {show(state.run_dir)}; Ctrl-C stops'
+            else:
+                note = f'waiting for journals in {show(state.path)}'
             live.update(view(state, time.time(), status=note), refresh=True)
             left = math.inf
             if timeout is not None:
@@ -273,7 +297,7 @@ def watch(
     timeout: float | None = None,
     console: Console | None = None,
 ) -> int:
-    """Show the run at ``path`` until every journal is closed; exit status.
+    """Show the run at ``path`` until it is over; the exit status.
 
     ``once`` prints one snapshot. Ctrl-C stops with the last snapshot
     (130); ``timeout`` seconds without the run ending give up (1).
@@ -305,7 +329,7 @@ def watch(
         return 130
     if state.journals:
         console.print(view(state, time.time(), final=True, status=status))
-    if state.done:
+    if state.closed:
         return 0
     if not state.journals:
         raise WatchError(f'{status}: {_unusable(state)}', 1)

@@ -88,7 +88,7 @@ def _state(w: RunWatch) -> dict[str, Any]:
             )
             for name, j in w.journals.items()
         },
-        'done': w.done,
+        'closed': w.closed,
     }
 
 
@@ -149,7 +149,7 @@ class TestIncrementalRefresh:
                 whole.refresh()
                 assert _state(watch) == _state(whole)
         assert cut_mid_line > 10
-        assert watch.done
+        assert watch.closed
         assert watch.refresh() == 0  # nothing gained, nothing read
 
 
@@ -166,7 +166,7 @@ class TestProcessesJoining:
             shutil.copy(source, run_dir / source.name)
             watch.refresh()
             seen.append(len(watch.journals))
-            assert watch.done  # each journal present is closed
+            assert watch.closed  # each journal present is closed
         assert seen == list(range(1, len(sources) + 1))
         whole = RunWatch(run_dir)
         whole.refresh()
@@ -249,7 +249,7 @@ class TestRefreshSpeed:
         watch = RunWatch(run_dir)
         first = watch.refresh()
         assert first == sum(p.stat().st_size for p in run_dir.glob('*.jsonl'))
-        assert not watch.done  # the held-back lines hold its close
+        assert not watch.closed  # the held-back lines hold its close
         with biggest.open('ab') as fh:
             fh.write(gained)
         t0 = time.perf_counter()
@@ -259,7 +259,7 @@ class TestRefreshSpeed:
         assert took < 0.5, took
         whole = RunWatch(run_dir)
         whole.refresh()
-        assert watch.done
+        assert watch.closed
         assert _state(watch) == _state(whole)
 
 
@@ -282,7 +282,7 @@ class TestDamageNeverFatal:
         watch = RunWatch(run_dir)
         watch.refresh()
         assert watch.journals[source.name].damaged == 1
-        assert watch.done
+        assert watch.closed
         assert main(['watch', str(run_dir), '--once']) == 0
         assert '1 damaged lines' in capsys.readouterr().out
 
@@ -741,3 +741,92 @@ class TestOptions:
         assert code == 1
         assert time.monotonic() - t0 < 5
         assert 'gave up after 0.3 s' in capsys.readouterr().err
+
+
+def _snapshot(watch: RunWatch, now: float) -> str:
+    console = Console(file=io.StringIO(), width=200)
+    console.print(view(watch, now))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+class TestElapsedAndWaiting:
+    """A live run's elapsed time is the wall clock since its first event; a
+    run whose journals are all closed took from its first event to its
+    last. Requests without an answer are waiting while the run goes, never
+    answered once it is over; one request is one request."""
+
+    def test_live_then_closed(self, tmp_path):
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        journal = run_dir / 'a.jsonl'
+        journal.write_text(
+            f'{_header("p", {})}\n'
+            '{"e":"start","tag":"q","t":1000.5}\n'
+            '{"e":"start","tag":"r","t":1001.0}\n'
+            '{"e":"success","tag":"r","t":1001.5}\n'
+        )
+        watch = RunWatch(run_dir)
+        watch.refresh()
+        live = _snapshot(watch, 1010.0)
+        assert 'elapsed 10.0 s' in live
+        assert '1 request waiting for an answer' in live
+        with journal.open('a') as fh:
+            fh.write('{"e":"close","t":1002.0}\n')
+        watch.refresh()
+        assert watch.closed
+        assert not watch.settled(3600.0)  # processes may still join
+        closed = _snapshot(watch, 5000.0)
+        assert 'elapsed 2.0 s' in closed
+        assert '1 request never answered' in closed
+        assert 'waiting' not in closed
+
+
+def _staged(sources: list[Path], run_dir: Path, pause: float) -> None:
+    """Two journals in two halves, then, ``pause`` s after both closed,
+    the others at once (as /tmp/review/livewrite.py)."""
+    datas = [p.read_bytes() for p in sources]
+    for half in (0, 1):
+        for source, data in zip(sources[:2], datas[:2], strict=True):
+            cut = len(data) // 2
+            with (run_dir / source.name).open('ab') as fh:
+                fh.write(data[cut:] if half else data[:cut])
+        time.sleep(1.2 if half == 0 else pause)
+    for source, data in zip(sources[2:], datas[2:], strict=True):
+        (run_dir / source.name).write_bytes(data)
+
+
+class TestProcessesJoinLate:
+    """Every journal present closed is not the end while processes may
+    still join: the live view waits until no journal has appeared for
+    a grace period (2 x --interval, at least 1 s)."""
+
+    def test_staged_write(self, procpool_run, tmp_path, capsys):
+        import threading
+
+        sources = sorted(procpool_run['run_dir'].glob('*.jsonl'))
+        assert len(sources) >= 3
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        writer = threading.Thread(target=_staged, args=(sources, run_dir, 0.6))
+        writer.start()
+        try:
+            code = main(
+                [
+                    'watch',
+                    str(run_dir),
+                    '--interval',
+                    '0.25',  # grace: 1 s, the least
+                    '--timeout',
+                    '60',
+                ]
+            )
+        finally:
+            writer.join()
+        out = capsys.readouterr().out
+        assert code == 0
+        expected = _expected(procpool_run['run_dir'])
+        assert _shown(out, list(expected)) == expected
+        assert f'processes 0 open, {len(sources)} closed' in out
+        assert 'every journal is closed' in out
