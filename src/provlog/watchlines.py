@@ -116,7 +116,7 @@ def plausible(value: object) -> bool:
 
 
 def _wrong_fields(obj: dict[str, Any], kind: str) -> bool:
-    for name, types, required in _RULES.get(kind, ()):
+    for name, types, required in _RULES[kind]:
         value = obj.get(name, _MISSING)
         if value is _MISSING:
             if required:
@@ -126,30 +126,62 @@ def _wrong_fields(obj: dict[str, Any], kind: str) -> bool:
     return False
 
 
-def misshapen(obj: dict[str, Any]) -> bool:  # noqa: PLR0911 - one per rule
+def _wrong_agent(obj: dict[str, Any]) -> bool:
+    ident = obj.get('agent')
+    return ident is not None and _wrong_fields(ident, 'agent')
+
+
+def _wrong_count(obj: dict[str, Any]) -> bool:
+    return bool(obj['n'] < 0)
+
+
+def _wrong_since(obj: dict[str, Any]) -> bool:
+    since = obj.get('since')
+    return since is not None and not plausible(since)
+
+
+def _wrong_error(obj: dict[str, Any]) -> bool:
+    error = obj.get('error')
+    return error is not None and (
+        error.get('type').__class__ not in _STR_OR_NULL
+        or error.get('message').__class__ not in _STR_OR_NULL
+    )
+
+
+#: Per kind: what more than its fields' types is checked (inside them).
+_INSIDE = {
+    'execute_start': _wrong_agent,
+    'exec_agent': _wrong_agent,
+    'launch': _wrong_agent,
+    'lifecycle': _wrong_agent,
+    'dropped': _wrong_count,
+    'lost': _wrong_count,
+    'gap': _wrong_since,
+    'capture_off': _wrong_since,
+    'execute_exception': _wrong_error,
+}
+
+
+def misshapen(obj: dict[str, Any]) -> bool:
     """Whether a field the watch reads has the wrong type: damage."""
     kind = obj.get('e')
     if kind.__class__ is not str:
         return True
-    if 't' in obj and not plausible(obj['t']):
+    t = obj.get('t', 0)
+    if t.__class__ not in _NUMBER or not 0 <= t <= MAX_TIME:  # type: ignore[operator]
         return True
-    if _wrong_fields(obj, kind):
-        return True
-    if kind in _IDENTIFIED:
-        ident = obj.get('agent')
-        return ident is not None and _wrong_fields(ident, 'agent')
-    if kind in {'dropped', 'lost'}:
-        return bool(obj['n'] < 0)
-    if kind in {'gap', 'capture_off'}:
-        since = obj.get('since')
-        return since is not None and not plausible(since)
-    if kind == 'execute_exception':
-        error = obj.get('error')
-        return error is not None and (
-            error.get('type').__class__ not in _STR_OR_NULL
-            or error.get('message').__class__ not in _STR_OR_NULL
-        )
-    return False
+    rules = _RULES.get(kind)
+    if rules is None:
+        return False
+    for name, types, required in rules:  # _wrong_fields, inline: hot
+        value = obj.get(name, _MISSING)
+        if value is _MISSING:
+            if required:
+                return True
+        elif value.__class__ not in types:
+            return True
+    inside = _INSIDE.get(kind)
+    return inside is not None and inside(obj)
 
 
 def cut(text: str, limit: int = LABEL_CHARS) -> str:
