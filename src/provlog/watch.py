@@ -72,7 +72,9 @@ class RunWatch:
     """The state of one run folder, refreshed from what its journals gain.
 
     ``path`` is a run folder, or a folder that holds exactly one run (its
-    run folder may appear later, as the run starts).
+    run folder may appear later, as the run starts). A process is counted
+    once: a second journal file with the same ``process`` id in its header
+    (a copy) is read no further.
     """
 
     __slots__ = (

@@ -300,7 +300,9 @@ def watch(
     """Show the run at ``path`` until it is over; the exit status.
 
     ``once`` prints one snapshot. Ctrl-C stops with the last snapshot
-    (130); ``timeout`` seconds without the run ending give up (1).
+    (130); ``timeout`` seconds without the run ending give up (1). A
+    ``console`` given should have ``emoji=False``: names are printed as
+    written, and rich markup in them is escaped.
 
     Raises:
         WatchError: Nothing to watch (exit 2: ``--once`` without journals,
