@@ -71,7 +71,7 @@ def measure(
         first = watch.refresh()
         initial = time.perf_counter() - t0
         assert first == total
-        assert not watch.done
+        assert not watch.closed
         for path, data in held.items():
             with path.open('ab') as fh:
                 fh.write(data)
@@ -83,7 +83,7 @@ def measure(
         console.print(view(watch, time.time()))
         render = time.perf_counter() - t0
         assert got == sum(len(d) for d in held.values())
-        assert watch.done
+        assert watch.closed
     return {
         'actions': n_actions,
         'journals': len(journals),

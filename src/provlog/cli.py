@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,19 @@ from provlog.reader import show
 __all__ = ['main']
 
 _ENGINES = ('oxigraph', 'rdflib')
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds above 0 (argparse says what else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f'{show(repr(text))[:40]} is not a number of seconds above 0'
+        )
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,8 +172,15 @@ def _parser() -> argparse.ArgumentParser:
     watch = sub.add_parser('watch', help='a live view of a run while it goes')
     watch.add_argument('run', type=Path, help='run folder, or its parent')
     watch.add_argument('--once', action='store_true', help='one snapshot')
-    watch.add_argument('--interval', type=float, default=0.5, help='seconds')
-    watch.add_argument('--timeout', type=float, help='give up after seconds')
+    watch.add_argument(
+        '--interval',
+        type=_seconds,
+        default=0.5,
+        help='seconds between refreshes (default 0.5)',
+    )
+    watch.add_argument(
+        '--timeout', type=_seconds, help='give up after seconds'
+    )
 
     report = sub.add_parser(
         'report', help='one self-contained HTML page about the run'

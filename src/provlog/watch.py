@@ -12,51 +12,45 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections import deque
+import time
 from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from provlog.capture.journal import FORMAT_VERSION
-from provlog.gaps import CaptureGap
 from provlog.merge import JOURNAL_SUFFIX
-from provlog.reader import MAX_TIME
 from provlog.reader import show
 from provlog.tail import Tail
 from provlog.vocab import AGENT
 from provlog.vocab import AGENT_KINDS
 from provlog.vocab import CALLER_ENDS
-from provlog.vocab import CAPTURE_OFF
-from provlog.vocab import CLOSE
-from provlog.vocab import DROPPED
-from provlog.vocab import ENCODE_ERROR
 from provlog.vocab import EXECUTE_START
 from provlog.vocab import EXECUTION_BEGINS
 from provlog.vocab import EXECUTION_ENDS
 from provlog.vocab import FAILED
-from provlog.vocab import GAP
 from provlog.vocab import JOURNAL
 from provlog.vocab import LOST
-from provlog.vocab import RESUME
 from provlog.vocab import START
 from provlog.vocab import STATE_OF_END
+from provlog.watchlines import as_time
+from provlog.watchlines import cut
+from provlog.watchlines import fold_marker
+from provlog.watchlines import header_label
+from provlog.watchlines import Journal
+from provlog.watchlines import KEEP
+from provlog.watchlines import KEEP_CHARS
+from provlog.watchlines import misshapen
 
 __all__ = ['AgentCounts', 'Failure', 'Journal', 'RunWatch']
 
 #: Seconds of the recent-throughput window.
 WINDOW = 10.0
-#: Latest failures kept, and capture gaps kept per journal.
-KEEP = 5
 _ENDS = {kind: STATE_OF_END[kind] for kind in EXECUTION_ENDS}
 _STARTS = frozenset(EXECUTION_BEGINS)
 _CALLER_ENDS = frozenset(CALLER_ENDS)
-_GAP_KINDS = frozenset({GAP, CAPTURE_OFF})
-_NUMBER = (float, int)
 _MAX_BUCKETS = 64
-_MESSAGE_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -80,45 +74,25 @@ class Failure:
     error: str
 
 
-@dataclass(slots=True)
-class Journal:
-    """What one journal said so far; in-flight actions only."""
-
-    tail: Tail
-    label: str
-    header: bool = False
-    closed: bool = False
-    #: Why the journal is read no further (it then counts for nothing).
-    problem: str | None = None
-    #: Executions started, not ended: tag -> (agent uid, action).
-    running: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    #: Requests this process sent that have no answer yet.
-    waiting: set[str] = field(default_factory=set)
-    damaged: int = 0
-    cut: int = 0
-    dropped: int = 0
-    lost: int = 0
-    encode_errors: int = 0
-    capture_gaps: int = 0
-    gaps: deque[CaptureGap] = field(default_factory=lambda: deque(maxlen=KEEP))
-    last_damaged: bool = False
-
-
 class RunWatch:
     """The state of one run folder, refreshed from what its journals gain.
 
     ``path`` is a run folder, or a folder that holds exactly one run (its
-    run folder may appear later, as the run starts).
+    run folder may appear later, as the run starts). A process is counted
+    once: a second journal file with the same ``process`` id in its header
+    (a copy) is read no further.
     """
 
     __slots__ = (
         '_buckets',
         'agents',
+        'closed_since',
         'ended',
         'error',
         'failures',
         'journals',
         'path',
+        'processes',
         'run_dir',
         'run_id',
         't_first',
@@ -131,20 +105,35 @@ class RunWatch:
         self.run_id: str | None = None
         #: Why the folder cannot be watched (several runs in it), if so.
         self.error: str | None = None
+        #: Every journal file by name, copies and unreadable ones too.
         self.journals: dict[str, Journal] = {}
+        #: Process id (the header's ``process``) -> the file counted for it.
+        self.processes: dict[str, str] = {}
         self.agents: dict[str, AgentCounts] = {}
         #: The latest :data:`KEEP` failures by their time, oldest first.
         self.failures: list[Failure] = []
         self.ended = 0
         self.t_first: float | None = None
         self.t_last: float | None = None
+        #: Since when (``time.monotonic()``) every journal has been closed
+        #: and none appeared; ``None`` while one is open.
+        self.closed_since: float | None = None
         self._buckets: dict[int, int] = {}  # second -> executions ended
 
     @property
-    def done(self) -> bool:
+    def closed(self) -> bool:
         """Whether there is a journal and every journal read is closed."""
         read = [j for j in self.journals.values() if j.problem is None]
         return bool(read) and all(j.closed for j in read)
+
+    def settled(self, grace: float) -> bool:
+        """Whether every journal was closed, none joining, for ``grace`` s.
+
+        The run is then over, not between two processes: one may close its
+        journal before the next one starts.
+        """
+        since = self.closed_since
+        return since is not None and time.monotonic() - since >= grace
 
     def refresh(self) -> int:
         """Find journals that joined, read what each gained; bytes read."""
@@ -166,6 +155,10 @@ class RunWatch:
         for journal in self.journals.values():
             if journal.problem is None:
                 total += self._read(journal)
+        if not self.closed:
+            self.closed_since = None
+        elif names or self.closed_since is None:
+            self.closed_since = time.monotonic()
         return total
 
     def rates(self, now: float) -> tuple[float, float]:
@@ -223,17 +216,25 @@ class RunWatch:
     def _header(self, journal: Journal, obj: dict[str, Any]) -> None:
         version = obj.get('v')
         run = obj.get('run')
-        if obj.get('e') != JOURNAL or not isinstance(run, str):
+        if obj.get('e') != JOURNAL or run.__class__ is not str:
             journal.problem = 'not a provlog journal'
-        elif not isinstance(version, int) or version > FORMAT_VERSION:
-            journal.problem = f'journal format {show(version)} not readable'
+        elif version.__class__ is not int:
+            journal.problem = 'header has no format version'
+        elif version > FORMAT_VERSION:
+            journal.problem = f'journal format {version} not readable'
+        elif obj.get('process').__class__ is not str:
+            journal.problem = 'header has no process id'
         elif self.run_id is not None and run != self.run_id:
-            journal.problem = f'from another run ({show(run)}); not counted'
+            journal.problem = f'from another run ({cut(run)}); not counted'
+        elif obj['process'] in self.processes:  # a copy: the process again
+            journal.duplicate_of = self.processes[obj['process']]
+            journal.problem = f'the same process as {journal.duplicate_of}'
         else:
+            self.processes[obj['process']] = journal.tail.path.name
             self.run_id = run
             journal.header = True
-            journal.label = f'{show(obj.get("host"))}:{show(obj.get("pid"))}'
-            t = _time(obj.get('t'))
+            journal.label = header_label(obj)
+            t = as_time(obj.get('t'))
             if t:  # synthetic and old headers may say 0
                 self._seen(t)
 
@@ -254,10 +255,10 @@ class RunWatch:
         if counts is None:
             name = ident.get('name')
             counts = self.agents[uid] = AgentCounts(
-                name if isinstance(name, str) else None
+                name[:KEEP_CHARS] if isinstance(name, str) else None
             )
         elif counts.name is None and isinstance(ident.get('name'), str):
-            counts.name = ident['name']
+            counts.name = ident['name'][:KEEP_CHARS]
         return uid
 
     def _counts(self, uid: str) -> AgentCounts:
@@ -294,27 +295,26 @@ class RunWatch:
         obj = self._parse(journal, line)
         if obj is None:
             return
-        kind = obj.get('e')
-        if kind in _ENDS or kind in _STARTS:
-            tag = obj.get('tag')
-            if tag.__class__ is not str:
-                journal.damaged += 1
-            elif kind in _ENDS:
-                self._end(journal, tag, obj)
-            else:
-                self._start(journal, tag, obj)
+        if misshapen(obj):  # valid JSON, a field of the wrong type
+            journal.damaged += 1
+            return
+        kind = obj['e']
+        if kind in _ENDS:
+            self._end(journal, obj['tag'], obj)
+        elif kind in _STARTS:
+            self._start(journal, obj['tag'], obj)
         elif kind == START:
-            tag = obj.get('tag')
-            if tag.__class__ is str:
-                journal.waiting.add(tag)
+            journal.waiting.add(obj['tag'])
         elif kind in _CALLER_ENDS:
-            journal.waiting.discard(obj.get('tag'))
+            journal.waiting.discard(obj['tag'])
         elif kind == AGENT:
             self._agent(obj)
         elif kind in AGENT_KINDS:
             self._agent(obj.get('agent'))
         else:
-            self._marker(journal, kind, obj)
+            t = fold_marker(journal, kind, obj)
+            if t:  # a close's time
+                self._seen(t)
 
     def _start(self, journal: Journal, tag: str, obj: dict[str, Any]) -> None:
         """``execute_start``, or ``exec_agent`` naming its agent late."""
@@ -324,11 +324,11 @@ class RunWatch:
             action = obj.get('action')
             journal.running[tag] = (
                 uid,
-                action if isinstance(action, str) else None,
+                action[:KEEP_CHARS] if isinstance(action, str) else None,
             )
             self._counts(uid).running += 1
             t = obj.get('t')
-            if t.__class__ in _NUMBER and 0 <= t <= MAX_TIME:
+            if t is not None:  # a plausible time, or none (misshapen)
                 self._seen(t)
         elif known is not None and not known[0] and uid:
             journal.running[tag] = (uid, known[1])
@@ -345,7 +345,7 @@ class RunWatch:
         setattr(counts, state, getattr(counts, state) + 1)
         self.ended += 1
         t = obj.get('t')
-        if t.__class__ in _NUMBER and 0 <= t <= MAX_TIME:
+        if t is not None:  # a plausible time, or none (misshapen)
             self._seen(t)
             second = int(t)
             self._buckets[second] = self._buckets.get(second, 0) + 1
@@ -354,49 +354,6 @@ class RunWatch:
         if state == FAILED:
             self._failure(obj, entry)
 
-    def _marker(
-        self, journal: Journal, kind: object, obj: dict[str, Any]
-    ) -> None:
-        """``close``, ``journal`` again, and what says the record has gaps."""
-        n = obj.get('n')
-        count = n if n.__class__ is int and n > 0 else 0
-        if kind == CLOSE:
-            journal.closed = True
-            t = _time(obj.get('t'))
-            if t:
-                self._seen(t)
-        elif kind == JOURNAL:  # the same process initialised again
-            journal.closed = False
-        elif kind == DROPPED:
-            journal.dropped += count
-        elif kind == LOST:
-            journal.lost += count
-        elif kind == ENCODE_ERROR:
-            journal.encode_errors += 1
-        elif kind in _GAP_KINDS:
-            t = _time(obj.get('t'))
-            since = _time(obj.get('since', t))
-            reason = obj.get('reason')
-            journal.capture_gaps += 1
-            journal.gaps.append(
-                CaptureGap(
-                    str(kind),
-                    since,
-                    t,
-                    reason if isinstance(reason, str) else 'no reason given',
-                )
-            )
-        elif kind == RESUME and journal.gaps:
-            gap = journal.gaps[-1]
-            if gap.kind == GAP and gap.resumed is None:
-                journal.gaps[-1] = CaptureGap(
-                    gap.kind,
-                    gap.since,
-                    gap.noticed,
-                    gap.reason,
-                    _time(obj.get('t')),
-                )
-
     def _failure(
         self, obj: dict[str, Any], entry: tuple[str, str | None] | None
     ) -> None:
@@ -404,11 +361,11 @@ class RunWatch:
         kind = message = None
         if isinstance(error, dict):
             kind, message = error.get('type'), error.get('message')
-        text = kind if isinstance(kind, str) else 'unknown error'
+        text = kind[:KEEP_CHARS] if isinstance(kind, str) else 'unknown error'
         if isinstance(message, str) and message:
-            text += ': ' + message[:_MESSAGE_CHARS].split('\n', 1)[0]
+            text += ': ' + message[:KEEP_CHARS].split('\n', 1)[0]
         failure = Failure(
-            _time(obj.get('t')),
+            as_time(obj.get('t')),
             entry[0] if entry is not None else '',
             entry[1] if entry is not None else None,
             text,
@@ -421,10 +378,3 @@ class RunWatch:
 
 def _when(failure: Failure) -> float:
     return -1.0 if failure.t is None else failure.t
-
-
-def _time(value: object) -> float | None:
-    """``value`` as seconds since the epoch, if it is a plausible time."""
-    if value.__class__ in _NUMBER and isinstance(value, (int, float)):
-        return float(value) if 0 <= value <= MAX_TIME else None
-    return None

@@ -2,11 +2,13 @@
 
 The state comes from :class:`provlog.watch.RunWatch`; this module draws it
 with ``rich`` (a header, a table per agent, the latest failures, the gaps)
-and runs the refresh loop until every journal is closed.
+and runs the refresh loop until the run is over: every journal closed,
+none joining for a grace period.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +26,9 @@ from provlog.vocab import GAP
 from provlog.watch import AgentCounts
 from provlog.watch import RunWatch
 from provlog.watch import WINDOW
+from provlog.watchlines import cut
 
-__all__ = ['WatchError', 'gaps', 'view', 'watch']
+__all__ = ['WatchError', 'gaps', 'grace', 'view', 'watch']
 
 #: Agents, gaps and open processes shown at most (the busiest agents).
 MAX_ROWS = 20
@@ -60,7 +63,15 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
     out: list[Gap] = []
     for name, j in state.journals.items():
         where = j.label
-        if j.problem is not None:
+        if j.duplicate_of is not None:
+            out.append(
+                Gap(
+                    'journal-duplicate',
+                    f'{show(name)}: the same process as '
+                    f'{show(j.duplicate_of)} (one is a copy); counted once',
+                )
+            )
+        elif j.problem is not None:
             out.append(
                 Gap('journal-unread', f'{show(name)}: {show(j.problem)}')
             )
@@ -75,7 +86,7 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
                 Gap(
                     'capture-gap' if g.kind == GAP else 'capture-off',
                     f'capture {word} in process {where} from '
-                    f'{_when(g.since)}{until}: {show(g.reason)}',
+                    f'{_when(g.since)}{until}: {cut(g.reason, _ERROR_CHARS)}',
                     where,
                 )
             )
@@ -115,7 +126,7 @@ def _label(uid: str, counts: AgentCounts) -> str:
 
 def _running(state: RunWatch) -> str:
     """Started, not ended: ``running`` until every journal is closed."""
-    return 'not ended' if state.done else 'running'
+    return 'not ended' if state.closed else 'running'
 
 
 def _table(state: RunWatch) -> Table:
@@ -136,7 +147,7 @@ def _table(state: RunWatch) -> Table:
     )
     for uid, c in sorted(rows[:MAX_ROWS], key=lambda kv: _label(*kv)):
         table.add_row(
-            escape(show(_label(uid, c))),
+            escape(cut(_label(uid, c))),
             str(c.running),
             str(c.completed),
             str(c.failed),
@@ -154,19 +165,22 @@ def _header(state: RunWatch, now: float) -> str:
     running = sum(c.running for c in a)
     waiting = sum(len(j.waiting) for j in journals)
     recent, overall = state.rates(now)
-    elapsed = 0.0
+    elapsed = 0.0  # over: first to last event; going: wall clock since first
     if state.t_first is not None and state.t_last is not None:
-        end = state.t_last if state.done else max(now, state.t_last)
+        end = state.t_last if state.closed else max(now, state.t_last)
         elapsed = end - state.t_first
+    requests = f'{waiting} request{"" if waiting == 1 else "s"} ' + (
+        'never answered' if state.closed else 'waiting for an answer'
+    )
     completed = sum(c.completed for c in a)
     failed = sum(c.failed for c in a)
     cancelled = sum(c.cancelled for c in a)
-    run = escape(show(state.run_id or '?'))
+    run = escape(cut(state.run_id or '?'))
     lines = [
         f'[bold]run[/] {run}  [bold]elapsed[/] {elapsed:.1f} s',
         (
             f'[bold]processes[/] {len(journals) - closed} open, {closed} '
-            f'closed; {waiting} requests waiting for an answer'
+            f'closed; {requests}'
         ),
         (
             f'[bold]executions[/] [cyan]{running} {_running(state)}[/], '
@@ -181,7 +195,7 @@ def _header(state: RunWatch, now: float) -> str:
     still = [j.label for j in journals if not j.closed]
     if still:
         more = ', …' if len(still) > MAX_OPEN else ''
-        shown = ', '.join(escape(show(s)) for s in still[:MAX_OPEN])
+        shown = ', '.join(escape(cut(s)) for s in still[:MAX_OPEN])
         lines.append(f'[bold]open[/] {shown}{more}')
     return '\n'.join(lines)
 
@@ -196,10 +210,10 @@ def view(
         for f in reversed(state.failures):
             agent = state.agents.get(f.agent)
             name = _label(f.agent, agent) if agent else _label(f.agent, _NONE)
-            error = show(f.error)[:_ERROR_CHARS]
+            error = cut(f.error, _ERROR_CHARS)
             parts.append(
-                f'  {_when(f.t)}  {escape(show(name))}  '
-                f'{escape(show(f.action or "?"))}  [red]{escape(error)}[/]'
+                f'  {_when(f.t)}  {escape(cut(name))}  '
+                f'{escape(cut(f.action or "?"))}  [red]{escape(error)}[/]'
             )
     found = gaps(state, final=final)
     if found:
@@ -227,30 +241,53 @@ def _unusable(state: RunWatch) -> str:
     return f'{path}: no provlog journals here'
 
 
+_OVER = 'every journal is closed'
+
+
+def grace(interval: float) -> float:
+    """Seconds every journal must stay closed, none joining, to end."""
+    return max(2 * interval, 1.0)
+
+
 def _loop(
     state: RunWatch,
     console: Console,
     interval: float,
     timeout: float | None,
 ) -> str:
-    """Refresh until every journal is closed or ``timeout``; the status."""
+    """Refresh until the run is over or ``timeout``; the status.
+
+    Over: every journal is closed and none appeared for :func:`grace`
+    seconds, for a process may close its journal before the next starts.
+    At ``timeout``, a run whose journals are all closed is over too.
+    """
     began = time.monotonic()
+    wait = grace(interval)
     with Live(console=console, auto_refresh=False, transient=True) as live:
         while True:
             state.refresh()
             if state.error is not None:
                 raise WatchError(state.error, 2)
-            if state.done:
-                return 'every journal is closed'
+            if state.settled(wait):
+                return _OVER
             if timeout is not None and time.monotonic() - began >= timeout:
-                return f'gave up after {timeout:g} s'
-            note = (
-                f'watching {show(state.run_dir)}; Ctrl-C stops'
-                if state.journals
-                else f'waiting for journals in {show(state.path)}'
-            )
+                return (
+                    _OVER if state.closed else f'gave up after {timeout:g} s'
+                )
+            if state.closed:
+                note = (
+                    f'every journal is closed; waiting {wait:g} s for '
+                    'processes that may still join; Ctrl-C stops'
+                )
+            elif state.journals:
+                note = f'watching {show(state.run_dir)}; Ctrl-C stops'
+            else:
+                note = f'waiting for journals in {show(state.path)}'
             live.update(view(state, time.time(), status=note), refresh=True)
-            time.sleep(interval)
+            left = math.inf
+            if timeout is not None:
+                left = timeout - (time.monotonic() - began)
+            time.sleep(max(0.0, min(interval, left)))
 
 
 def watch(
@@ -261,18 +298,25 @@ def watch(
     timeout: float | None = None,
     console: Console | None = None,
 ) -> int:
-    """Show the run at ``path`` until every journal is closed; exit status.
+    """Show the run at ``path`` until it is over; the exit status.
 
     ``once`` prints one snapshot. Ctrl-C stops with the last snapshot
-    (130); ``timeout`` seconds without the run ending give up (1).
+    (130); ``timeout`` seconds without the run ending give up (1). A
+    ``console`` given should have ``emoji=False``: names are printed as
+    written, and rich markup in them is escaped.
 
     Raises:
         WatchError: Nothing to watch (exit 2: ``--once`` without journals,
             several runs in the folder) or the watch gave up (exit 1).
     """
-    if not interval > 0:
-        raise WatchError(f'--interval {interval}: must be above 0', 2)
-    console = console or Console(highlight=False)
+    for option, value in (('interval', interval), ('timeout', timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise WatchError(
+                f'--{option} {value}: not a number of seconds above 0', 2
+            )
+    # names are shown as written: no emoji codes, no highlighting; markup
+    # only ours, every name and message in it escaped
+    console = console or Console(highlight=False, emoji=False)
     state = RunWatch(path)
     if once:
         state.refresh()
@@ -288,7 +332,7 @@ def watch(
         return 130
     if state.journals:
         console.print(view(state, time.time(), final=True, status=status))
-    if state.done:
+    if state.closed:
         return 0
     if not state.journals:
         raise WatchError(f'{status}: {_unusable(state)}', 1)
