@@ -1,11 +1,11 @@
 """Which calls a report draws, and how values flowed between them.
 
 A browser draws a few thousand bars comfortably, not a hundred thousand.
-Above ``max_bars`` calls the report keeps what people look for (every
-failure, cancellation and call that never ended, the top-level calls, the
-lineage of the final results, and the calls that made each of them) and
-fills the rest with a uniform sample, so the page can say exactly what it
-left out.
+Above ``max_bars`` calls the report keeps what people look for first
+(failures, calls that never ended, cancellations, the lineage of the final
+results, the top-level calls, each with the calls that made it), as many
+as fit, and fills the rest with a uniform sample; the counts per state say
+exactly what it kept and what it left out.
 """
 
 from __future__ import annotations
