@@ -1242,9 +1242,11 @@
       el('p', {class: 'muted', text: 'not journalled: the process of this side wrote no journal'}));
     const dl = el('dl');
     const row = (k, v) => { if (v !== null && v !== undefined && v !== '') dl.append(el('dt', {text: k}), el('dd', {text: v})); };
-    row('started', fmtClock(side[0]) + '  (' + fmtRel(side[0]) + ')');
+    row('started', side[6] === false ? 'not journalled (drawn from its end)'
+      : fmtClock(side[0]) + '  (' + fmtRel(side[0]) + ')');
     row('ended', side[3] ? fmtClock(side[1]) + '  (' + fmtRel(side[1]) + ')' : 'never (still open when the journals end)');
-    row('took', fmtDur(side[1] - side[0]) + (side[3] ? '' : ' so far'));
+    row('took', side[6] === false ? 'unknown' : fmtDur(side[1] - side[0]) + (side[3] ? '' : ' so far'));
+    if (side[7]) row('clock', 'suspect: a time outside the run\'s journals, drawn at the edge of the run');
     for (const [k, v] of extra || []) row(k, v);
     return el('div', {class: 'side'}, el('h4', {text: title}), dl);
   }

@@ -16,6 +16,7 @@ from dataclasses import field
 
 import networkx as nx
 
+from provlog import clip
 from provlog.spans import Timeline
 from provlog.vocab import CANCELLED
 from provlog.vocab import COMPLETED
@@ -69,12 +70,16 @@ def derivations(g: nx.MultiDiGraph) -> dict[str, list[Derivation]]:
         seen.add((tag, slot, source[0]))
         note = ''
         if len(rest) > 1 or source[2]:
-            note = (
-                f'{g.nodes[u].get("prov:label", u)} = '
-                f'{g.nodes[v].get("prov:label", v)}'
-            )
+            note = f'{_label(g, u)} = {_label(g, v)}'
         found.setdefault(tag, []).append((slot, source[0], note))
     return found
+
+
+def _label(g: nx.MultiDiGraph, node: str) -> str:
+    """A value's ``prov:label`` (names from the journals), bounded."""
+    return clip.text(
+        g.nodes[node].get('prov:label', node), clip.NAME_CHARS, default='?'
+    )
 
 
 def _value_iri(iri: str) -> tuple[str, str, list[str]] | None:
