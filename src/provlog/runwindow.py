@@ -55,6 +55,9 @@ class Window:
         return min(max(t, self.first), self.last)
 
 
+_NUMBERS = (int, float)  # exactly: a bool is not a time
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         found = float(value)
@@ -72,18 +75,13 @@ def window(run: MergedRun, now: float | None = None) -> Window:
     floor = min(headers) - CLOCK_TOLERANCE if headers else -math.inf
     read_at = time.time() if now is None else now
     ceiling = max([read_at, *headers]) + CLOCK_TOLERANCE
-    first = last = math.nan
-    low = high = math.nan
-    for action in run.actions.values():
-        for event in action.events.values():
-            t = _number(event.get('t'))
-            if t is None:
-                continue
-            low, high = min(t, low), max(t, high)  # nan loses to numbers
-            if floor <= t <= ceiling:
-                first, last = min(t, first), max(t, last)
-    if math.isnan(first):  # nothing believable: the raw extremes
-        first, last = low, high
-    if math.isnan(first):  # no time at all
-        first = last = 0.0
-    return Window(floor, ceiling, first, last)
+    times = [
+        float(t)
+        for action in run.actions.values()
+        for event in action.events.values()
+        if (t := event.get('t')).__class__ in _NUMBERS and math.isfinite(t)
+    ]
+    believed = [t for t in times if floor <= t <= ceiling] or times
+    if not believed:  # no time at all
+        return Window(floor, ceiling, 0.0, 0.0)
+    return Window(floor, ceiling, min(believed), max(believed))

@@ -89,8 +89,13 @@ def side(
     process = anchor.get('_process') if anchor is not None else None
     res = anchor.get('res') if anchor is not None else None
     thread = res.get('thread') if isinstance(res, dict) else None
-    times = [t for t in (start, end) if t is not None]
-    s = win.clamp(times[0])
+    first = start if start is not None else end
+    if first is None:  # pragma: no cover - typing only
+        return None
+    suspect = not win.believable(first) or (
+        end is not None and not win.believable(end)
+    )
+    s = win.clamp(first)
     e = win.clamp(end) if end is not None else max(win.last, s)
     return Side(
         start=s,
@@ -101,7 +106,7 @@ def side(
         if isinstance(thread, str)
         else None,
         started=start is not None,
-        clock_suspect=not all(win.believable(t) for t in times),
+        clock_suspect=suspect,
     )
 
 
