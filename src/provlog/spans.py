@@ -8,9 +8,14 @@ calls nest across processes. The Perfetto and OTLP exports, the HTML report
 and its timeline read this module only, never the journals, so they agree
 on what ran where and when.
 
-Times are the emitting host's clocks (seconds since the epoch); a side that
-never ended has ``end`` set to the last time the run shows, and its call's
-``state`` is ``not_ended``.
+Times are the emitting host's clocks (seconds since the epoch), within
+the run's window (:mod:`provlog.runwindow`): a time outside it is drawn
+clamped into it and its side is ``clock_suspect``. A side that never ended
+has ``end`` set to the latest believable time of any action event of the
+run (or its own start, if later), and its call's ``state`` is
+``not_ended``; a side whose beginning no journal holds starts where it
+ended, with ``started`` false. Every text from the journals is bounded
+(:mod:`provlog.clip`), so no view grows with what a workflow logged.
 """
 
 from __future__ import annotations
@@ -21,8 +26,18 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from provlog import clip
 from provlog.gcpause import gc_paused
 from provlog.merge import MergedRun
+from provlog.runwindow import Window
+from provlog.runwindow import window
+from provlog.sides import agent_info
+from provlog.sides import bounded_error
+from provlog.sides import ident
+from provlog.sides import process_label
+from provlog.sides import Side
+from provlog.sides import side
+from provlog.sides import uid
 from provlog.vocab import Action
 from provlog.vocab import CALLER_BEGINS
 from provlog.vocab import CALLER_ENDS
@@ -39,27 +54,12 @@ __all__ = [
     'Side',
     'Timeline',
     'lanes',
+    'process_label',
     'timeline',
 ]
 
 # every action kind begins or ends a side, so every call has a side
 # (``sending`` alone is left when a writer dropped the rest)
-
-
-@dataclass(slots=True)
-class Side:
-    """One side of a call: where it ran and for how long."""
-
-    start: float
-    end: float
-    ended: bool
-    process: str | None
-    thread: str | None = None
-
-    @property
-    def duration(self) -> float:
-        """Seconds from start to end (0 for a side that ran no time)."""
-        return max(0.0, self.end - self.start)
 
 
 @dataclass(slots=True)
@@ -79,7 +79,7 @@ class Call:
     parent: str | None
     request: Side | None
     execution: Side | None
-    error: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
     children: list[str] = field(default_factory=list)
 
     @property
@@ -150,74 +150,22 @@ class Timeline:
             stack.extend(reversed(call.children))
 
 
-def _time(event: dict[str, Any] | None) -> float | None:
-    if event is None:
-        return None
-    t = event.get('t')
-    return float(t) if isinstance(t, (int, float)) else None
-
-
-def _uid(value: object) -> str | None:
-    if isinstance(value, dict):
-        uid = value.get('uid')
-        return uid if isinstance(uid, str) else None
-    return None
-
-
-def _side(
-    action: Action,
-    firsts: tuple[str, ...],
-    ends: tuple[str, ...],
-    last: float,
-) -> Side | None:
-    begin = next((action.get(k) for k in firsts if k in action.events), None)
-    end_event = next((action.get(k) for k in ends if k in action.events), None)
-    start = _time(begin)
-    end = _time(end_event)
-    if start is None and end is None:
-        return None
-    anchor = begin if begin is not None else end_event
-    process = anchor.get('_process') if anchor is not None else None
-    res = anchor.get('res') if anchor is not None else None
-    thread = res.get('thread') if isinstance(res, dict) else None
-    s = start if start is not None else end
-    e = end if end is not None else max(last, s or 0.0)
-    return Side(
-        start=float(s or 0.0),
-        end=max(float(s or 0.0), float(e)),
-        ended=end is not None,
-        process=process if isinstance(process, str) else None,
-        thread=thread if isinstance(thread, str) else None,
-    )
-
-
-def _last_time(run: MergedRun) -> float:
-    last = 0.0
-    for action in run.actions.values():
-        for event in action.events.values():
-            t = event.get('t')
-            if isinstance(t, (int, float)) and t > last:
-                last = float(t)
-    return last
-
-
-def _call(action: Action, last: float) -> Call:
+def _call(action: Action, win: Window) -> Call:
     start = action.get(START) or {}
     sending = action.get(SENDING) or {}
     execute = action.get(EXECUTE_START) or action.get(EXEC_AGENT) or {}
     failure = action.get(EXECUTE_EXCEPTION) or {}
-    error = failure.get('error')
-    parent = start.get('parent')
+    name = action.name
     return Call(
         tag=action.tag,
-        action=action.name or '?',
+        action=clip.cut(name, clip.NAME_CHARS) if name else '?',
         state=action.state,
-        caller=_uid(start.get('caller')) or _uid(sending.get('src')),
-        callee=_uid(start.get('callee')) or _uid(execute.get('agent')),
-        parent=parent if isinstance(parent, str) else None,
-        request=_side(action, CALLER_BEGINS, CALLER_ENDS, last),
-        execution=_side(action, EXECUTION_BEGINS, EXECUTION_ENDS, last),
-        error=error if isinstance(error, dict) else None,
+        caller=uid(start.get('caller')) or uid(sending.get('src')),
+        callee=uid(start.get('callee')) or uid(execute.get('agent')),
+        parent=ident(start.get('parent')),
+        request=side(action, CALLER_BEGINS, CALLER_ENDS, win),
+        execution=side(action, EXECUTION_BEGINS, EXECUTION_ENDS, win),
+        error=bounded_error(failure.get('error')),
     )
 
 
@@ -228,8 +176,8 @@ def timeline(run: MergedRun) -> Timeline:
     Built with the cyclic collector paused (a third of the time at 100,000
     actions), like the merge and the PROV graph.
     """
-    last = _last_time(run)
-    calls = {tag: _call(a, last) for tag, a in run.actions.items()}
+    win = window(run)
+    calls = {tag: _call(a, win) for tag, a in run.actions.items()}
     roots: list[str] = []
     ordered = sorted(calls.values(), key=lambda c: (c.start, c.tag))
     for call in ordered:
@@ -240,23 +188,24 @@ def timeline(run: MergedRun) -> Timeline:
             parent.children.append(call.tag)
     _break_cycles(calls, ordered, roots)
     starts = [c.start for c in calls.values()]
-    agents = {uid: dict(info) for uid, info in run.agents.items()}
+    agents = {
+        clip.cut(who, clip.ID_CHARS): agent_info(info)
+        for who, info in run.agents.items()
+    }
     for action in run.actions.values():  # clients are named by their calls
         for kind, key in ((SENDING, 'src'), (START, 'caller')):
-            ident = (action.get(kind) or {}).get(key)
-            uid = _uid(ident)
-            if isinstance(ident, dict) and uid and uid not in agents:
-                agents[uid] = {
-                    k: v for k, v in ident.items() if isinstance(v, str)
-                }
+            found = (action.get(kind) or {}).get(key)
+            who = uid(found)
+            if isinstance(found, dict) and who and who not in agents:
+                agents[who] = agent_info(found)
     return Timeline(
-        run_id=run.run_id,
+        run_id=clip.text(run.run_id, clip.ID_CHARS),
         start=min(starts, default=0.0),
         end=max((c.end for c in calls.values()), default=0.0),
         calls=calls,
         roots=roots,
         agents=agents,
-        processes={k: p.label for k, p in run.processes.items()},
+        processes={k: process_label(p) for k, p in run.processes.items()},
     )
 
 

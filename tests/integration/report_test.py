@@ -330,6 +330,40 @@ class TestLargeRunSampled:
         assert failed <= kept
         assert len(page) < 5_000_000
 
+    @pytest.fixture(scope='class')
+    @classmethod
+    def few_bars(cls, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+        """A run with more failures than the report has bars for."""
+        folder = make_run(tmp_path_factory.mktemp('few'), 2_000)
+        return render_report(provlog.load(folder), max_bars=30)
+
+    def test_notice_says_what_was_kept(self, few_bars: bytes) -> None:
+        failed = page_data(few_bars)['sample']['states']['failed']
+        assert 0 < failed['kept'] < failed['total']
+        text = html.unescape(few_bars.decode())
+        kept = f'{failed["kept"]:,} of {failed["total"]:,} failures'
+        assert f'It keeps {kept}' in text
+        assert 'every failure' not in text
+
+    @needs_browser
+    def test_failures_say_how_many_are_not_drawn(
+        self, few_bars: bytes, tmp_path: Path
+    ) -> None:
+        failed = page_data(few_bars)['sample']['states']['failed']
+        path = tmp_path / 'few.html'
+        path.write_bytes(few_bars)
+        with browser.chromium() as page:
+            opened = Page(page, path.resolve().as_uri())
+            counts = page.locator('#failures .failure .ecount')
+            shown = sum(int(t.split()[0]) for t in counts.all_inner_texts())
+            assert shown == failed['kept']
+            notes = page.locator('#failures > .not-drawn')
+            assert notes.count() == 1
+            note = notes.inner_text()
+            more = failed['total'] - failed['kept']
+            assert note == f'+{more:,} more not drawn in this report'
+            assert opened.errors == []
+
     def test_small_run_is_not_sampled(self, graph: provlog.RunGraph) -> None:
         data = page_data(render_report(graph))
         assert data['sample'] is None

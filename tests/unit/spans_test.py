@@ -74,9 +74,12 @@ def _call(
     return Action(tag, {k: {'e': k, 'tag': tag, **fields[k]} for k in kinds})
 
 
-def _run(*actions: Action) -> MergedRun:
+def _run(*actions: Action, opened: float | None = None) -> MergedRun:
+    """A run of ``actions``; ``opened`` is when every journal's header says
+    its process started (no header time when None)."""
+    header = {} if opened is None else {'t': opened}
     processes = {
-        key: Process(key, 'h', pid, [], True, 0, 0, False, {})
+        key: Process(key, 'h', pid, [], True, 0, 0, False, dict(header))
         for key, pid in PROCS.items()
     }
     agents = {uid: {'uid': uid, 'role': 'agent'} for uid in (COORD, WORKER)}
@@ -201,6 +204,105 @@ class TestPartialSides:
         assert call.execution is not None
         assert call.execution.thread == 'MainThread'
         assert (call.execution.ended, call.execution.end) == (False, 9)
+
+    def test_end_only_is_not_started(self):
+        run = _run(
+            _call(
+                1,
+                caller=(CLIENT, 'client'),
+                callee=(COORD, 'coord'),
+                times=(1, 2, 3, 4),
+                kinds=('execute_success',),
+            ),
+            _call(
+                2,
+                caller=(CLIENT, 'client'),
+                callee=(COORD, 'coord'),
+                times=(5, 6, 7, 8),
+            ),
+        )
+        tl = timeline(run)
+        only_end = tl.calls[_tag(1)].execution
+        assert tl.calls[_tag(1)].request is None
+        assert only_end is not None
+        assert (only_end.started, only_end.ended) == (False, True)
+        assert only_end.start == only_end.end == 3
+        whole = tl.calls[_tag(2)]
+        assert all(side.started for side in whole.sides())
+
+
+T = 1_700_000_000.0
+CALLS_AT_T = (
+    _call(
+        1,
+        caller=(CLIENT, 'client'),
+        callee=(COORD, 'coord'),
+        times=(T + 1, T + 2, T + 3, T + 4),
+    ),
+    _call(
+        2,
+        caller=(CLIENT, 'client'),
+        callee=(COORD, 'coord'),
+        times=(T + 5, T + 6, T + 7, T + 8),
+    ),
+)
+
+
+class TestClockWindow:
+    """One stray clock neither stretches the run nor loses its call."""
+
+    def test_time_zero(self):
+        stray = _call(
+            3,
+            caller=(CLIENT, 'client'),
+            callee=(WORKER, 'worker'),
+            times=(0, 0, 0, 0),
+            kinds=('execute_success',),
+        )
+        tl = timeline(_run(*CALLS_AT_T, stray, opened=T))
+        assert (tl.start, tl.end) == (T + 1, T + 8)
+        side = tl.calls[_tag(3)].execution
+        assert side is not None
+        assert side.clock_suspect
+        assert not side.started
+        assert side.start == side.end == T + 1  # clamped to the run's start
+        for n in (1, 2):
+            assert not any(s.clock_suspect for s in tl.calls[_tag(n)].sides())
+
+    def test_year_9999(self):
+        late = _call(
+            3,
+            caller=(CLIENT, 'client'),
+            callee=(WORKER, 'worker'),
+            times=(T + 2, T + 3, 253_402_300_799.0, T + 6),
+        )
+        tl = timeline(_run(*CALLS_AT_T, late, opened=T))
+        assert (tl.start, tl.end) == (T + 1, T + 8)
+        call = tl.calls[_tag(3)]
+        assert call.execution is not None
+        assert call.execution.clock_suspect
+        assert (call.execution.start, call.execution.end) == (T + 3, T + 8)
+        assert call.request is not None
+        assert not call.request.clock_suspect
+
+    def test_times_before_the_journals_opened(self):
+        # a day before the earliest header is still believed (clocks of
+        # hosts disagree); more than that is not
+        def early(before: float) -> Action:
+            t = T - before
+            return _call(
+                3,
+                caller=(CLIENT, 'client'),
+                callee=(WORKER, 'worker'),
+                times=(t, t + 1, t + 2, t + 3),
+            )
+
+        tl = timeline(_run(*CALLS_AT_T, early(3600), opened=T))
+        assert tl.start == T - 3600
+        assert not any(s.clock_suspect for s in tl.calls[_tag(3)].sides())
+        tl = timeline(_run(*CALLS_AT_T, early(90_000), opened=T))
+        assert tl.start == T + 1
+        assert all(s.clock_suspect for s in tl.calls[_tag(3)].sides())
 
 
 _INTERVAL = st.tuples(

@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING
 import orjson
 
 from provlog import __version__
+from provlog import clip
+from provlog.formats.otlpattrs import attr
+from provlog.formats.otlpattrs import bool_attr
+from provlog.formats.otlpattrs import call_values
+from provlog.formats.otlpattrs import cut_preview
+from provlog.formats.otlpattrs import int_attr
 from provlog.gcpause import gc_paused
 from provlog.merge import MergedRun
 from provlog.spans import Call
@@ -28,8 +34,6 @@ from provlog.spans import Timeline
 from provlog.vocab import CANCELLED
 from provlog.vocab import FAILED
 from provlog.vocab import NOT_ENDED
-from provlog.vocab import START
-from provlog.vocab import SUCCESS
 
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
@@ -44,9 +48,6 @@ STATUS_OK = 1
 STATUS_ERROR = 2
 #: Call states whose spans end without a status.
 _UNSET = frozenset({NOT_ENDED, CANCELLED})
-
-#: The longest argument or result preview an attribute holds.
-PREVIEW_CHARS = 256
 
 _NO_TRACE = '0' * 32
 
@@ -83,51 +84,11 @@ def _nanos(t: float) -> str:
     return str(round(t * 1e6) * 1000)
 
 
-def _attr(key: str, value: str) -> dict[str, Any]:
-    return {'key': key, 'value': {'stringValue': value}}
-
-
-def _int_attr(key: str, value: int) -> dict[str, Any]:
-    return {'key': key, 'value': {'intValue': str(value)}}
-
-
-def _bool_attr(key: str, value: bool) -> dict[str, Any]:
-    return {'key': key, 'value': {'boolValue': value}}
-
-
-_OPERATION = _attr('gen_ai.operation.name', 'invoke_agent')
-_NOT_ENDED = _bool_attr('provlog.ended', False)
-_PARENT_EXECUTION_MISSING = _bool_attr(
-    'provlog.parent_execution_missing', True
-)
-
-
-def _cut(text: str) -> str:
-    if len(text) <= PREVIEW_CHARS:
-        return text
-    return text[: PREVIEW_CHARS - 1] + '…'
-
-
-def _values(run: MergedRun, tag: str) -> list[dict[str, Any]]:
-    """Attributes previewing the arguments and result of a call."""
-    action = run.actions.get(tag)
-    if action is None:
-        return []
-    start = action.get(START) or {}
-    args, kwargs = start.get('args') or [], start.get('kwargs') or {}
-    shown = [str(d.get('preview', '?')) for d in args if isinstance(d, dict)]
-    shown += [
-        f'{k}={d.get("preview", "?")}'
-        for k, d in kwargs.items()
-        if isinstance(d, dict)
-    ]
-    out = [_attr('academy.args', _cut(', '.join(shown)))] if shown else []
-    result = (action.get(SUCCESS) or {}).get('result') or {}
-    if 'preview' in result:
-        out.append(_attr('academy.result', _cut(str(result['preview']))))
-    if isinstance(result.get('sha256'), str):
-        out.append(_attr('academy.result.sha256', result['sha256']))
-    return out
+_OPERATION = attr('gen_ai.operation.name', 'invoke_agent')
+_NOT_ENDED = bool_attr('provlog.ended', False)
+_NOT_STARTED = bool_attr('provlog.started', False)
+_CLOCK_SUSPECT = bool_attr('provlog.clock_suspect', True)
+_PARENT_EXECUTION_MISSING = bool_attr('provlog.parent_execution_missing', True)
 
 
 class _Builder:
@@ -141,7 +102,7 @@ class _Builder:
         self.trace: dict[str, str] = {}
         self.names: dict[str | None, str] = {}
         self.attrs: dict[tuple[str, str], dict[str, Any]] = {}
-        self.run_attr = _attr('provlog.run_id', tl.run_id)
+        self.run_attr = attr('provlog.run_id', tl.run_id)
 
     def name(self, uid: str | None) -> str:
         found = self.names.get(uid)
@@ -171,7 +132,7 @@ class _Builder:
                 upstream = span_id(parent.tag, 'request')
                 common.append(_PARENT_EXECUTION_MISSING)
         elif call.parent is not None and call.parent != call.tag:
-            common.append(_attr('provlog.parent_missing', call.parent))
+            common.append(attr('provlog.parent_missing', call.parent))
         if call.request is not None:
             self.span(
                 call, call.request, trace, upstream, common, request=True
@@ -186,7 +147,7 @@ class _Builder:
         """One attribute object for every span with this key and value."""
         found = self.attrs.get((key, value))
         if found is None:
-            found = self.attrs[key, value] = _attr(key, value)
+            found = self.attrs[key, value] = attr(key, value)
         return found
 
     def common(self, call: Call) -> list[dict[str, Any]]:
@@ -198,13 +159,13 @@ class _Builder:
             shared('academy.action', call.action),
             shared('academy.action_state', call.state),
             shared('academy.caller_name', self.name(call.caller)),
-            _attr('academy.action_tag', call.tag),
+            attr('academy.action_tag', call.tag),
         ]
         if call.callee is not None:
             attrs.append(shared('gen_ai.agent.id', call.callee))
         if call.caller is not None:
             attrs.append(shared('academy.caller', call.caller))
-        attrs += _values(self.run, call.tag)
+        attrs += call_values(self.run, call.tag)
         return attrs
 
     def span(
@@ -223,6 +184,10 @@ class _Builder:
             attrs.append(self.shared('thread.name', side.thread))
         if not side.ended:
             attrs.append(_NOT_ENDED)
+        if not side.started:
+            attrs.append(_NOT_STARTED)
+        if side.clock_suspect:
+            attrs.append(_CLOCK_SUSPECT)
         span: dict[str, Any] = {
             'traceId': trace,
             'spanId': span_id(call.tag, which),
@@ -249,16 +214,18 @@ class _Builder:
         if len(agents) == 1:
             cls = self.tl.agents.get(next(iter(agents)), {}).get('class')
             service = cls if isinstance(cls, str) and cls else service
+        instance = clip.cut(process, clip.ID_CHARS) if process else 'unknown'
         attrs = [
-            _attr('service.name', service),
-            _attr('service.instance.id', process or 'unknown'),
-            _attr('provlog.run_id', self.tl.run_id),
+            attr('service.name', service),
+            attr('service.instance.id', instance),
+            attr('provlog.run_id', self.tl.run_id),
         ]
         if proc is not None:
             if proc.host is not None:
-                attrs.append(_attr('host.name', str(proc.host)))
-            if isinstance(proc.pid, int):
-                attrs.append(_int_attr('process.pid', proc.pid))
+                host = clip.text(proc.host, clip.NAME_CHARS)
+                attrs.append(attr('host.name', host))
+            if isinstance(proc.pid, int) and not isinstance(proc.pid, bool):
+                attrs.append(int_attr('process.pid', proc.pid))
         return {'attributes': attrs}
 
 
@@ -267,20 +234,21 @@ def _status(call: Call, side: Side) -> dict[str, Any]:
         return {'code': STATUS_UNSET}
     if call.state == FAILED:
         error = call.error or {}
-        kind = str(error.get('type') or 'failed')
-        message = str(error.get('message') or '')
+        kind = error.get('type') or 'failed'
+        message = error.get('message') or ''
         text = f'{kind}: {message}' if message else kind
-        return {'code': STATUS_ERROR, 'message': _cut(text)}
+        return {'code': STATUS_ERROR, 'message': cut_preview(text)}
     return {'code': STATUS_OK}
 
 
-def _exception(error: dict[str, Any], at: float) -> dict[str, Any]:
+def _exception(error: dict[str, str], at: float) -> dict[str, Any]:
+    """The ``exception`` event; its texts were bounded in the timeline."""
     attrs = [
-        _attr('exception.type', str(error.get('type', ''))),
-        _attr('exception.message', str(error.get('message', ''))),
+        attr('exception.type', error.get('type', '')),
+        attr('exception.message', error.get('message', '')),
     ]
     if error.get('traceback'):
-        attrs.append(_attr('exception.stacktrace', str(error['traceback'])))
+        attrs.append(attr('exception.stacktrace', error['traceback']))
     return {
         'name': 'exception',
         'timeUnixNano': _nanos(at),

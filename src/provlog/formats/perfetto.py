@@ -89,6 +89,10 @@ def _args(call: Call, side: Side, tl: Timeline) -> dict[str, Any]:
     }
     if side.thread is not None:
         args['thread'] = side.thread
+    if not side.started:
+        args['started'] = False
+    if side.clock_suspect:
+        args['clock_suspect'] = True
     error = call.error
     if error is not None:
         args['error_type'] = error.get('type')

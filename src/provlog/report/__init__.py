@@ -59,18 +59,49 @@ def _json_for_script(data: dict[str, Any]) -> str:
     )
 
 
+#: The states a sample keeps first, in order, with their nouns.
+_KEPT_FIRST = (
+    ('failed', 'failure', 'failures'),
+    ('not_ended', 'call that never ended', 'calls that never ended'),
+    ('cancelled', 'cancellation', 'cancellations'),
+)
+
+
+def _kept(states: dict[str, dict[str, int]]) -> list[str]:
+    """What a sample kept of each state it keeps first, from its counts."""
+    said = []
+    for state, one, many in _KEPT_FIRST:
+        counts = states.get(state) or {}
+        total, kept = counts.get('total', 0), counts.get('kept', 0)
+        if not total:
+            continue
+        if kept == total:
+            said.append(
+                f'every {one} ({total:,})' if total > 1 else f'the one {one}'
+            )
+        else:
+            said.append(f'{kept:,} of {total:,} {one if total == 1 else many}')
+    return said
+
+
 def _notice(data: dict[str, Any]) -> str:
-    """The sampling notice, as text: it reads the same without the script."""
+    """The sampling notice, as text: it reads the same without the script.
+
+    Said from the sample's counts, so it never claims more than was kept.
+    """
     sample = data.get('sample')
     if not sample:
         return ''
+    kept = _kept(sample['states'])
+    first = ', '.join(kept[:-1]) + (' and ' if len(kept) > 1 else '')
+    keeps = f'It keeps {first}{kept[-1]}, then, as' if kept else 'It keeps, as'
     return (
-        f'Large run: {sample["total"]} actions. This report draws '
-        f'{sample["kept"]} of them (at most {sample["max_bars"]}): every '
-        'failure, cancellation and call that never ended, the top-level '
-        'calls, the lineage of the final results and a uniform sample '
-        'of the rest, each with the calls that made it. Counts and the '
-        'activity overview cover every action.'
+        f'Large run: {sample["total"]:,} actions. This report draws '
+        f'{sample["kept"]:,} of them (at most {sample["max_bars"]:,}). '
+        f'{keeps} room allows, the lineage of the final results, the '
+        'top-level calls and a uniform sample of the rest, each call with '
+        'the calls that made it. Counts and the activity overview cover '
+        'every action.'
     )
 
 

@@ -7,12 +7,17 @@ at them by index. A call is an object with:
 ``tag``, ``name``, ``state``; ``caller``/``callee`` (agent index);
 ``parent`` (call index, when the parent is in the report); ``nc`` (how
 many calls it made, in the run); ``rq``/``ex`` (the request and execution
-sides: ``[start, end, process, ended, row, lane]``); ``thread``; ``in``
+sides: ``[start, end, process, ended, row, lane, started, suspect]``,
+``started`` false when no journal holds the side's beginning, ``suspect``
+true when its clock was outside the run's window, see
+:mod:`provlog.runwindow`); ``thread``; ``in``
 (``[name, value]`` arguments) and ``out`` (the result), values as
 :func:`provlog.report.details.value` writes them; ``err``; ``logs`` and
 ``logs_cut`` (:class:`provlog.report.details.LogBudget`); ``cpu``
 (:func:`provlog.report.details.cpu`); ``der`` (``[input index, source
 call index or -1, note]``: the input was derived from that call's result).
+Every text from the journals is bounded (:mod:`provlog.clip`, and the caps
+of :mod:`provlog.report.details`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from provlog import __version__
+from provlog import clip
 from provlog.report import details
 from provlog.report.aggregate import by_name
 from provlog.report.aggregate import histogram
@@ -34,6 +40,7 @@ from provlog.report.select import final_targets
 from provlog.report.select import lineage_calls
 from provlog.report.select import select
 from provlog.spans import Call
+from provlog.spans import process_label
 from provlog.spans import Side
 from provlog.spans import Timeline
 from provlog.vocab import CANCELLED
@@ -76,9 +83,10 @@ def payload(graph: RunGraph, *, max_bars: int = 5000) -> dict[str, Any]:
     chosen = select(tl, max_bars, lineage_calls(tl, derived, targets))
     kept = [tl.calls[t] for t in chosen.kept]
     index = {c.tag: n for n, c in enumerate(kept)}
-    procs = sorted(run.processes.values(), key=lambda p: p.label)
+    labels = {p.process: process_label(p) for p in run.processes.values()}
+    procs = sorted(run.processes.values(), key=lambda p: labels[p.process])
     proc_index = {p.process: n for n, p in enumerate(procs)}
-    hosts = {p.process: p.host for p in procs}
+    hosts = {p.process: _host(p.host) for p in procs}
     agent_uids = sorted(tl.agents)
     agent_index = {uid: n for n, uid in enumerate(agent_uids)}
     placement = place(kept, hosts)
@@ -93,16 +101,16 @@ def payload(graph: RunGraph, *, max_bars: int = 5000) -> dict[str, Any]:
         't0': tl.start,
         't0_iso': _iso(tl.start) if tl.calls else None,
         'span': _rel(tl.end, tl.start),
-        'summary': _summary(stats, tl, procs),
+        'summary': _summary(stats, tl, hosts),
         'sample': _sample(chosen.counts, len(kept), max_bars)
         if chosen.sampled
         else None,
         'agents': [_agent(tl, uid) for uid in agent_uids],
         'procs': [
             {
-                'label': p.label,
-                'host': p.host,
-                'pid': p.pid,
+                'label': labels[p.process],
+                'host': hosts[p.process],
+                'pid': p.pid if isinstance(p.pid, int) else None,
                 'closed': p.closed,
             }
             for p in procs
@@ -175,6 +183,8 @@ def _side(
         side.ended,
         slot[0],
         slot[1],
+        side.started,
+        side.clock_suspect,
     ]
 
 
@@ -240,8 +250,12 @@ def _links(
     return out
 
 
+def _host(host: object) -> str | None:
+    return None if host is None else clip.text(host, clip.NAME_CHARS)
+
+
 def _summary(
-    stats: dict[str, Any], tl: Timeline, procs: list[Any]
+    stats: dict[str, Any], tl: Timeline, hosts: dict[str, str | None]
 ) -> dict[str, Any]:
     clients = sum(
         1 for info in tl.agents.values() if info.get('role') == 'user'
@@ -252,11 +266,15 @@ def _summary(
         'agents': stats['agents'],
         'clients': clients,
         'processes': stats['processes'],
-        'hosts': sorted({str(p.host or 'unknown') for p in procs}),
+        'hosts': sorted({h or 'unknown' for h in hosts.values()}),
         'duration': _rel(tl.end, tl.start),
         'complete': stats['complete'],
         'gaps': [
-            {'code': g['code'], 'message': g['message']} for g in stats['gaps']
+            {
+                'code': clip.text(g['code'], clip.ID_CHARS),
+                'message': clip.text(g['message'], clip.MESSAGE_CHARS),
+            }
+            for g in stats['gaps']
         ],
     }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from provlog import clip
+from provlog.clip import cut
 from provlog.model import iri_segment
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     'PREVIEW_CHARS',
     'LogBudget',
     'cpu',
+    'cut',
     'error',
     'inputs',
     'value',
@@ -36,16 +39,6 @@ LOG_RECORD_CHARS = 500
 LOG_BUDGET = 2_000_000
 
 _FLAGS = ('redacted', 'capped', 'truncated', 'opaque')
-_ELLIPSIS = '\u2026'
-
-
-def cut(text: str, limit: int, *, tail: bool = False) -> str:
-    """``text`` within ``limit`` characters, marked where it was cut."""
-    if len(text) <= limit:
-        return text
-    if tail:
-        return _ELLIPSIS + text[-(limit - 1) :]
-    return text[: limit - 1] + _ELLIPSIS
 
 
 def value(desc: object) -> dict[str, Any] | None:
@@ -58,9 +51,12 @@ def value(desc: object) -> dict[str, Any] | None:
     if not isinstance(desc, dict):
         return None
     out: dict[str, Any] = {}
-    for key, short in (('type', 't'), ('sha256', 'h')):
+    for key, short, limit in (
+        ('type', 't', PREVIEW_CHARS),
+        ('sha256', 'h', clip.HASH_CHARS),
+    ):
         if isinstance(desc.get(key), str):
-            out[short] = desc[key]
+            out[short] = cut(desc[key], limit)
     for key, short in (('size', 'n'), ('length', 'l')):
         if isinstance(desc.get(key), int) and not isinstance(
             desc.get(key), bool
@@ -98,8 +94,10 @@ def inputs(start: dict[str, Any] | None) -> tuple[list[Any], dict[str, int]]:
     kwargs = start.get('kwargs')
     if isinstance(kwargs, dict):
         for key, desc in kwargs.items():
-            index[f'kwarg/{iri_segment(str(key))}'] = len(found)
-            found.append([cut(str(key), PREVIEW_CHARS), value(desc)])
+            if not isinstance(key, str):  # pragma: no cover - JSON keys
+                continue
+            index[f'kwarg/{iri_segment(key)}'] = len(found)
+            found.append([cut(key, PREVIEW_CHARS), value(desc)])
     return found, index
 
 
@@ -207,17 +205,19 @@ class LogBudget:
             a, b, text = record.get('level'), record.get('logger'), 'msg'
         elif kind == 'warning':
             a = record.get('category')
-            b = f'{record.get("file", "?")}:{record.get("line", "?")}'
+            b = ':'.join(
+                clip.text(record.get(k), PREVIEW_CHARS, default='?')
+                for k in ('file', 'line')
+            )
             text = 'msg'
         elif kind in {'stdout', 'stderr'}:
             a, b, text = '', '', 'text'
         else:
             return None
-        body = record.get(text)
         return [
             kind,
             when,
-            cut(str(a or ''), PREVIEW_CHARS),
-            cut(str(b or ''), PREVIEW_CHARS),
-            cut(str(body if body is not None else ''), LOG_RECORD_CHARS),
+            clip.text(a, PREVIEW_CHARS),
+            clip.text(b, PREVIEW_CHARS),
+            clip.text(record.get(text), LOG_RECORD_CHARS),
         ]

@@ -258,7 +258,7 @@
     const title = 'Failures';
     root.append(heading(title, el('span', {class: 'count',
       text: s.failed ? plural(s.failed, 'failed action') : 'none'})));
-    if (!failed.length && !cancelled.length && !open.length) {
+    if (!s.failed && !s.cancelled && !s.not_ended) {
       root.append(el('p', {class: 'ok', text: '✔ No action failed, was cancelled or was left running.'}));
       return;
     }
@@ -274,14 +274,25 @@
     const ordered = [...groups.values()].sort((x, y) =>
       y.length - x.length || callStart(CALLS[x[0]]) - callStart(CALLS[y[0]]));
     for (const members of ordered) root.append(failureCard(members));
+    const failedOut = notDrawn(s.failed, failed.length);
+    if (failedOut) root.append(failedOut);
     for (const [label, list, state] of [['Cancelled', cancelled, 'cancelled'],
       ['Not ended', open, 'not_ended']]) {
-      if (!list.length) continue;
+      if (!list.length && !s[state]) continue;
       const total = s[state];
       const box = chips(list, (i) => CALLS[i].name + ' on ' + agentName(CALLS[i].callee));
-      box.prepend(el('span', {class: 'others-title', text: label + ' (' + total + ')'}));
+      box.prepend(el('span', {class: 'others-title', text: label + ' (' + fmtInt(total) + ')'}));
+      const out = notDrawn(total, list.length);
+      if (out) box.append(out);
       root.append(el('div', {class: 'others'}, box));
     }
+  }
+
+  /** "+N more not drawn in this report", when a sample left some out. */
+  function notDrawn(total, drawn) {
+    const more = (total || 0) - drawn;
+    return more > 0 ? el('p', {class: 'muted not-drawn',
+      text: '+' + fmtInt(more) + ' more not drawn in this report'}) : null;
   }
 
   function chips(list, text, limit) {
@@ -1231,9 +1242,11 @@
       el('p', {class: 'muted', text: 'not journalled: the process of this side wrote no journal'}));
     const dl = el('dl');
     const row = (k, v) => { if (v !== null && v !== undefined && v !== '') dl.append(el('dt', {text: k}), el('dd', {text: v})); };
-    row('started', fmtClock(side[0]) + '  (' + fmtRel(side[0]) + ')');
+    row('started', side[6] === false ? 'not journalled (drawn from its end)'
+      : fmtClock(side[0]) + '  (' + fmtRel(side[0]) + ')');
     row('ended', side[3] ? fmtClock(side[1]) + '  (' + fmtRel(side[1]) + ')' : 'never (still open when the journals end)');
-    row('took', fmtDur(side[1] - side[0]) + (side[3] ? '' : ' so far'));
+    row('took', side[6] === false ? 'unknown' : fmtDur(side[1] - side[0]) + (side[3] ? '' : ' so far'));
+    if (side[7]) row('clock', 'suspect: a time outside the run\'s journals, drawn at the edge of the run');
     for (const [k, v] of extra || []) row(k, v);
     return el('div', {class: 'side'}, el('h4', {text: title}), dl);
   }

@@ -1,11 +1,11 @@
 """Which calls a report draws, and how values flowed between them.
 
 A browser draws a few thousand bars comfortably, not a hundred thousand.
-Above ``max_bars`` calls the report keeps what people look for (every
-failure, cancellation and call that never ended, the top-level calls, the
-lineage of the final results, and the calls that made each of them) and
-fills the rest with a uniform sample, so the page can say exactly what it
-left out.
+Above ``max_bars`` calls the report keeps what people look for first
+(failures, calls that never ended, cancellations, the lineage of the final
+results, the top-level calls, each with the calls that made it), as many
+as fit, and fills the rest with a uniform sample; the counts per state say
+exactly what it kept and what it left out.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import field
 
 import networkx as nx
 
+from provlog import clip
 from provlog.spans import Timeline
 from provlog.vocab import CANCELLED
 from provlog.vocab import COMPLETED
@@ -69,12 +70,16 @@ def derivations(g: nx.MultiDiGraph) -> dict[str, list[Derivation]]:
         seen.add((tag, slot, source[0]))
         note = ''
         if len(rest) > 1 or source[2]:
-            note = (
-                f'{g.nodes[u].get("prov:label", u)} = '
-                f'{g.nodes[v].get("prov:label", v)}'
-            )
+            note = f'{_label(g, u)} = {_label(g, v)}'
         found.setdefault(tag, []).append((slot, source[0], note))
     return found
+
+
+def _label(g: nx.MultiDiGraph, node: str) -> str:
+    """A value's ``prov:label`` (names from the journals), bounded."""
+    return clip.text(
+        g.nodes[node].get('prov:label', node), clip.NAME_CHARS, default='?'
+    )
 
 
 def _value_iri(iri: str) -> tuple[str, str, list[str]] | None:
