@@ -290,6 +290,12 @@ def _check_header(
     for key in ('run', 'process'):
         if not isinstance(obj.get(key), str):
             raise JournalError(f'{where}:{lineno}: header has no {key!r}')
+    # every view names a process host:pid: they must be what they say
+    host, pid = obj.get('host'), obj.get('pid')
+    if host is not None and not isinstance(host, str):
+        raise JournalError(f'{where}:{lineno}: header host is not a string')
+    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
+        raise JournalError(f'{where}:{lineno}: header pid is not an integer')
     problem = _check_time(obj, required=False)
     if problem is not None:
         raise JournalError(f'{where}:{lineno}: {problem}')

@@ -186,6 +186,32 @@ class TestFieldTypes:
         assert stats['lines_skipped'] == 1
         assert stats['complete'] is False
 
+    @pytest.mark.parametrize(
+        ('key', 'value'),
+        (('host', [[['deep']]]), ('host', 7), ('pid', '12'), ('pid', True)),
+    )
+    def test_header_host_and_pid(
+        self, local_run, tmp_path, capsys, key, value
+    ):
+        """Every view names processes host:pid; a header lying is refused."""
+        run_dir = _copy(local_run, tmp_path)
+        journal = _journal(run_dir)
+        first, rest = journal.read_bytes().split(b'\n', 1)
+        header = orjson.loads(first)
+        header[key] = value
+        journal.write_bytes(orjson.dumps(header) + b'\n' + rest)
+        for command in ('stats', 'report', 'watch'):
+            args = [command, str(run_dir)]
+            if command == 'watch':
+                args.append('--once')
+            code = main(args)
+            err = capsys.readouterr().err
+            if command == 'watch':  # watch shows '?' and goes on
+                assert code == 0
+                continue
+            assert code == 2
+            assert f'{journal}:1: header {key}' in _one_line(err)
+
     def test_real_run_passes(self, local_run, capsys):
         assert main(['stats', str(local_run['run_dir']), '--json']) == 0
         assert orjson.loads(capsys.readouterr().out)['complete'] is True
