@@ -33,7 +33,8 @@ def _swell(src: Path, dst: Path) -> Path:
     Each string at each place of each kind of line (``start``'s
     ``args[].type``, an ``agent``'s ``name``, a log record's ``msg``...)
     grows in its first occurrence, action names in every one; each header
-    gets a megabyte run id (the same in all), host, pid and process key;
+    gets a megabyte run id (the same in all), host and process key (a pid
+    that is not an integer is refused by the reader, file:line);
     one kwarg a megabyte name; one journal loses its ``close`` line, so
     the run has a gap whose message names that process.
     """
@@ -65,7 +66,6 @@ def _swell(src: Path, dst: Path) -> Path:
             if kind == 'journal':
                 event['run'] += 'R' * BIG
                 event['host'] = f'host{n}' + 'H' * BIG
-                event['pid'] = 'P' * BIG
                 event['process'] += 'Q' * BIG
             else:
                 kwargs = event.get('kwargs')
