@@ -90,15 +90,16 @@ def gaps(state: RunWatch, *, final: bool = False) -> list[Gap]:
                     where,
                 )
             )
-        for code, n, what in (
-            ('events-dropped', j.dropped, 'events dropped (writer lagged)'),
-            ('events-lost', j.lost, 'events lost (write failed)'),
-            ('encode-error', j.encode_errors, 'events not encoded'),
-            ('lines-skipped', j.damaged, 'damaged lines'),
+        for code, n, noun, what in (
+            ('events-dropped', j.dropped, 'event', 'dropped (writer lagged)'),
+            ('events-lost', j.lost, 'event', 'lost (write failed)'),
+            ('encode-error', j.encode_errors, 'event', 'not encoded'),
+            ('lines-skipped', j.damaged, 'damaged line', ''),
         ):
             if n:
+                words = f'{noun}{"" if n == 1 else "s"} {what}'.rstrip()
                 out.append(
-                    Gap(code, f'{n} {what} in process {where}', where, n)
+                    Gap(code, f'{n} {words} in process {where}', where, n)
                 )
         if j.cut or (final and j.tail.pending and not j.closed):
             out.append(

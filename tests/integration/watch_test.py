@@ -284,7 +284,7 @@ class TestDamageNeverFatal:
         assert watch.journals[source.name].damaged == 1
         assert watch.closed
         assert main(['watch', str(run_dir), '--once']) == 0
-        assert '1 damaged lines' in capsys.readouterr().out
+        assert '1 damaged line in' in capsys.readouterr().out
 
     def test_shrunk_or_replaced_journal_reported(self, procpool_run, tmp_path):
         first, second = sorted(procpool_run['run_dir'].glob('*.jsonl'))[:2]
