@@ -39,6 +39,26 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _diff_parser(diff: argparse.ArgumentParser) -> None:
+    diff.add_argument('run_a', type=Path, help='the first run folder')
+    diff.add_argument('run_b', type=Path, help='the second run folder')
+    diff.add_argument('--json', action='store_true', help='one JSON object')
+    diff.add_argument(
+        '--time-threshold',
+        type=_seconds,
+        default=50.0,
+        metavar='PERCENT',
+        help='a duration changed by more than this percent (default 50)',
+    )
+    diff.add_argument(
+        '--time-min',
+        type=_seconds,
+        default=10.0,
+        metavar='MS',
+        help='... and by more than this many ms (default 10)',
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='provlog',
@@ -181,6 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument(
         '--timeout', type=_seconds, help='give up after seconds'
     )
+
+    _diff_parser(sub.add_parser('diff', help='what changed between two runs'))
 
     report = sub.add_parser(
         'report', help='one self-contained HTML page about the run'
@@ -387,6 +409,31 @@ def _report(graph: RunGraph, args: argparse.Namespace) -> None:
     print(f'wrote {show(str(target))} ({len(graph.run.actions)} actions)')
 
 
+def _diff(args: argparse.Namespace) -> int:
+    """``provlog diff``: 0 same, 1 different, 2 an error (one line)."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from provlog.diff import diff_runs  # noqa: PLC0415
+    from provlog.diff import Threshold  # noqa: PLC0415
+    from provlog.diffview import print_diff  # noqa: PLC0415
+
+    threshold = Threshold(args.time_threshold / 100, args.time_min / 1000)
+    try:
+        result = diff_runs(load(args.run_a), load(args.run_b), threshold)
+        if args.json:
+            _write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
+        else:
+            print_diff(result, Console(soft_wrap=True))
+    except (JournalError, ValueError) as exc:
+        return _error(str(exc), 2)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else '<unknown>'
+        return _error(f'{where}: {exc.strerror or exc}', 2)
+    except RecursionError:
+        return _error('input nested too deeply to process', 2)
+    return 1 if result.different else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -403,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             )
         except WatchError as exc:
             return _error(str(exc), exc.code)
+    if args.command == 'diff':  # two runs: loads both itself
+        return _diff(args)
     try:
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':
