@@ -355,7 +355,9 @@ class _Differ:
                         'path': found['path'],
                         'depth': found['depth'],
                         'args': [a['arg'] for a in found['args']],
-                        'result': found['result'] is not None,
+                        # the root's own result is the effect, not a cause
+                        'result': found['result'] is not None
+                        and call.tag != root,
                     }
                 )
             because.sort(key=lambda d: -d['depth'])  # stable: walk order
