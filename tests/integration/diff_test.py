@@ -257,6 +257,30 @@ class TestTiming:
         _changed_only(out, faster=1)
 
 
+class TestTimingBothBounds:
+    """A duration change must exceed the percentage and the milliseconds both."""
+
+    @staticmethod
+    def _later(run_a: Path, tmp_path: Path, path: str, seconds: float) -> Path:
+        def edit(event: dict[str, Any]) -> dict[str, Any]:
+            if event['e'] in {'success', 'cancelled'}:
+                event['t'] += seconds
+            return event
+
+        return _planted(run_a, tmp_path, _tags(run_a)[path], edit)
+
+    def test_short_call_few_ms(self, capsys, run_a, tmp_path):
+        b = self._later(run_a, tmp_path, 'WorkerB.store[0]', 0.005)
+        assert main(['diff', str(run_a), str(b)]) == 0  # < 10 ms
+        assert main(['diff', str(run_a), str(b), '--time-min', '1']) == 1
+
+    def test_long_call_small_share(self, capsys, run_a, tmp_path):
+        b = self._later(run_a, tmp_path, 'WorkerB.slow_simulation[0]', 0.05)
+        assert main(['diff', str(run_a), str(b)]) == 0  # < 50 %
+        args = ['--time-threshold', '1']
+        assert main(['diff', str(run_a), str(b), *args]) == 1
+
+
 class TestLineage:
     """A changed final result lists the changed calls beneath it, deepest first."""
 
