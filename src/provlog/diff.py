@@ -144,17 +144,19 @@ def _value(desc: object) -> dict[str, Any]:
     }
 
 
-def _arguments(graph: RunGraph, tag: str) -> dict[str, Any] | None:
-    """Argument position or ``keyword=`` -> description; None unknown."""
+def _arguments(graph: RunGraph, tag: str) -> dict[int | str, Any] | None:
+    """Argument position (int) or keyword -> description; None unknown."""
     start = graph.run.actions[tag].get(START)
     if start is None:
         return None
-    out: dict[str, Any] = {}
+    out: dict[int | str, Any] = {}
     args, kwargs = start.get('args'), start.get('kwargs')
     if isinstance(args, list):
-        out.update({str(i): d for i, d in enumerate(args)})
+        out.update(enumerate(args))
     if isinstance(kwargs, dict):
-        out.update({f'{k}=': d for k, d in kwargs.items()})
+        out.update(
+            {clip.cut(k, clip.NAME_CHARS): d for k, d in kwargs.items()}
+        )
     return out
 
 
@@ -165,7 +167,7 @@ def _result(graph: RunGraph, tag: str) -> object:
 
 def _signature(graph: RunGraph, tag: str) -> tuple[str | None, ...]:
     args = _arguments(graph, tag) or {}
-    return tuple(_digest(args[k]) for k in sorted(args))
+    return tuple(_digest(d) for d in args.values())
 
 
 def _duration(call: Call) -> float | None:

@@ -41,6 +41,11 @@ def _short(value: dict[str, Any] | None) -> str:
     return f'{shown} ({digest[:12]})'
 
 
+def _arg(name: int | str) -> str:
+    """``#0`` for a position, ``scale=`` for a keyword."""
+    return f'#{name}' if isinstance(name, int) else f'{name}='
+
+
 def _error(err: dict[str, str] | None) -> str:
     if not err:
         return ''
@@ -116,7 +121,7 @@ def _final(console: Console, final: dict[str, Any]) -> None:
     if not final['because']:
         console.print('  no changed argument or result beneath it')
     for cause in final['because']:
-        what = [f'argument {n}' for n in cause['args']]
+        what = [f'argument {_arg(n)}' for n in cause['args']]
         if cause['result']:
             what.append('result')
         _line(

@@ -133,7 +133,7 @@ class TestChangedArgument:
         [entry] = out['changed']
         assert entry['path'] == SQUARE.format(1)
         [arg] = entry['args']
-        assert arg['arg'] == '0'
+        assert arg['arg'] == 0
         assert arg['a']['preview'] == '2.0'
         assert arg['b'] == {
             'sha256': 'f' * 64,
@@ -309,20 +309,20 @@ class TestLineage:
             {
                 'path': SQUARE.format(0),
                 'depth': 1,
-                'args': ['0'],
+                'args': [0],
                 'result': False,
             },
             {
                 'path': PIPELINE,
                 'depth': 0,
-                'args': ['scale='],
+                'args': ['scale'],
                 'result': False,
             },
         ]
         main(['diff', str(run_a), str(b2), *HUGE])
         text = capsys.readouterr().out
         assert f'final result {PIPELINE} changed' in text
-        assert text.index(SQUARE.format(0) + ': argument 0') < text.index(
+        assert text.index(SQUARE.format(0) + ': argument #0') < text.index(
             PIPELINE + ': argument scale='
         )
 
@@ -353,7 +353,7 @@ class TestDifferentInputs:
         _changed_only(out, changed_args=3, changed_results=3)
         changed = {c['path']: c for c in out['changed']}
         assert set(changed) == {PIPELINE, SQUARE.format(2), SUMMARIZE}
-        assert [a['arg'] for a in changed[PIPELINE]['args']] == ['0']
+        assert [a['arg'] for a in changed[PIPELINE]['args']] == [0]
         assert changed[SQUARE.format(2)]['args'][0]['b']['preview'] == '4.0'
         assert changed[SQUARE.format(2)]['result']['b']['preview'] == '16.0'
         [final] = out['lineage']
