@@ -85,7 +85,7 @@ def _changed(console: Console, entry: dict[str, Any]) -> None:
             console,
             'yellow',
             'argument     ',
-            f'{path} {arg["arg"]}: ',
+            f'{path} {_arg(arg["arg"])}: ',
             f'{_short(arg["a"])} -> {_short(arg["b"])}',
         )
     if entry['result']:

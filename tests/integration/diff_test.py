@@ -321,6 +321,8 @@ class TestLineage:
         ]
         main(['diff', str(run_a), str(b2), *HUGE])
         text = capsys.readouterr().out
+        assert f'argument     {PIPELINE} scale=: ' in text
+        assert f'argument     {SQUARE.format(0)} #0: 1.0 (' in text
         assert f'final result {PIPELINE} changed' in text
         assert text.index(SQUARE.format(0) + ': argument #0') < text.index(
             PIPELINE + ': argument scale='
