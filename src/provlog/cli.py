@@ -39,20 +39,33 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _above_zero(text: str) -> float:
+    """A finite number above 0 (argparse says what else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f'{show(repr(text))[:40]} is not a number above 0'
+        )
+    return value
+
+
 def _diff_parser(diff: argparse.ArgumentParser) -> None:
     diff.add_argument('run_a', type=Path, help='the first run folder')
     diff.add_argument('run_b', type=Path, help='the second run folder')
     diff.add_argument('--json', action='store_true', help='one JSON object')
     diff.add_argument(
         '--time-threshold',
-        type=_seconds,
+        type=_above_zero,
         default=50.0,
         metavar='PERCENT',
         help='a duration changed by more than this percent (default 50)',
     )
     diff.add_argument(
         '--time-min',
-        type=_seconds,
+        type=_above_zero,
         default=10.0,
         metavar='MS',
         help='... and by more than this many ms (default 10)',

@@ -1,7 +1,8 @@
 """``provlog diff`` in the terminal: the summary line, then each difference.
 
-Every text from the journals is printed as plain text (rich markup in a
-preview or an error message is shown, not interpreted).
+Every text from the journals is printed as plain text, one line each:
+rich markup in a preview or an error message is shown, not interpreted,
+and control characters (a newline, a terminal escape) are escaped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from provlog.diff import DiffResult
+from provlog.reader import show
 
 __all__ = ['print_diff']
 
@@ -54,9 +56,9 @@ def _error(err: dict[str, str] | None) -> str:
 
 def _line(console: Console, style: str, *parts: str) -> None:
     text = Text()
-    text.append(parts[0], style=style)
+    text.append(show(parts[0]), style=style)
     for part in parts[1:]:
-        text.append(part)
+        text.append(show(part))
     console.print(text)
 
 

@@ -436,6 +436,26 @@ class TestJsonSchema:
         }
 
 
+class TestHostileText:
+    """Journal text is shown, never run: markup and escapes stay on one line."""
+
+    def test_preview_with_escape_and_markup(self, capsys, run_a, tmp_path):
+        hostile = '[bold red]x[/]\x1b[2J\nsecond line'
+
+        def edit(event: dict[str, Any]) -> dict[str, Any]:
+            if event['e'] == 'success':
+                event['result'].update(sha256='e' * 64, preview=hostile)
+            return event
+
+        b = _planted(run_a, tmp_path, _tags(run_a)[SUMMARIZE], edit)
+        capsys.readouterr()
+        assert main(['diff', str(run_a), str(b), *HUGE]) == 1
+        out = capsys.readouterr().out
+        assert '\x1b' not in out
+        [line] = [x for x in out.splitlines() if x.startswith('result')]
+        assert '[bold red]x[/]\\x1b[2J\\nsecond line' in line
+
+
 class TestBadInput:
     """Bad input is one line on stderr and exit 2, never a traceback."""
 
@@ -463,3 +483,4 @@ class TestBadInput:
         with pytest.raises(SystemExit) as exc:
             main(['diff', str(run_a), str(run_a), '--time-threshold', 'x'])
         assert exc.value.code == 2
+        assert "'x' is not a number above 0" in capsys.readouterr().err
