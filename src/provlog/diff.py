@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -95,10 +96,7 @@ class DiffResult:
             'schema': SCHEMA,
             'a': self.runs[0],
             'b': self.runs[1],
-            'threshold': {
-                'ratio': self.threshold.ratio,
-                'seconds': self.threshold.seconds,
-            },
+            'threshold': asdict(self.threshold),
             'different': self.different,
             'summary': self.summary(),
             'matched': self.pairs,
@@ -129,18 +127,14 @@ def _digest(desc: object) -> str | None:
 
 def _value(desc: object) -> dict[str, Any]:
     """What the diff shows of a value: its hash, type and preview."""
-    if not isinstance(desc, dict):
-        return {'sha256': None, 'type': None, 'preview': None}
-    preview, kind = desc.get('preview'), desc.get('type')
-    digest = _digest(desc)
+    got = desc if isinstance(desc, dict) else {}
     return {
-        'sha256': None if digest is None else clip.cut(digest, 64),
-        'type': clip.cut(kind, clip.NAME_CHARS)
-        if isinstance(kind, str)
-        else None,
-        'preview': clip.cut(preview, clip.MESSAGE_CHARS)
-        if isinstance(preview, str)
-        else None,
+        k: clip.cut(got[k], limit) if isinstance(got.get(k), str) else None
+        for k, limit in (
+            ('sha256', clip.HASH_CHARS),
+            ('type', clip.NAME_CHARS),
+            ('preview', clip.MESSAGE_CHARS),
+        )
     }
 
 
@@ -186,25 +180,32 @@ class _Differ:
         )
 
     def run(self) -> DiffResult:
-        """Walk both call trees depth first, pairing siblings."""
+        """Walk both call trees depth first, pairing siblings.
+
+        A call without a partner is added or missing, and so is every
+        call beneath it (its children are paired with nothing).
+        """
         stack = list(
             reversed(list(self._match('', 0, self.ta.roots, self.tb.roots)))
         )
         while stack:
-            a_node, b_node = stack.pop()
-            if b_node is None and a_node is not None:
-                self._lost(self.ta, a_node, self.result.missing)
-            elif a_node is None and b_node is not None:
-                self._lost(self.tb, b_node, self.result.added)
-            elif a_node is not None and b_node is not None:
-                self._compare(a_node, b_node)
-                below = self._match(
-                    a_node.path,
-                    a_node.depth + 1,
-                    self.ta.calls[a_node.tag].children,
-                    self.tb.calls[b_node.tag].children,
-                )
-                stack.extend(reversed(list(below)))
+            na, nb = stack.pop()
+            if na is not None and nb is not None:
+                self._compare(na, nb)
+            elif na is not None:
+                self.result.missing.append(_lost(self.ta, na))
+            elif nb is not None:
+                self.result.added.append(_lost(self.tb, nb))
+            node = na or nb
+            if node is None:  # pragma: no cover - _match pairs a call
+                continue
+            below = self._match(
+                node.path,
+                node.depth + 1,
+                self.ta.calls[na.tag].children if na else [],
+                self.tb.calls[nb.tag].children if nb else [],
+            )
+            stack.extend(reversed(list(below)))
         self._lineage()
         return self.result
 
@@ -237,41 +238,6 @@ class _Differ:
                     None if i is None else node(la[i], i),
                     None if j is None else node(lb[j], j),
                 )
-
-    def _lost(
-        self, tl: Timeline, top: _Node, out: list[dict[str, Any]]
-    ) -> None:
-        """``top`` and every call beneath it, each with its path."""
-        stack = [top]
-        while stack:
-            current = stack.pop()
-            call = tl.calls[current.tag]
-            out.append(
-                {
-                    'path': current.path,
-                    'tag': current.tag,
-                    'action': call.action,
-                    'class': _class(tl, call),
-                    'state': call.state,
-                    'depth': current.depth,
-                }
-            )
-            counts: dict[tuple[str, str], int] = {}
-            below = []
-            for child in sorted(
-                (tl.calls[t] for t in call.children),
-                key=lambda c: (c.start, c.tag),
-            ):
-                key = _key(tl, child)
-                i = counts[key] = counts.get(key, -1) + 1
-                below.append(
-                    _Node(
-                        child.tag,
-                        f'{current.path} / {key[1]}.{key[0]}[{i}]',
-                        current.depth + 1,
-                    )
-                )
-            stack.extend(reversed(below))
 
     def _compare(self, na: _Node, nb: _Node) -> None:
         self.result.matched += 1
@@ -371,6 +337,19 @@ class _Differ:
                     'because': because,
                 }
             )
+
+
+def _lost(tl: Timeline, node: _Node) -> dict[str, Any]:
+    """An added or missing call, named by its path."""
+    call = tl.calls[node.tag]
+    return {
+        'path': node.path,
+        'tag': node.tag,
+        'action': call.action,
+        'class': _class(tl, call),
+        'state': call.state,
+        'depth': node.depth,
+    }
 
 
 def _align(
