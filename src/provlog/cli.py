@@ -57,6 +57,11 @@ def _diff_parser(diff: argparse.ArgumentParser) -> None:
     diff.add_argument('run_b', type=Path, help='the second run folder')
     diff.add_argument('--json', action='store_true', help='one JSON object')
     diff.add_argument(
+        '--lenient',
+        action='store_true',
+        help='skip and count damaged journal lines instead of failing',
+    )
+    diff.add_argument(
         '--time-threshold',
         type=_above_zero,
         default=50.0,
@@ -432,7 +437,8 @@ def _diff(args: argparse.Namespace) -> int:
 
     threshold = Threshold(args.time_threshold / 100, args.time_min / 1000)
     try:
-        result = diff_runs(load(args.run_a), load(args.run_b), threshold)
+        a, b = (load(r, lenient=args.lenient) for r in (args.run_a, args.run_b))
+        result = diff_runs(a, b, threshold)
         if args.json:
             _write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
         else:

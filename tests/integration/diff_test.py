@@ -478,6 +478,8 @@ class TestBadInput:
         err = capsys.readouterr().err
         assert code == 2
         assert err.count('\n') == 1
+        # --lenient skips the damaged line: the runs are the same
+        assert main(['diff', str(run_a), str(copy), '--lenient', *HUGE]) == 0
 
     def test_bad_threshold(self, capsys, run_a):
         with pytest.raises(SystemExit) as exc:
