@@ -437,8 +437,10 @@ def _diff(args: argparse.Namespace) -> int:
 
     threshold = Threshold(args.time_threshold / 100, args.time_min / 1000)
     try:
-        a, b = (load(r, lenient=args.lenient) for r in (args.run_a, args.run_b))
-        result = diff_runs(a, b, threshold)
+        a = load(args.run_a, lenient=args.lenient)
+        result = diff_runs(
+            a, load(args.run_b, lenient=args.lenient), threshold
+        )
         if args.json:
             _write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
         else:

@@ -473,7 +473,10 @@ class TestBadInput:
         copy = tmp_path / 'damaged'
         shutil.copytree(run_a, copy)
         for journal in copy.glob('*.jsonl'):
-            journal.write_bytes(b'{not json\n' + journal.read_bytes())
+            lines = journal.read_bytes().splitlines(keepends=True)
+            journal.write_bytes(
+                b''.join([*lines[:3], b'{not json\n', *lines[3:]])
+            )
         code = main(['diff', str(run_a), str(copy)])
         err = capsys.readouterr().err
         assert code == 2
