@@ -210,3 +210,18 @@ class TestSummaryCache:
         assert merged[2:] == [run]  # only the grown run is merged again
         # the read side ignores the cache file
         assert provlog.load(run).stats()['run'] == run.name
+
+
+class TestDamagedRunTable:
+    """People see a damaged run's error whole, on a line of its own."""
+
+    def test_error_line(
+        self, folder: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        bad = folder / 'damaged'
+        bad.mkdir()
+        (bad / 'x.jsonl').write_bytes(b'{"e":"nonsense"}\n')
+        assert main(['runs', str(folder)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        (line,) = [ln for ln in lines if ln.startswith('damaged: ')]
+        assert line.endswith('x.jsonl:1: not a provlog journal header')
