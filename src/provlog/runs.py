@@ -216,6 +216,7 @@ def print_runs(rows: list[dict[str, Any]]) -> None:
     columns = 'run,start (UTC),took,acts,ok,fail,canc,open,agents,procs'
     for name in (*columns.split(','), 'hosts', 'whole', 'script'):
         table.add_column(name, no_wrap=name != 'script')
+    errors: list[str] = []
     for row in rows:
         start = row['start']
         when = (
@@ -227,9 +228,8 @@ def print_runs(rows: list[dict[str, Any]]) -> None:
         )
         name = escape(_short_id(row['run']))
         if row['error'] is not None:
-            table.add_row(
-                name, when, '', f'[red]error: {escape(row["error"])}[/]'
-            )
+            table.add_row(name, when, *[''] * 9, '[red]error[/]')
+            errors.append(f'{name}: [red]{escape(row["error"])}[/]')
             continue
         s = row['states']
         took = row['duration']
@@ -251,6 +251,8 @@ def print_runs(rows: list[dict[str, Any]]) -> None:
     console = Console()
     console.width = max(console.width, _MIN_WIDTH)
     console.print(table)
+    for line in errors:  # whole, below the table, one line each
+        console.print(line, soft_wrap=True)
 
 
 def _short_id(name: str) -> str:
