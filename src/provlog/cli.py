@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             'run',
             type=Path,
-            help='run folder (or a folder that holds exactly one run)',
+            help='run folder, a folder that holds exactly one run, '
+            'or DIR/latest or DIR/<run id prefix>',
         )
         p.add_argument(
             '--lenient',
@@ -232,7 +233,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help='output file (default: report.html in the run folder)',
     )
+    _runs_parser(sub)
     return parser
+
+
+def _runs_parser(sub: Any) -> None:
+    runs = sub.add_parser('runs', help='every run in a folder, newest first')
+    runs.add_argument('dir', type=Path, help='a folder of run folders')
+    runs.add_argument('--json', action='store_true', help='a JSON list')
 
 
 def _print_stats(graph: RunGraph) -> None:
@@ -474,6 +482,16 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
     if args.command == 'diff':  # two runs: loads both itself
         return _diff(args)
     try:
+        if args.command == 'runs':
+            from provlog.runs import list_runs  # noqa: PLC0415
+            from provlog.runs import print_runs  # noqa: PLC0415
+
+            rows = list_runs(args.dir)
+            if args.json:
+                _write(orjson.dumps(rows))
+            else:
+                print_runs(rows)
+            return 0
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':
             if args.json:

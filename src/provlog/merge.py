@@ -14,6 +14,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from provlog.gaps import CaptureGap
 from provlog.gaps import find_gaps
 from provlog.gaps import Gap
@@ -34,6 +36,7 @@ from provlog.vocab import LIFECYCLE
 from provlog.vocab import SUCCESS
 
 __all__ = [
+    'AmbiguousRunError',
     'CaptureGap',
     'Gap',
     'MergedRun',
@@ -152,24 +155,70 @@ class MergedRun:
         ]
 
 
+LATEST = 'latest'
+
+
+class AmbiguousRunError(JournalError):
+    """A run prefix that names more than one run."""
+
+
+def run_folders(parent: Path) -> list[Path]:
+    """The run folders (folders that hold journals) in ``parent``, by name."""
+    return sorted(
+        p
+        for p in parent.iterdir()
+        if p.is_dir() and any(p.glob(f'*{JOURNAL_SUFFIX}'))
+    )
+
+
+def run_start(run_dir: Path) -> float | None:
+    """The run's start: the earliest header ``t`` of its journals.
+
+    Reads only each journal's first line; a journal whose first line is
+    not a header with a numeric ``t`` is not counted.
+    """
+    start: float | None = None
+    for path in run_dir.glob(f'*{JOURNAL_SUFFIX}'):
+        try:
+            with path.open('rb') as fh:
+                first = fh.readline(1 << 20)
+            header = orjson.loads(first)
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        t = header.get('t') if isinstance(header, dict) else None
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            start = t if start is None else min(start, t)
+    return start
+
+
+def newest_first(runs: list[Path]) -> list[Path]:
+    """``runs`` newest first by start; runs with no start last, by name."""
+    starts = {p: run_start(p) for p in runs}
+    dated = sorted(
+        (p for p in runs if starts[p] is not None),
+        key=lambda p: (-(starts[p] or 0.0), p.name),
+    )
+    return dated + sorted(p for p in runs if starts[p] is None)
+
+
 def find_run(path: Path) -> Path:
     """Resolve ``path`` to a run folder.
 
     A folder that holds journals is a run; a folder that holds exactly one
-    run folder resolves to that run.
+    run folder resolves to that run. A path that does not exist names a
+    run in its parent folder: ``latest`` the newest (by start, the
+    earliest journal header), anything else the one run whose folder name
+    starts with it (a run id prefix, ``prov-runs/2230f8``).
 
     Raises:
+        AmbiguousRunError: A prefix matches several runs.
         JournalError: Nothing, or more than one run, is there.
     """
     if not path.is_dir():
-        raise JournalError(f'{path}: no such run folder')
+        return _named_run(path)
     if any(path.glob(f'*{JOURNAL_SUFFIX}')):
         return path
-    runs = sorted(
-        p
-        for p in path.iterdir()
-        if p.is_dir() and any(p.glob(f'*{JOURNAL_SUFFIX}'))
-    )
+    runs = run_folders(path)
     if len(runs) == 1:
         return runs[0]
     if not runs:
@@ -178,6 +227,31 @@ def find_run(path: Path) -> Path:
     more = ', ...' if len(runs) > _SHOW_RUNS else ''
     raise JournalError(
         f'{path}: holds {len(runs)} runs ({names}{more}); name one',
+    )
+
+
+def _named_run(path: Path) -> Path:
+    """The run that ``path.name`` (``latest``, an id prefix) names."""
+    parent, name = path.parent, path.name
+    if not name or not parent.is_dir() or path.exists():
+        raise JournalError(f'{path}: no such run folder')
+    try:
+        runs = run_folders(parent)
+    except OSError as exc:
+        raise JournalError(f'{parent}: {exc.strerror or exc}') from None
+    if name == LATEST:
+        if not runs:
+            raise JournalError(f'{parent}: no runs here ({LATEST})')
+        return newest_first(runs)[0]
+    found = [p for p in runs if p.name.startswith(name)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise JournalError(f'{parent}: no run folder starts with {name!r}')
+    names = ', '.join(p.name for p in found[:_SHOW_RUNS])
+    more = ', ...' if len(found) > _SHOW_RUNS else ''
+    raise AmbiguousRunError(
+        f'{parent}: {name!r} matches {len(found)} runs ({names}{more})',
     )
 
 

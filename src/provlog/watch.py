@@ -20,7 +20,10 @@ from typing import Any
 import orjson
 
 from provlog.capture.journal import FORMAT_VERSION
+from provlog.merge import AmbiguousRunError
+from provlog.merge import find_run
 from provlog.merge import JOURNAL_SUFFIX
+from provlog.reader import JournalError
 from provlog.reader import show
 from provlog.tail import Tail
 from provlog.vocab import AGENT
@@ -184,6 +187,14 @@ class RunWatch:
     def _resolve(self) -> bool:
         """Find the run folder: ``path``, or the one run folder in it."""
         path = self.path
+        if not path.exists():  # ``latest`` or an id prefix, once it is there
+            try:
+                self.run_dir = find_run(path)
+            except AmbiguousRunError as exc:
+                self.error = show(str(exc))
+            except (JournalError, OSError):
+                pass
+            return self.run_dir is not None
         try:
             if any(path.glob(f'*{JOURNAL_SUFFIX}')):
                 self.run_dir = path
