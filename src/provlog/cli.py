@@ -52,6 +52,20 @@ def _above_zero(text: str) -> float:
     return value
 
 
+def _watch_parser(watch: argparse.ArgumentParser) -> None:
+    watch.add_argument('run', type=Path, help='run folder, or its parent')
+    watch.add_argument('--once', action='store_true', help='one snapshot')
+    watch.add_argument(
+        '--interval',
+        type=_seconds,
+        default=0.5,
+        help='seconds between refreshes (default 0.5)',
+    )
+    watch.add_argument(
+        '--timeout', type=_seconds, help='give up after seconds'
+    )
+
+
 def _diff_parser(diff: argparse.ArgumentParser) -> None:
     diff.add_argument('run_a', type=Path, help='the first run folder')
     diff.add_argument('run_b', type=Path, help='the second run folder')
@@ -208,19 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument('--json', action='store_true', help='JSON output')
 
-    watch = sub.add_parser('watch', help='a live view of a run while it goes')
-    watch.add_argument('run', type=Path, help='run folder, or its parent')
-    watch.add_argument('--once', action='store_true', help='one snapshot')
-    watch.add_argument(
-        '--interval',
-        type=_seconds,
-        default=0.5,
-        help='seconds between refreshes (default 0.5)',
-    )
-    watch.add_argument(
-        '--timeout', type=_seconds, help='give up after seconds'
-    )
-
+    _watch_parser(sub.add_parser('watch', help='a live view of a run'))
     _diff_parser(sub.add_parser('diff', help='what changed between two runs'))
 
     report = sub.add_parser(

@@ -155,7 +155,8 @@ class TestCli:
 
     def test_missing_folder(self, tmp_path, capsys):
         assert main(['stats', str(tmp_path / 'nope')]) == 2
-        assert 'no such run folder' in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"{tmp_path}: no run folder starts with 'nope'" in err
 
     def test_two_runs_need_a_name(
         self, procpool_run, local_run, tmp_path, capsys
