@@ -76,11 +76,12 @@ class JournalWriter:
     (which may hash and describe values) and file writes run on the writer
     thread, which writes what it has encoded at least every
     ``_CHUNK_SECONDS`` so one slow value never holds back the events around
-    it. Pending events are bounded by ``max_pending``. When the writer falls
-    that far behind, ``put`` waits for it (at most ``max_wait`` seconds, and
-    only until the writer makes progress) rather than drop; with
-    ``drop_when_full`` it drops instead. Whatever is dropped is counted in
-    the journal, never lost silently.
+    it. The writer wakes every ``flush_interval``, and as soon as
+    ``_WAKE_BACKLOG`` events wait. Pending events are bounded by
+    ``max_pending``. When the writer falls that far behind, ``put`` waits
+    for it (at most ``max_wait`` seconds, and only until the writer makes
+    progress) rather than drop; with ``drop_when_full`` it drops instead.
+    Whatever is dropped is counted in the journal, never lost silently.
 
     A ``lazy`` writer creates its file and thread on the first event: a
     forked child that execs or exits without capturing leaves nothing.
