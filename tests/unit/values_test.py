@@ -171,6 +171,13 @@ def _bulk_cases() -> list[object]:
         [b'x', 'y', 1, 2.0, None, True, 1j] * 5,
         {'a': [1.5] * 40, 'b': list(range(40))},
         [[0.5] * 17] * 3,
+        # long enough to be remembered by content: must never be confused
+        [0.0] * 2000,
+        [-0.0] * 2000,
+        [k * 0.5 for k in range(2000)],
+        tuple(k * 0.5 for k in range(2000)),
+        {k * 0.5 for k in range(2000)},
+        [*range(1999), 2**63],
     ]
 
 
@@ -200,6 +207,7 @@ def test_bulk_paths_match_element_by_element(monkeypatch):
         return out
 
     bulk = figures()
+    assert figures() == bulk  # the second time from digests remembered
     monkeypatch.setattr(snapshot, '_BULK', 10**9)
     monkeypatch.setattr(digest, '_BULK', 10**9)
     assert figures() == bulk
