@@ -28,7 +28,9 @@ doubles; provlog's snapshot keeps its first 10,000 elements).
 Each run reports the per-call median and the throughput: the whole loop's
 time, plus the drain of what provlog still holds for the journal at its
 end, divided by the calls (what a workflow of N calls pays; the median
-leaves out the writer thread's work).
+leaves out the writer thread's work), and ``cpu_us``, the process's CPU
+time over the same span per call (steadier than wall time on a busy
+machine).
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ def _exchange(kind: str) -> Iterator[tuple[Any, ProcessPoolExecutor | None]]:
 
 async def _run(
     config: str, kind: str, variant: str, n: int, what: str
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         _exchange(kind) as (factory, pool),
@@ -204,6 +206,7 @@ async def _run(
                 await call(args[i % len(args)])
             flush_all(60)
             latencies = []
+            cpu = time.process_time()
             began = time.perf_counter_ns()
             for i in range(n):
                 x = args[i % len(args)]
@@ -212,7 +215,8 @@ async def _run(
                 latencies.append((time.perf_counter_ns() - t0) / 1000)
             flush_all(60)  # what the writer still holds is part of the cost
             loop_us = (time.perf_counter_ns() - began) / 1000 / n
-    return latencies, loop_us
+            cpu_us = (time.process_time() - cpu) * 1e6 / n
+    return latencies, loop_us, cpu_us
 
 
 def measure(
@@ -223,7 +227,7 @@ def measure(
     with open(os.devnull, 'w') as devnull:
         stdout, sys.stdout = sys.stdout, devnull
         try:
-            latencies, loop_us = asyncio.run(
+            latencies, loop_us, cpu_us = asyncio.run(
                 _run(config, kind, variant, n, what)
             )
         finally:
@@ -236,6 +240,7 @@ def measure(
         'median_us': statistics.median(latencies),
         'mean_us': statistics.fmean(latencies),
         'loop_us': loop_us,
+        'cpu_us': cpu_us,
     }
 
 

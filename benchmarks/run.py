@@ -299,6 +299,28 @@ def _compare_note(c: dict[str, Any] | None) -> str:
     )
 
 
+#: What stops the capture goals, from the profile of 2026-12-01 (py-spy
+#: ``--threads`` on local/trivial, and each part timed inside the process).
+_CAPTURE_NOTE = (
+    'Where the added cost goes (local/trivial, profiled with py-spy `--threads` and each part timed inside '
+    'the process; py-spy over-counts system calls such as `getrusage` and `write`, so those were timed '
+    'directly). Every call makes eight records; B creates them and drops them. D runs five through its '
+    "handler on the host's thread (about 20 µs per call for an int: the extras read, a resource sample "
+    'for `execute_start` and its end, `getrusage` costing 1.4 µs with the writer thread alive, the '
+    'arguments and result snapshotted, the event enqueued) and drops three after a few dict lookups. The '
+    'writer thread encodes five lines (about 11 µs for an int: value descriptions with their SHA-256, '
+    'identifiers, resource dicts) and dumps them with orjson (about 3 µs); it holds the GIL meanwhile, so '
+    "its work adds to the host's. The events waiting for it make the garbage collector run more (a few "
+    "µs per call). For an int these 40 to 60 µs are most of what D adds to the floor's 70 µs: "
+    '`(D-A)/(B-A) <= 1.25` would need the per-record work in C, not fewer Python calls. For the small '
+    'dict, each description (argument and result: a digest per node, the preview, the members) takes '
+    'about 25 µs on the writer. For 100 KiB of floats the content hash, one SHA-256 per element over its '
+    'canonical text (the journal format), costs about 5 ms for the argument; the result, equal to it, is '
+    'found by content; C serialises the list to JSON once per record. Live forwarding (F) runs the '
+    "Flowcept interceptor's own threads and Redis client in the same interpreter.",
+)
+
+
 def _case_name(case: tuple[str, str, str]) -> str:
     exchange, variant, what = case
     return f'{exchange}/{variant} {what}'
@@ -389,6 +411,8 @@ def _capture_report(
         'Over HTTP a round trip costs milliseconds of network and serialisation, so differences between '
         "configurations are within the noise of the exchange; the local scenarios are where the handler's "
         'cost is visible.',
+        '',
+        *_CAPTURE_NOTE,
         '',
         'Raw per-run figures (µs, throughput / median):',
         '',
@@ -521,7 +545,7 @@ def main() -> None:
         '--calls', type=int, default=5000, help='calls per local run'
     )
     parser.add_argument(
-        '--http-calls', type=int, default=1000, help='calls per HTTP run'
+        '--http-calls', type=int, default=2000, help='calls per HTTP run'
     )
     parser.add_argument(
         '--big-calls',
