@@ -1,9 +1,10 @@
 """Capture cost inside a real Academy workflow, one configuration per process.
 
-``python benchmarks/bench_capture.py CONFIG EXCHANGE VARIANT N`` runs N
-sequential action round trips (after a warm-up) and prints the per-call
-latencies' median in microseconds as JSON (``make bench`` calls
-:func:`measure` in a fresh process per run instead). CONFIG is one of:
+``python benchmarks/bench_capture.py CONFIG EXCHANGE VARIANT N [PAYLOAD]``
+runs N sequential action round trips (after a warm-up) and prints the
+per-call latencies' median and the throughput in microseconds as JSON
+(``make bench`` calls :func:`measure` in a fresh process per run instead).
+CONFIG is one of:
 
 A  no log config; Academy's loggers at WARNING (what users have today)
 B  the loggers provlog raises set to DEBUG, with a handler that does nothing
@@ -19,11 +20,17 @@ EXCHANGE is ``local`` (LocalExchangeFactory, agents in the event loop) or
 VARIANT is ``trivial`` (client -> agent), ``nested`` (the action calls a
 second agent) or ``chatty`` (the action logs three records at INFO and
 prints one line; stdout goes to /dev/null in every configuration).
+PAYLOAD is what each call passes and gets back (:data:`PAYLOADS`): ``int``
+(the call's index, the default), ``dict`` (a small dict: a list of 3 floats
+and a string) or ``floats100k`` (a list of 12,800 floats, 100 KiB of
+doubles; provlog's snapshot keeps its first 10,000 elements).
 
 Each run reports the per-call median and the throughput: the whole loop's
 time, plus the drain of what provlog still holds for the journal at its
 end, divided by the calls (what a workflow of N calls pays; the median
-leaves out the writer thread's work).
+leaves out the writer thread's work), and ``cpu_us``, the process's CPU
+time over the same span per call (steadier than wall time on a busy
+machine).
 """
 
 from __future__ import annotations
@@ -66,10 +73,26 @@ from provlog.testing import flowcept_settings
 #: (an HTTP call costs 15x a local one, so fewer reach the same state)
 WARMUP = {'local': 200, 'http': 50}
 
+#: The payloads a call passes and gets back, by name.
+PAYLOADS = ('int', 'dict', 'floats100k')
+
+_FLOATS = 100 * 1024 // 8
+
+
+def payload(name: str, i: int) -> Any:
+    """The argument of call ``i``: a fresh value, as a workflow would pass."""
+    if name == 'int':
+        return i
+    if name == 'dict':
+        return {'xyz': [i * 0.5, 1.25, -3.0], 'label': f'sample-{i}'}
+    if name == 'floats100k':
+        return [i + k * 0.001 for k in range(_FLOATS)]
+    raise SystemExit(f'unknown payload {name}')
+
 
 class Leaf(Agent):
     @action
-    async def echo(self, x: int) -> int:
+    async def echo(self, x: Any) -> Any:
         return x
 
 
@@ -79,20 +102,20 @@ class Middle(Agent):
         self.leaf = leaf
 
     @action
-    async def echo(self, x: int) -> int:
+    async def echo(self, x: Any) -> Any:
         return x
 
     @action
-    async def nested(self, x: int) -> int:
+    async def nested(self, x: Any) -> Any:
         assert self.leaf is not None
         return await self.leaf.echo(x)
 
     @action
-    async def chatty(self, x: int) -> int:
-        _log.info('chatty call %d', x)
-        _log.info('working on %d', x, extra={'step': 1})
-        print('chatty call', x)
-        _log.info('done with %d', x)
+    async def chatty(self, x: Any) -> Any:
+        _log.info('chatty call %s', type(x).__name__)
+        _log.info('working on it', extra={'step': 1})
+        print('chatty call')
+        _log.info('done with %s', type(x).__name__)
         return x
 
 
@@ -162,8 +185,8 @@ def _exchange(kind: str) -> Iterator[tuple[Any, ProcessPoolExecutor | None]]:
 
 
 async def _run(
-    config: str, kind: str, variant: str, n: int
-) -> tuple[list[float], float]:
+    config: str, kind: str, variant: str, n: int, what: str
+) -> tuple[list[float], float, float]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         _exchange(kind) as (factory, pool),
@@ -177,42 +200,54 @@ async def _run(
             leaf = await manager.launch(Leaf) if variant == 'nested' else None
             middle = await manager.launch(Middle, args=(leaf,))
             call = getattr(middle, variant if variant != 'trivial' else 'echo')
+            # made before the loop: building them is not the call's cost
+            args = [payload(what, i) for i in range(min(n, 50))]
             for i in range(WARMUP[kind]):
-                await call(i)
+                await call(args[i % len(args)])
             flush_all(60)
             latencies = []
+            cpu = time.process_time()
             began = time.perf_counter_ns()
             for i in range(n):
+                x = args[i % len(args)]
                 t0 = time.perf_counter_ns()
-                await call(i)
+                await call(x)
                 latencies.append((time.perf_counter_ns() - t0) / 1000)
             flush_all(60)  # what the writer still holds is part of the cost
             loop_us = (time.perf_counter_ns() - began) / 1000 / n
-    return latencies, loop_us
+            cpu_us = (time.process_time() - cpu) * 1e6 / n
+    return latencies, loop_us, cpu_us
 
 
-def measure(config: str, kind: str, variant: str, n: int) -> dict[str, Any]:
+def measure(
+    config: str, kind: str, variant: str, n: int, what: str = 'int'
+) -> dict[str, Any]:
     """One run: per-call latency figures of ``n`` round trips (us)."""
     logging.getLogger().setLevel(logging.WARNING)
     with open(os.devnull, 'w') as devnull:
         stdout, sys.stdout = sys.stdout, devnull
         try:
-            latencies, loop_us = asyncio.run(_run(config, kind, variant, n))
+            latencies, loop_us, cpu_us = asyncio.run(
+                _run(config, kind, variant, n, what)
+            )
         finally:
             sys.stdout = stdout
     return {
         'config': config,
         'exchange': kind,
         'variant': variant,
+        'payload': what,
         'median_us': statistics.median(latencies),
         'mean_us': statistics.fmean(latencies),
         'loop_us': loop_us,
+        'cpu_us': cpu_us,
     }
 
 
 def main() -> None:
     config, kind, variant, n = sys.argv[1:5]
-    figures = measure(config, kind, variant, int(n))
+    what = sys.argv[5] if len(sys.argv) > 5 else 'int'
+    figures = measure(config, kind, variant, int(n), what)
     sys.stdout.write(orjson.dumps(figures).decode() + '\n')
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +13,7 @@ from provlog.capture.values import Frozen
 from provlog.capture.values import hash_value
 from provlog.capture.values import Opaque
 from provlog.capture.values import REDACTED
+from provlog.capture.values import Snapshot
 from provlog.capture.values import ValuePolicy
 
 POLICY = ValuePolicy()
@@ -137,3 +140,74 @@ class TestPolicy:
         desc = describe(freeze([1, 'a']), POLICY)
         assert [m[0] for m in desc['members']] == ['0', '1']
         assert desc['members'][1][1]['value'] == 'a'
+
+
+_SPECIAL_FLOATS = [
+    0.0,
+    -0.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    1e300,
+    5e-324,
+    0.1,
+]
+
+
+def _bulk_cases() -> list[object]:
+    """Sequences the bulk paths take, or try and leave to the slow ones."""
+    return [
+        [k * 0.1 for k in range(100)],
+        _SPECIAL_FLOATS * 4,
+        [2**63 - 1, -(2**63), *range(-20, 20)],
+        [*range(30), 2**63],  # past 64 bits: element by element
+        [*range(30), True],
+        [*(k * 0.5 for k in range(20)), 3],
+        tuple(range(30)),
+        set(range(40)),
+        frozenset(k * 0.5 for k in range(40)),
+        list(range(10_001)),  # one past the budget
+        ['a'] * 20,
+        [b'x', 'y', 1, 2.0, None, True, 1j] * 5,
+        {'a': [1.5] * 40, 'b': list(range(40))},
+        [[0.5] * 17] * 3,
+        # long enough to be remembered by content: must never be confused
+        [0.0] * 2000,
+        [-0.0] * 2000,
+        [k * 0.5 for k in range(2000)],
+        tuple(k * 0.5 for k in range(2000)),
+        {k * 0.5 for k in range(2000)},
+        [*range(1999), 2**63],
+    ]
+
+
+def test_bulk_paths_match_element_by_element(monkeypatch):
+    """Scalars copied and hashed in bulk give exactly what one by one does."""
+    from provlog.capture.values import digest
+    from provlog.capture.values import snapshot
+
+    def figures() -> list[str]:
+        out = []
+        for value in _bulk_cases():
+            frozen = freeze(value)
+            snap = Snapshot(100)
+            parts = (snap.take(value), snap.take([1.0] * 20))
+            spent = (snap._left, snap._count)
+            out.append(
+                repr(
+                    (
+                        frozen,
+                        describe(frozen, POLICY),
+                        hash_value(value),
+                        parts,
+                        spent,
+                    )
+                )
+            )
+        return out
+
+    bulk = figures()
+    assert figures() == bulk  # the second time from digests remembered
+    monkeypatch.setattr(snapshot, '_BULK', 10**9)
+    monkeypatch.setattr(digest, '_BULK', 10**9)
+    assert figures() == bulk

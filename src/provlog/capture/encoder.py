@@ -103,13 +103,13 @@ from __future__ import annotations
 
 import inspect
 import threading
+import uuid
 from typing import Any
 
 from provlog.capture import inside
 from provlog.capture.records import format_error
 from provlog.capture.records import ident
 from provlog.capture.records import RawEvent
-from provlog.capture.records import tag_str
 from provlog.capture.resources import usage
 from provlog.capture.values import describe
 from provlog.capture.values import json_safe
@@ -139,6 +139,24 @@ _PLAIN_ENDS = frozenset({EXECUTE_SUCCESS, EXECUTE_CANCELLED})
 #: Kinds that may carry ``inside``: the execution's own lines.
 _EXECUTE = frozenset({EXECUTE_START, *EXECUTION_ENDS})
 _CLASS_CACHE = 4096
+_TAG_CACHE = 4096
+
+#: Class -> whether its instances are immutable (a frozen pydantic model,
+#: as Academy's ``AgentId`` and ``UserId``): those are remembered by
+#: identity, without hashing them.
+_FROZEN: dict[type, bool] = {}
+
+
+def _frozen(cls: type) -> bool:
+    found = _FROZEN.get(cls)
+    if found is None:
+        config = getattr(cls, 'model_config', None)
+        found = isinstance(config, dict) and config.get('frozen') is True
+        if len(_FROZEN) >= _CLASS_CACHE:
+            _FROZEN.clear()
+        _FROZEN[cls] = found
+    return found
+
 
 #: Agent uid -> agent class, for every agent this process has seen launched
 #: or started (process-wide: any journal's encoder may need it).
@@ -215,7 +233,14 @@ class Encoder:
     identity once per journal.
     """
 
-    __slots__ = ('_agents', '_idents', 'policy', 'scrubber')
+    __slots__ = (
+        '_agents',
+        '_by_id',
+        '_idents',
+        '_tags',
+        'policy',
+        'scrubber',
+    )
 
     def __init__(
         self, policy: ValuePolicy, scrubber: Scrubber | None = None
@@ -224,9 +249,44 @@ class Encoder:
         self.scrubber = SECRETS if scrubber is None else scrubber
         self._agents: set[tuple[str, str]] = set()
         self._idents: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        #: id -> (immutable identifier, its :func:`ident`)
+        self._by_id: dict[int, tuple[object, dict[str, Any] | None]] = {}
+        #: id -> (UUID, its text)
+        self._tags: dict[int, tuple[object, str]] = {}
+
+    def _tag(self, tag: object) -> str | None:
+        """:func:`~provlog.capture.records.tag_str`, remembered per tag."""
+        if tag is None:
+            return None
+        if type(tag) is str:
+            return tag
+        found = self._tags.get(id(tag))
+        if found is not None and found[0] is tag:
+            return found[1]
+        text = str(tag)
+        if type(tag) is uuid.UUID:  # immutable: its text never changes
+            tags = self._tags
+            if len(tags) >= _TAG_CACHE:
+                tags.clear()
+            tags[id(tag)] = (tag, text)
+        return text
 
     def _ident(self, entity: object) -> dict[str, Any] | None:
         """:func:`ident`, remembered: the same agents recur in every event."""
+        if entity is None:
+            return None
+        found = self._by_id.get(id(entity))
+        if found is not None and found[0] is entity:
+            return found[1]
+        out = self._ident_of(entity)
+        if _frozen(type(entity)):
+            by_id = self._by_id
+            if len(by_id) >= _IDENT_CACHE:
+                by_id.clear()
+            by_id[id(entity)] = (entity, out)
+        return out
+
+    def _ident_of(self, entity: object) -> dict[str, Any] | None:
         uid = getattr(entity, 'uid', None)
         if uid is None:
             return None
@@ -249,7 +309,7 @@ class Encoder:
             return self._identity(created, data)
         if kind in AGENT_KINDS:
             return self._agent_line(kind, created, data)
-        line: dict[str, Any] = {'e': kind, 'tag': tag_str(tag), 't': created}
+        line: dict[str, Any] = {'e': kind, 'tag': self._tag(tag), 't': created}
         if kind == START:
             self._start(line, data)
         elif kind == SUCCESS:
@@ -313,7 +373,7 @@ class Encoder:
             manager = self._ident(data.get('manager'))
             if manager is not None:
                 line['manager'] = manager
-            line['parent'] = tag_str(data.get('parent'))
+            line['parent'] = self._tag(data.get('parent'))
         else:
             line['state'] = data['state']
             if 'expected' in data:
@@ -332,7 +392,7 @@ class Encoder:
         callee = self._ident(data['callee'])
         line['action'] = _text(action)
         line['callee'] = callee
-        line['parent'] = tag_str(data['parent'])
+        line['parent'] = self._tag(data['parent'])
         caller = self._ident(data.get('caller'))
         if caller is not None:
             line['caller'] = caller

@@ -3,10 +3,11 @@
 On the host's thread :class:`ProvenanceHandler` only asks the adapter
 (:func:`provlog.capture.records.extract`) whether a record carries provenance
 and, if it does, passes the snapshot to its sink. A record without provenance
-extras costs one dict lookup. Encoding, hashing and disk writes happen on the
-sink's own thread. The handler never raises into the host, never takes the
-handler lock, and ignores records emitted while it is already handling one on
-the same thread (a sink or filter that logs cannot recurse).
+extras costs a few dict lookups (:func:`provlog.capture.records.wanted`).
+Encoding, hashing and disk writes happen on the sink's own thread. The
+handler never raises into the host, never takes the handler lock, and
+ignores records emitted while it is already handling one on the same thread
+(a sink or filter that logs cannot recurse).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 from provlog.capture.journal import WRITER_THREADS
 from provlog.capture.records import extract as academy_extract
 from provlog.capture.records import RawEvent
+from provlog.capture.records import wanted as academy_wanted
 
 __all__ = ['ProvenanceHandler', 'Sink']
 
@@ -63,12 +65,18 @@ class ProvenanceHandler(logging.Handler):
         self.sink = sink
         self._close_sink = close_sink
         self._extract = extract
+        #: Asked before anything else: records the adapter surely ignores
+        #: are dropped for a few dict lookups.
+        self._wanted = academy_wanted if extract is academy_extract else None
         self._accept = accept
         self._local = threading.local()
         self.errors = 0
 
-    def handle(self, record: logging.LogRecord) -> bool:
+    def handle(self, record: logging.LogRecord) -> bool:  # noqa: PLR0911
         """Capture ``record`` if it carries provenance; never raises."""
+        wanted = self._wanted
+        if wanted is not None and not self.filters and not wanted(record):
+            return False
         local = self._local
         if getattr(local, 'busy', False):
             return False

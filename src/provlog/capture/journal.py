@@ -53,6 +53,11 @@ WRITER_THREADS: set[int | None] = set()
 
 _CHUNK_EVENTS = 2_000
 _CHUNK_SECONDS = 0.05
+#: Events waiting that wake the writer before its interval is up: the
+#: host's garbage collector then sees few of them (events that wait long
+#: survive into its older generations, which it scans again and again).
+_WAKE_BACKLOG = 256
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 def warn_stderr(message: str) -> None:
@@ -71,11 +76,12 @@ class JournalWriter:
     (which may hash and describe values) and file writes run on the writer
     thread, which writes what it has encoded at least every
     ``_CHUNK_SECONDS`` so one slow value never holds back the events around
-    it. Pending events are bounded by ``max_pending``. When the writer falls
-    that far behind, ``put`` waits for it (at most ``max_wait`` seconds, and
-    only until the writer makes progress) rather than drop; with
-    ``drop_when_full`` it drops instead. Whatever is dropped is counted in
-    the journal, never lost silently.
+    it. The writer wakes every ``flush_interval``, and as soon as
+    ``_WAKE_BACKLOG`` events wait. Pending events are bounded by
+    ``max_pending``. When the writer falls that far behind, ``put`` waits
+    for it (at most ``max_wait`` seconds, and only until the writer makes
+    progress) rather than drop; with ``drop_when_full`` it drops instead.
+    Whatever is dropped is counted in the journal, never lost silently.
 
     A ``lazy`` writer creates its file and thread on the first event: a
     forked child that execs or exits without capturing leaves nothing.
@@ -222,6 +228,8 @@ class JournalWriter:
             self.max_backlog = backlog
         self._enqueued += 1
         self._queue.put(item)
+        if backlog == _WAKE_BACKLOG:
+            self._wake.set()
 
     def _wait_for_room(self) -> None:
         """Slow the host down until the writer has caught up by half.
@@ -377,38 +385,28 @@ class JournalWriter:
     def _take(self, batch: list[dict[str, Any]]) -> tuple[int, bool]:
         """Encode one chunk into ``batch``: how many taken, and stop?"""
         taken = 0
-        began = time.monotonic()
+        get = self._queue.get_nowait
+        encode = self._encode
+        append = batch.append
+        clock = time.monotonic
+        began = clock()
         while taken < _CHUNK_EVENTS:
             try:
-                item = self._queue.get_nowait()
+                item = get()
             except queue.Empty:
                 return taken, False
             if item is None:
                 return taken, True
             taken += 1
-            line = self._encode_one(item)
+            try:
+                line = encode(item)
+            except Exception as exc:  # noqa: BLE001 - never die silently
+                line = _encode_error(item, exc)
             if line is not None:
-                batch.append(line)
-            if time.monotonic() - began > _CHUNK_SECONDS:
+                append(line)
+            if clock() - began > _CHUNK_SECONDS:
                 break
         return taken, False
-
-    def _encode_one(self, item: Any) -> dict[str, Any] | None:
-        try:
-            return self._encode(item)
-        except Exception as exc:  # noqa: BLE001 - never die silently
-            line: dict[str, Any] = {
-                'e': ENCODE_ERROR,
-                'error': repr(exc)[:500],
-            }
-            with contextlib.suppress(Exception):
-                kind, tag, created, _ = item
-                line.update(
-                    kind=str(kind),
-                    tag=None if tag is None else str(tag),
-                    t=float(created),
-                )
-            return line
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
         if self._failed:
@@ -416,7 +414,10 @@ class JournalWriter:
             if lines and lines[-1].get('e') == CLOSE:
                 self._write_lost_marker()
             return
-        data = b''.join(_dump_line(line) for line in lines)
+        try:
+            data = b''.join([_dumps(line, option=_NEWLINE) for line in lines])
+        except TypeError:  # a line orjson refuses: each on its own
+            data = b''.join([_dump_line(line) for line in lines])
         try:
             view = memoryview(data)
             while view:
@@ -451,6 +452,22 @@ class JournalWriter:
         marker = {'e': LOST, 'since': self._lost_since, 'n': self._lost}
         with contextlib.suppress(OSError):
             os.write(self._fd, b'\n' + _dump_line(marker))
+
+
+_dumps = orjson.dumps
+
+
+def _encode_error(item: Any, exc: Exception) -> dict[str, Any]:
+    """The line of an event the encoder failed on: what is known of it."""
+    line: dict[str, Any] = {'e': ENCODE_ERROR, 'error': repr(exc)[:500]}
+    with contextlib.suppress(Exception):
+        kind, tag, created, _ = item
+        line.update(
+            kind=str(kind),
+            tag=None if tag is None else str(tag),
+            t=float(created),
+        )
+    return line
 
 
 def _dump_line(line: dict[str, Any]) -> bytes:

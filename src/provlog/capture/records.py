@@ -57,6 +57,7 @@ __all__ = [
     'format_error',
     'ident',
     'tag_str',
+    'wanted',
 ]
 
 #: What the handler hands to the writer: ``(kind, tag, time, data)``.
@@ -78,6 +79,10 @@ current_managers: contextvars.ContextVar[tuple[tuple[Any, Any], ...]] = (
 )
 
 _BUDGET = 10_000
+#: Types whose values are immutable and kept as they are by a snapshot.
+_SCALARS = frozenset(
+    id(t) for t in (str, int, float, bool, bytes, type(None), complex)
+)
 
 
 def ident(entity: object) -> dict[str, Any] | None:
@@ -259,19 +264,25 @@ def format_error(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _start(record: Any, extras: dict[str, Any]) -> dict[str, Any]:
-    args = extras.get('academy.action_args') or ()
-    kwargs = extras.get('academy.action_kwargs') or {}
-    snap = Snapshot(_BUDGET)  # one element and time budget for the event
+    args = tuple(extras.get('academy.action_args') or ())
+    kwargs = dict(extras.get('academy.action_kwargs') or {})
+    if all(id(type(v)) in _SCALARS for v in (*args, *kwargs.values())):
+        taken = list(args)  # immutable already: nothing to snapshot
+        named = {k if type(k) is str else '?': v for k, v in kwargs.items()}
+    else:
+        snap = Snapshot(_BUDGET)  # one element and time budget for the event
+        taken = [snap.take(a) for a in args]
+        named = {
+            k if type(k) is str else '?': snap.take(v)
+            for k, v in kwargs.items()
+        }
     return {
         'action': extras.get(ACTION),
         'callee': extras.get(AGENT_ID),
         'parent': current_execution.get(),
         'caller': current_agent.get(),
-        'args': [snap.take(a) for a in tuple(args)],
-        'kwargs': {
-            k if type(k) is str else '?': snap.take(v)
-            for k, v in dict(kwargs).items()
-        },
+        'args': taken,
+        'kwargs': named,
     }
 
 
@@ -455,6 +466,23 @@ def _without_state(record: Any, extras: dict[str, Any]) -> RawEvent | None:
     if agent is None:
         return None
     return _agent_event(record, extras, agent_id, agent)
+
+
+def wanted(record: Any) -> bool:
+    """Whether :func:`extract` may use ``record`` (asked first, cheaply).
+
+    ``False`` only for the records it ignores without looking further:
+    Academy's ``waiting``, ``Invoking`` inside an agent's task, records
+    without its extras. The handler asks this first, so the records it
+    drops cost a few dict lookups.
+    """
+    extras = record.__dict__
+    state = extras.get(STATE)
+    if state is not None:
+        return type(state) is not str or state in _BY_STATE
+    if AGENT_ID in extras:
+        return ACTION not in extras or current_agent.get() is None
+    return USER_ID in extras
 
 
 def extract(record: Any) -> RawEvent | None:

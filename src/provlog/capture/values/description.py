@@ -48,12 +48,13 @@ class _Preview:
         self.out: list[str] = []
 
     def put(self, text: str) -> None:
-        if len(text) >= self.left:
+        n = len(text)
+        if n >= self.left:
             self.out.append(text[: self.left])
             self.left = 0
             raise _Full
         self.out.append(text)
-        self.left -= len(text)
+        self.left -= n
 
     def text(self, value: object, *, secret: bool = False) -> str:
         try:
@@ -82,8 +83,11 @@ class _Preview:
 
     def value(self, value: object, *, secret: bool) -> None:
         walker = self.walker
+        cls = type(value)
         if secret or (
-            walker.scrubber is not None and walker.scrubber.known(value)
+            (cls is str or cls is bytes)  # the only values a scrubber knows
+            and walker.scrubber is not None
+            and walker.scrubber.known(value)
         ):
             self.string(REDACTED)
             return

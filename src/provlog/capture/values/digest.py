@@ -16,8 +16,10 @@ however often they recur.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import math
+from typing import Any
 
 from provlog.capture.values.redaction import REDACTED
 from provlog.capture.values.redaction import Scrubber
@@ -38,6 +40,9 @@ __all__ = [
 
 DECIMAL_INT_BITS = 10_000  # ints wider than this are encoded in hex
 _CHUNK = 1 << 20
+#: Sequences and sets at least this long are first tried as all floats or
+#: all 64-bit ints, encoded in one pass.
+_BULK = 16
 
 
 def _int_bytes(value: int) -> bytes:
@@ -64,6 +69,47 @@ def scalar_bytes(value: object) -> bytes | None:  # noqa: PLR0911
     if cls is complex:
         return b'c' + repr(value).encode() + b';'
     return None
+
+
+def _packed(items: tuple[Any, ...]) -> bytes | None:
+    """All floats or all 64-bit ints, packed (``None`` for any other mix).
+
+    Equal packed bytes mean the very same numbers (bit for bit, so ``0.0``
+    and ``-0.0`` differ), hence the same digest: the key under which a
+    digest is remembered.
+    """
+    kinds = set(map(type, items))
+    if kinds == {float}:
+        return b'd' + array.array('d', items).tobytes()
+    if kinds == {int}:
+        try:
+            return b'q' + array.array('q', items).tobytes()
+        except OverflowError:  # past 64 bits
+            return None
+    return None
+
+
+def _bulk_parts(items: tuple[Any, ...], code: int) -> tuple[list[bytes], int]:
+    """Element digests and encoded size of :func:`_packed` numbers.
+
+    The same bytes as :func:`scalar_bytes` of each (``d<repr>;``,
+    ``i<decimal>;``), made in one join.
+    """
+    if code == ord('d'):
+        raw = ('d' + ';\nd'.join(map(float.__repr__, items)) + ';').encode()
+    else:
+        raw = ('i' + ';\ni'.join(map(int.__repr__, items)) + ';').encode()
+    pieces = raw.split(b'\n')
+    sha256 = hashlib.sha256
+    return [sha256(p).digest() for p in pieces], len(raw) - len(pieces) + 1
+
+
+#: Digest and size of long number sequences, by kind, length and content:
+#: a value passed on (one action's result, the next one's argument) is
+#: hashed once. Bounded to :data:`_REMEMBER_ENTRIES` sequences.
+_REMEMBERED: dict[bytes, tuple[bytes, int]] = {}
+_REMEMBER_FROM = 1024
+_REMEMBER_ENTRIES = 16
 
 
 def _str_digest(text: str) -> tuple[bytes, int]:
@@ -235,6 +281,11 @@ class Walker:
                 redacted = redacted or knode.redacted or vnode.redacted
             parts.sort()
         else:
+            packed = (
+                _packed(value.items) if len(value.items) >= _BULK else None
+            )
+            if packed is not None:
+                return self._numbers(value, packed)
             for item in value.items:
                 node = self.node(item)
                 parts.append(node.digest)
@@ -251,6 +302,36 @@ class Walker:
         return _Node(
             h.digest(), len(head) + size + 1 + len(tail), redacted=redacted
         )
+
+    def _numbers(self, value: Frozen, packed: bytes) -> _Node:
+        """A list, tuple or set of :func:`_packed` numbers, hashed in bulk."""
+        key = None
+        if len(value.items) >= _REMEMBER_FROM:
+            key = b'%s:%d:%d:' % (
+                value.kind.encode(),
+                value.length,
+                value.truncated,
+            )
+            key += packed
+            found = _REMEMBERED.get(key)
+            if found is not None:
+                return _Node(*found, redacted=False)
+        parts, size = _bulk_parts(value.items, packed[0])
+        if value.kind == 'set':
+            parts.sort()
+        head = _head(value, len(parts))
+        tail = b'~%d' % value.length if value.truncated else b''
+        h = hashlib.sha256(head)
+        h.update(b''.join(parts))
+        h.update(b']' + tail)
+        node = _Node(
+            h.digest(), len(head) + size + 1 + len(tail), redacted=False
+        )
+        if key is not None:
+            if len(_REMEMBERED) >= _REMEMBER_ENTRIES:
+                _REMEMBERED.clear()
+            _REMEMBERED[key] = (node.digest, node.size)
+        return node
 
 
 def _head(value: Frozen, count: int) -> bytes:
