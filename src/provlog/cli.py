@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,30 +27,25 @@ __all__ = ['main']
 _ENGINES = ('oxigraph', 'rdflib')
 
 
-def _seconds(text: str) -> float:
-    """A finite number of seconds above 0 (argparse says what else)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f'{show(repr(text))[:40]} is not a number of seconds above 0'
-        )
-    return value
+def _positive(what: str) -> Callable[[str], float]:
+    """An argparse type: a finite number above 0, else ``what`` is named."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(
+                f'{show(repr(text))[:40]} is not {what} above 0'
+            )
+        return value
+
+    return parse
 
 
-def _above_zero(text: str) -> float:
-    """A finite number above 0 (argparse says what else)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f'{show(repr(text))[:40]} is not a number above 0'
-        )
-    return value
+_seconds = _positive('a number of seconds')
+_above_zero = _positive('a number')
 
 
 def _watch_parser(watch: argparse.ArgumentParser) -> None:

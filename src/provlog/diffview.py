@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from provlog.clip import cut
 from provlog.diff import DiffResult
 from provlog.reader import show
 
@@ -36,9 +37,7 @@ def _short(value: dict[str, Any] | None) -> str:
     if value is None:
         return '(none)'
     preview = value.get('preview')
-    shown = '?' if preview is None else str(preview)
-    if len(shown) > _PREVIEW:
-        shown = shown[: _PREVIEW - 1] + '\u2026'
+    shown = cut('?' if preview is None else str(preview), _PREVIEW)
     digest = value.get('sha256') or '?'
     return f'{shown} ({digest[:12]})'
 

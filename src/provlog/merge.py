@@ -223,10 +223,8 @@ def find_run(path: Path) -> Path:
         return runs[0]
     if not runs:
         raise JournalError(f'{path}: no provlog journals here')
-    names = ', '.join(p.name for p in runs[:_SHOW_RUNS])
-    more = ', ...' if len(runs) > _SHOW_RUNS else ''
     raise JournalError(
-        f'{path}: holds {len(runs)} runs ({names}{more}); name one',
+        f'{path}: holds {len(runs)} runs ({_some(runs)}); name one',
     )
 
 
@@ -248,11 +246,15 @@ def _named_run(path: Path) -> Path:
         return found[0]
     if not found:
         raise JournalError(f'{parent}: no run folder starts with {name!r}')
-    names = ', '.join(p.name for p in found[:_SHOW_RUNS])
-    more = ', ...' if len(found) > _SHOW_RUNS else ''
     raise AmbiguousRunError(
-        f'{parent}: {name!r} matches {len(found)} runs ({names}{more})',
+        f'{parent}: {name!r} matches {len(found)} runs ({_some(found)})',
     )
+
+
+def _some(runs: list[Path]) -> str:
+    """The first few run names, for a one-line message."""
+    more = ', ...' if len(runs) > _SHOW_RUNS else ''
+    return ', '.join(p.name for p in runs[:_SHOW_RUNS]) + more
 
 
 def _check_uuid(value: object, where: str) -> str:

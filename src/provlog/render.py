@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from provlog.clip import cut
 from provlog.lineage import MAX_NESTING
 from provlog.lineage import WhyNode
 from provlog.query import QueryResult
@@ -45,7 +46,7 @@ def _took(start: str | None, end: str | None) -> str:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + '\u2026'
+    return cut(text, limit)
 
 
 #: Lines of an action's own output ``why`` shows without ``--verbose``.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from provlog import clip
 from provlog.gaps import CaptureGap
 from provlog.reader import MAX_TIME
 from provlog.reader import show
@@ -208,8 +209,7 @@ def cut(text: str, limit: int = LABEL_CHARS) -> str:
 
     Only ``limit + 1`` characters are looked at, whatever the length.
     """
-    shown = show(text[: limit + 1])
-    return shown if len(shown) <= limit else shown[: limit - 1] + '\u2026'
+    return clip.cut(show(text[: limit + 1]), limit)
 
 
 def header_label(header: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from typing import ClassVar
 from typing import TYPE_CHECKING
 
+from provlog.clip import cut
 from provlog.vocab import CANCELLED
 from provlog.vocab import COMPLETED
 from provlog.vocab import FAILED
@@ -61,9 +62,7 @@ def _quote(*lines: object, limit: int = 48) -> str:
     """
     out = []
     for line in lines:
-        s = str(line)
-        if len(s) > limit:
-            s = s[: limit - 1] + '…'
+        s = cut(str(line), limit)
         s = ''.join(c if c.isprintable() else ' ' for c in s)
         out.append(s.replace('\\', '\\\\').replace('"', '\\"'))
     return '"' + '\\n'.join(out) + '"'
