@@ -164,7 +164,12 @@ def _parser() -> argparse.ArgumentParser:
         action='store_true',
         help='print the SPARQL query used',
     )
-    why.add_argument('--engine', choices=_ENGINES, default='oxigraph')
+    why.add_argument(
+        '--engine',
+        choices=('networkx', *_ENGINES),
+        default='networkx',
+        help='walk the graph (default), or run the SPARQL on an engine',
+    )
 
     query = sub.add_parser('query', help='run a read-only SPARQL query')
     run_arg(query)
