@@ -362,7 +362,7 @@ def _bindings(pairs: list[str]) -> dict[str, str]:
         name, sep, iri = pair.partition('=')
         name = name.removeprefix('?').removeprefix('$')
         if not sep or not name.isidentifier() or not iri:
-            raise BindingError(f'--bind {show(repr(pair))}: expected VAR=IRI')
+            raise BindingError(show(repr(pair)), 'expected VAR=IRI')
         if iri.startswith('<') and iri.endswith('>'):
             iri = iri[1:-1]
         else:
@@ -523,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
         elif args.command == 'report':
             _report(graph, args)
     except BindingError as exc:  # the command line, not the query
-        return _error(str(exc), 2)
+        return _error(f'--bind {exc.name}: {exc.reason}', 2)
     except QueryError as exc:
         return _error(str(exc), 1)
     except (JournalError, ValueError) as exc:
