@@ -1,0 +1,454 @@
+"""Academy ``JSONPoolLogging`` records to provlog journal lines.
+
+Academy's ``JSONHandler`` writes one JSON object per log record: every
+attribute of the record (``created``, ``process``, ``thread``, ``msg``,
+``args``, ``exc_text``, the ``academy.*`` extras, ...) as its ``str()``,
+plus ``formatted``. The action records there are the ones provlog captures
+live (:mod:`provlog.capture.records`), so the same journal lines can be
+built from them, with these differences:
+
+* Values (arguments, keyword arguments, results) exist only as the
+  ``str()`` of the tuple, dict or value: each becomes a description of
+  type ``unknown`` with ``str_form: true``, a preview of that text and the
+  SHA-256 of that text (not of the original value). Arguments are split
+  at the top-level commas of the tuple's text.
+* Identifiers appear as ``AgentId<name>`` in the extras; the full uid is
+  taken from the ``repr`` of the same identifier in a record's ``args``
+  (``AgentId(uid=UUID('...'), name='...')``), from any file of the run.
+* What provlog recovers live from the emitting task is inferred from
+  record order within one process: the caller of a call is the ``src``
+  of its ``sending`` record; its parent is the one execution of that
+  caller open in the process when the call started (none if there is
+  none, unknown if there are several); the executing agent is the callee
+  its caller named, else the agent of the runtime's ``Invoking`` record.
+* Not in the logs: the host name, resource use, what an action printed,
+  the process's software context.
+
+Nothing in the logs is executed: JSON is parsed, and only short quoted
+string literals go through :func:`ast.literal_eval`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from provlog.capture.values import describe
+from provlog.capture.values import Scrubber
+from provlog.capture.values import ValuePolicy
+
+__all__ = ['Converter', 'Identities', 'split_top', 'tag_of']
+
+_ID = re.compile(
+    r"(AgentId|UserId)\(uid=UUID\('([0-9a-f-]{36})'\), "
+    r"name=(None|'(?:[^'\\]|\\.){0,200}'|\"(?:[^\"\\]|\\.){0,200}\")\)"
+)
+_UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+_CLASS = re.compile(r"^<class '([^']{1,300})'>$")
+_AGENT_STR = re.compile(r'^Agent<([^>]{1,300})>$')
+_QUOTED = re.compile(r"^(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")$")
+_LIFECYCLE = (
+    ('Starting agent', 'starting'),
+    ('Running agent', 'running'),
+    ('Shutting down agent', 'stopping'),
+    ('Shutdown agent', 'shutdown'),
+)
+_CALLER_END = frozenset({'success', 'exception', 'cancelled'})
+_EXEC_END = frozenset({'execute_success', 'execute_exception', 'execute_cancelled'})
+_MAX_KNOWN = 100_000
+
+
+def unquote(text: str) -> str | None:
+    """The string a short quoted Python literal spells, else ``None``."""
+    if len(text) > 4096 or not _QUOTED.match(text):  # noqa: PLR2004
+        return None
+    try:
+        value = ast.literal_eval(text)  # a string literal: nothing runs
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def split_top(text: str, opener: str, closer: str) -> list[str] | None:
+    """Split ``opener a, b closer`` at its top-level commas.
+
+    Quotes and brackets are respected; ``None`` when ``text`` is not
+    enclosed as expected or its brackets do not balance.
+    """
+    text = text.strip()
+    if len(text) < 2 or text[0] != opener or text[-1] != closer:  # noqa: PLR2004
+        return None
+    parts: list[str] = []
+    depth = 0
+    quote = ''
+    start = 1
+    i = 1
+    body_end = len(text) - 1
+    while i < body_end:
+        c = text[i]
+        if quote:
+            if c == '\\':
+                i += 1
+            elif c == quote:
+                quote = ''
+        elif c in '\'"':
+            quote = c
+        elif c in '([{':
+            depth += 1
+        elif c in ')]}':
+            depth -= 1
+            if depth < 0:
+                return None
+        elif c == ',' and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+        i += 1
+    if depth or quote:
+        return None
+    last = text[start:body_end].strip()
+    if last:
+        parts.append(last)
+    return parts
+
+
+def tag_of(record: dict[str, Any]) -> str | None:
+    """The action tag: ``academy.action_tag``, else the UUID in ``args``."""
+    tag = record.get('academy.action_tag')
+    if isinstance(tag, str) and _UUID.fullmatch(tag):
+        return tag
+    found = _UUID.search(str(record.get('args', '')))
+    return found.group(0) if found else None
+
+
+def class_name(text: str) -> str:
+    """A class path as live capture writes it, from ``<class 'm.C'>``."""
+    found = _CLASS.match(text) or _AGENT_STR.match(text)
+    name = found.group(1) if found else text
+    if name.startswith('__mp_main__.'):
+        name = '__main__.' + name[len('__mp_main__.') :]
+    return name
+
+
+@dataclass
+class Identities:
+    """What the whole run's logs say about agents and calls (first pass).
+
+    ``idents``: ``AgentId<name>`` -> the identity (``uid``, ``role``,
+    ``name``), ``None`` when two identifiers share the text. ``classes``:
+    the same text -> agent class. ``callees``: action tag -> the callee's
+    text, from its ``start`` record.
+    """
+
+    idents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    classes: dict[str, str] = field(default_factory=dict)
+    callees: dict[str, str] = field(default_factory=dict)
+
+    def learn(self, record: dict[str, Any]) -> None:
+        """Take what ``record`` says about identities, classes, callees."""
+        args = record.get('args')
+        if isinstance(args, str) and 'Id(uid=UUID(' in args:
+            for kind, uid, name_text in _ID.findall(args):
+                name = None if name_text == 'None' else unquote(name_text)
+                short = name if name is not None else uid[:8]
+                key = f'{kind}<{short}>'
+                ident: dict[str, Any] = {
+                    'uid': uid,
+                    'role': 'agent' if kind == 'AgentId' else 'user',
+                }
+                if name is not None:
+                    ident['name'] = name
+                known = self.idents.get(key, ident)
+                if key in self.idents and (known is None or known['uid'] != uid):
+                    self.idents[key] = None  # ambiguous text
+                elif len(self.idents) < _MAX_KNOWN:
+                    self.idents[key] = ident
+        agent_id = record.get('academy.agent_id')
+        agent = record.get('academy.agent')
+        if isinstance(agent_id, str) and isinstance(agent, str):
+            if _CLASS.match(agent) or agent_id not in self.classes:
+                if len(self.classes) < _MAX_KNOWN or agent_id in self.classes:
+                    self.classes[agent_id] = class_name(agent)
+        if record.get('academy.action_state') == 'start':
+            tag = tag_of(record)
+            if tag is not None and isinstance(agent_id, str):
+                self.callees[tag] = agent_id
+
+    def ident(self, text: object) -> dict[str, Any] | None:
+        """The identity ``text`` (``AgentId<name>``) names, if known."""
+        return self.idents.get(text) if isinstance(text, str) else None
+
+
+@dataclass
+class Counts:
+    """What one file's conversion could not carry."""
+
+    unresolved: set[str] = field(default_factory=set)
+    parents_ambiguous: int = 0
+    callers_unknown: int = 0
+    records: int = 0
+
+
+def _float(text: object) -> float | None:
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return value if 0 <= value <= 253_402_300_799.0 else None  # noqa: PLR2004
+
+
+class Converter:
+    """One ``.jsonlog`` file's records to journal lines, in order.
+
+    Feed records to :meth:`feed` (each returns the lines it produced) and
+    call :meth:`finish` at the end of the file.
+    """
+
+    def __init__(
+        self,
+        known: Identities,
+        policy: ValuePolicy,
+        scrubber: Scrubber,
+    ) -> None:
+        self.known = known
+        self.policy = policy
+        self.scrubber = scrubber
+        self.counts = Counts()
+        self._open: dict[str, dict[str, Any] | None] = {}  # tag -> agent
+        self._pending: dict[str, tuple[dict[str, Any], dict[str, list[str]]]] = {}
+        self._agents: list[dict[str, Any]] = []  # started in this process
+        self._seen: set[tuple[str, str]] = set()
+        self._managers: list[dict[str, Any]] = []
+
+    # ----------------------------------------------------------- helpers
+
+    def _ident(self, text: object) -> dict[str, Any] | None:
+        found = self.known.ident(text)
+        if found is None and isinstance(text, str):
+            self.counts.unresolved.add(text)
+        return found
+
+    def value(self, text: str, *, secret: bool = False) -> dict[str, Any]:
+        """A value description of the ``str()`` form ``text``."""
+        if secret:
+            inner = unquote(text)
+            self.scrubber.learn(text)
+            if inner is not None:
+                self.scrubber.learn(inner)
+            out = describe(text, self.policy, secret=True, scrubber=self.scrubber)
+            out.pop('value', None)
+            out.update({'type': 'unknown', 'str_form': True})
+            return out
+        data = text.encode('utf-8', 'surrogatepass')
+        out = {
+            'type': 'unknown',
+            'size': len(data),
+            'sha256': hashlib.sha256(data).hexdigest(),
+            'str_form': True,
+        }
+        if self.policy.capture:
+            clean = self.scrubber.scrub(text)
+            if clean != text:
+                out['redacted'] = True
+            room = self.policy.preview_chars
+            if len(clean) > room:
+                clean = clean[: room - 1] + '\u2026'
+            out['preview'] = clean
+        return out
+
+    def _args(self, text: object) -> list[dict[str, Any]]:
+        if not isinstance(text, str):
+            return []
+        parts = split_top(text, '(', ')')
+        if parts is None:
+            return [self.value(text)]
+        return [self.value(p) for p in parts]
+
+    def _kwargs(self, text: object) -> dict[str, Any]:
+        if not isinstance(text, str) or text == '{}':
+            return {}
+        parts = split_top(text, '{', '}')
+        if parts is None:
+            return {'?': self.value(text)}
+        out: dict[str, Any] = {}
+        for part in parts:
+            key_text, sep, rest = part.partition(': ')
+            key = unquote(key_text) if sep else None
+            if key is None:
+                out[f'?{len(out)}'] = self.value(part)
+                continue
+            out[key] = self.value(rest, secret=self.policy.is_secret(key))
+        return out
+
+    # ------------------------------------------------------------ records
+
+    def feed(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """The journal lines of one record (often none)."""
+        self.counts.records += 1
+        t = _float(record.get('created'))
+        if t is None:
+            return []
+        state = record.get('academy.action_state')
+        if isinstance(state, str):
+            return self._action(state, record, t)
+        return self._other(record, t)
+
+    def _action(  # noqa: C901, PLR0912 - one branch per state
+        self, state: str, record: dict[str, Any], t: float
+    ) -> list[dict[str, Any]]:
+        tag = tag_of(record)
+        if tag is None:
+            return []
+        out: list[dict[str, Any]] = []
+        line: dict[str, Any] = {'e': state, 'tag': tag, 't': t}
+        if state == 'start':
+            line['action'] = record.get('academy.action')
+            line['callee'] = self._ident(record.get('academy.agent_id'))
+            line['parent'] = None
+            line['kwargs'] = self._kwargs(record.get('academy.action_kwargs'))
+            line['args'] = self._args(record.get('academy.action_args'))
+            by_agent: dict[str, list[str]] = {}
+            for open_tag, agent in self._open.items():
+                if agent is not None:
+                    by_agent.setdefault(agent['uid'], []).append(open_tag)
+            self._pending[tag] = (line, by_agent)
+            return out
+        if state == 'sending':
+            src = self._ident(record.get('academy.src'))
+            pending = self._pending.pop(tag, None)
+            if pending is not None:
+                start, by_agent = pending
+                if src is not None and src['role'] == 'agent':
+                    start['caller'] = src
+                    parents = by_agent.get(src['uid'], [])
+                    if len(parents) == 1:
+                        start['parent'] = parents[0]
+                    elif parents:
+                        self.counts.parents_ambiguous += 1
+                out.append(start)
+            if src is not None and src['role'] != 'agent':
+                line['src'] = src
+                out.append(line)
+            return out
+        if state in _CALLER_END:
+            out.extend(self._flush(tag))
+            if state == 'success':
+                line['result'] = self.value(str(record.get('academy.result')))
+            out.append(line)
+            return out
+        if state == 'execute_start':
+            line['action'] = record.get('academy.action')
+            agent = self._ident(self.known.callees.get(tag))
+            if agent is None and len(self._agents) == 1:
+                agent = self._agents[0]
+            if agent is not None:
+                line['agent'] = agent
+            self._open[tag] = agent
+        elif state in _EXEC_END:
+            self._open.pop(tag, None)
+            if state == 'execute_exception':
+                line['error'] = self._error(record)
+        else:
+            return []  # waiting, and states this importer does not know
+        line['res'] = self._res(record)
+        out.append(line)
+        return out
+
+    def _flush(self, tag: str) -> list[dict[str, Any]]:
+        pending = self._pending.pop(tag, None)
+        if pending is None:
+            return []
+        self.counts.callers_unknown += 1
+        return [pending[0]]
+
+    def _res(self, record: dict[str, Any]) -> dict[str, Any]:
+        res: dict[str, Any] = {}
+        tid = record.get('thread')
+        if isinstance(tid, str) and tid.isdigit():
+            res['tid'] = int(tid)
+        if isinstance(record.get('threadName'), str):
+            res['thread'] = record['threadName']
+        return res
+
+    def _error(self, record: dict[str, Any]) -> dict[str, Any]:
+        info = str(record.get('exc_info', ''))
+        found = re.match(r"\(<class '([^']{1,300})'>", info)
+        kind = class_name(f"<class '{found.group(1)}'>") if found else '?'
+        text = record.get('exc_text')
+        text = text if isinstance(text, str) and text != 'None' else ''
+        last = text.rstrip('\n').rsplit('\n', 1)[-1]
+        message = last.partition(': ')[2] if ': ' in last else ''
+        scrub = self.scrubber.scrub
+        return {'type': kind, 'message': scrub(message), 'traceback': scrub(text)}
+
+    def _other(self, record: dict[str, Any], t: float) -> list[dict[str, Any]]:
+        name, msg = record.get('name'), str(record.get('msg', ''))
+        agent_text = record.get('academy.agent_id')
+        if agent_text is None:
+            user = self._ident(record.get('academy.user_id'))
+            if user is not None and name == 'academy.manager':
+                if msg.startswith('Entered manager context'):
+                    self._managers.append(user)
+                elif msg.startswith('Closed manager') and self._managers:
+                    self._managers.pop()
+            return []
+        agent = self._ident(agent_text)
+        if agent is None:
+            return []
+        if 'academy.action' in record:  # the runtime's ``Invoking`` record
+            return self._exec_agent(record, agent, t)
+        if 'academy.agent' not in record:
+            return []
+        cls = self.known.classes.get(str(agent_text)) or class_name(
+            str(record['academy.agent'])
+        )
+        out: list[dict[str, Any]] = []
+        if (agent['uid'], cls) not in self._seen:
+            self._seen.add((agent['uid'], cls))
+            out.append({'e': 'agent', 't': t, **agent, 'class': cls})
+        if name == 'academy.runtime':
+            state = next((s for p, s in _LIFECYCLE if msg.startswith(p)), None)
+            if state is None:
+                return out
+            if state == 'starting' and agent not in self._agents:
+                self._agents.append(agent)
+            line = {'e': 'lifecycle', 't': t, 'agent': agent, 'class': cls}
+            line['state'] = state
+            expected = record.get('academy.expected')
+            if expected in {'True', 'False'}:
+                line['expected'] = expected == 'True'
+            out.append(line)
+        elif name == 'academy.manager' and msg.startswith('Launched agent'):
+            launcher = self._managers[-1] if self._managers else None
+            out.append(
+                {
+                    'e': 'launch',
+                    't': t,
+                    'agent': agent,
+                    'class': cls,
+                    'launcher': launcher,
+                    'parent': None,
+                },
+            )
+        return out
+
+    def _exec_agent(
+        self, record: dict[str, Any], agent: dict[str, Any], t: float
+    ) -> list[dict[str, Any]]:
+        action = record.get('academy.action')
+        for tag in reversed(self._open):
+            if self._open[tag] is None:
+                self._open[tag] = agent
+                line = {'e': 'exec_agent', 'tag': tag, 't': t, 'agent': agent}
+                return [{**line, 'action': action}]
+        return []
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The calls still waiting for their ``sending`` record."""
+        out: list[dict[str, Any]] = []
+        for tag in list(self._pending):
+            out.extend(self._flush(tag))
+        return out
