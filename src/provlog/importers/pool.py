@@ -102,7 +102,7 @@ def default_home() -> Path:
 
 
 def _has_logs(folder: Path) -> bool:
-    return any(p.is_file() for p in folder.glob(f'*{SUFFIX}'))
+    return any(True for _ in folder.glob(f'*{SUFFIX}'))
 
 
 def find_configs(logdir: Path) -> list[Path]:
@@ -272,7 +272,7 @@ def import_config(
         PoolImportError: A file cannot be read, has a damaged line (unless
             ``lenient``), or the run folder exists already.
     """
-    files = sorted(p for p in config_dir.glob(f'*{SUFFIX}') if p.is_file())
+    files = sorted(config_dir.glob(f'*{SUFFIX}'))  # a FIFO is refused
     if not files:
         raise PoolImportError(f'{show(config_dir)}: no *{SUFFIX} files')
     run_id = config_dir.name
