@@ -203,8 +203,7 @@ class TestBadInput:
         log.write_bytes(log.read_bytes() + b'{"msg": "' + b'x' * 5000 + b'"}\n')
         with pytest.raises(PoolImportError, match=r':5: line longer than 4000 bytes'):
             import_config(home / 'logs' / CONFIG, tmp_path / 'out', max_line=4000)
-        assert not (tmp_path / 'out' / CONFIG).exists()
-        assert not [p for p in (tmp_path / 'out').iterdir()]
+        assert not (tmp_path / 'out').exists()  # failed before writing
 
     def test_empty_dir(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (tmp_path / 'empty').mkdir()
