@@ -220,7 +220,9 @@ def find_gaps(run: MergedRun) -> list[Gap]:
     ):
         gaps += _process_gaps(p) + _import_gaps(p)
     imported = [
-        p for p in run.processes.values() if isinstance(p.header.get(IMPORTED), dict)
+        p
+        for p in run.processes.values()
+        if isinstance(p.header.get(IMPORTED), dict)
     ]
     if imported:
         gaps.append(
@@ -275,10 +277,19 @@ IMPORTED = 'imported'
 _IMPORT_COUNTS = (
     ('lines_skipped', 'import-lines-skipped', 'damaged log lines skipped'),
     ('lines_cut', 'import-lines-cut', 'log lines cut (unfinished last write)'),
-    ('parents_ambiguous', 'import-parent-unknown', 'calls whose parent is '
-     'unknown (several executions of the caller were open)'),
-    ('callers_unknown', 'import-caller-unknown', 'calls with no sending '
-     'record: caller and parent unknown'),
+    (
+        'parents_ambiguous',
+        'import-parent-unknown',
+        (
+            'calls whose parent is '
+            'unknown (several executions of the caller were open)'
+        ),
+    ),
+    (
+        'callers_unknown',
+        'import-caller-unknown',
+        'calls with no sending record: caller and parent unknown',
+    ),
 )
 
 
@@ -292,7 +303,9 @@ def _import_gaps(p: Process) -> list[Gap]:
     for key, code, what in _IMPORT_COUNTS:
         n = note.get(key)
         if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-            gaps.append(Gap(code, f'{n} {what} in {source} ({p.label})', p.label, n))
+            gaps.append(
+                Gap(code, f'{n} {what} in {source} ({p.label})', p.label, n)
+            )
     unresolved = note.get('identities_unresolved')
     if isinstance(unresolved, list) and unresolved:
         names = ', '.join(_reason(u) for u in unresolved[:_SHOW_ACTIONS])

@@ -74,9 +74,9 @@ def _facts(action: Action) -> dict[str, Any]:
         'parent': start.get('parent'),
         'args': len(start.get('args', ())),
         'kwargs': sorted(start.get('kwargs', {})),
-        'error': (action.get('execute_exception') or {}).get('error', {}).get(
-            'type'
-        ),
+        'error': (action.get('execute_exception') or {})
+        .get('error', {})
+        .get('type'),
     }
 
 
@@ -115,7 +115,8 @@ class TestSameAsLive:
         assert _agents(imported) == _agents(live)
         assert len(_agents(live)) == 3
         assert {
-            uid: _uid(e.get('launcher')) for uid, e in imported.launches.items()
+            uid: _uid(e.get('launcher'))
+            for uid, e in imported.launches.items()
         } == {uid: _uid(e.get('launcher')) for uid, e in live.launches.items()}
         assert set(imported.lifecycles) == set(live.lifecycles)
 
@@ -133,9 +134,7 @@ class TestValues:
     def test_values_are_str_forms(self, both: dict[str, Any]) -> None:
         imported = both['imported']
         square = next(
-            a
-            for a in imported.actions.values()
-            if a.name == 'run_pipeline'
+            a for a in imported.actions.values() if a.name == 'run_pipeline'
         )
         arg = square.get('start')['args'][0]  # type: ignore[index]
         assert arg['preview'] == '[1.0, 2.0, 3.0]'
@@ -180,18 +179,36 @@ class TestCommands:
         assert summary['added'] == summary['missing'] == 0
         assert summary['state_changes'] == 0
 
-    def test_report_and_why(self, both: dict[str, Any], tmp_path: Path) -> None:
+    def test_report_and_why(
+        self, both: dict[str, Any], tmp_path: Path
+    ) -> None:
         run = provlog.load(both['imported'].run_dir)
-        root = next(a for a in run.run.actions.values() if a.name == 'run_pipeline')
+        root = next(
+            a for a in run.run.actions.values() if a.name == 'run_pipeline'
+        )
         assert main(['why', str(run.run.run_dir), root.tag]) == 0
-        assert main(['report', str(run.run.run_dir), '-o', str(tmp_path / 'r.html')]) == 0
+        assert (
+            main(
+                [
+                    'report',
+                    str(run.run.run_dir),
+                    '-o',
+                    str(tmp_path / 'r.html'),
+                ]
+            )
+            == 0
+        )
 
     def test_again_refused(
         self, both: dict[str, Any], capsys: pytest.CaptureFixture[str]
     ) -> None:
         out = both['tmp'] / 'out'
         before = sorted(p.name for p in out.rglob('*'))
-        assert main(['import', 'jsonpool', str(both['home']), '-o', str(out)]) == 2
+        assert (
+            main(['import', 'jsonpool', str(both['home']), '-o', str(out)])
+            == 2
+        )
         err = capsys.readouterr().err
-        assert 'exists already' in err and err.count('\n') == 1
+        assert 'exists already' in err
+        assert err.count('\n') == 1
         assert sorted(p.name for p in out.rglob('*')) == before

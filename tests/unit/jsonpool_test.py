@@ -38,7 +38,11 @@ def _write_log(path: Path, payload: str = '(3.0,)') -> dict[str, str]:
     tag = uuid.uuid4()
     base = {'academy.action': 'square', 'academy.action_tag': tag}
     try:
-        logger.info('Entered manager context (%s)', user, extra={'academy.user_id': user})
+        logger.info(
+            'Entered manager context (%s)',
+            user,
+            extra={'academy.user_id': user},
+        )
         logger.debug(
             'Invoking action %s with tag id %s',
             'square',
@@ -56,7 +60,11 @@ def _write_log(path: Path, payload: str = '(3.0,)') -> dict[str, str]:
             user,
             agent,
             'square',
-            extra={**base, 'academy.action_state': 'sending', 'academy.src': user},
+            extra={
+                **base,
+                'academy.action_state': 'sending',
+                'academy.src': user,
+            },
         )
         logger.debug(
             'Successfully completed action %s with tag id %s',
@@ -86,7 +94,9 @@ def _log(home: Path) -> Path:
     return next((home / 'logs' / CONFIG).glob('*.jsonlog'))
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def _run(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -112,24 +122,47 @@ class TestGood:
         assert b'sk-unit-secret-42' not in text
         assert (done.run_dir.stat().st_mode & 0o777) == 0o700
 
-    @pytest.mark.parametrize('where', ['home', 'logs', 'config'])
+    @pytest.mark.parametrize('where', ('home', 'logs', 'config'))
     def test_logdir_forms(
-        self, home: Path, tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+        self,
+        home: Path,
+        tmp_path: Path,
+        where: str,
+        capsys: pytest.CaptureFixture[str],
     ) -> None:
-        logdir = {'home': home, 'logs': home / 'logs', 'config': home / 'logs' / CONFIG}
-        code, out, _ = _run(['import', 'jsonpool', str(logdir[where]), '-o', str(tmp_path / 'o')], capsys)
+        logdir = {
+            'home': home,
+            'logs': home / 'logs',
+            'config': home / 'logs' / CONFIG,
+        }
+        code, out, _ = _run(
+            [
+                'import',
+                'jsonpool',
+                str(logdir[where]),
+                '-o',
+                str(tmp_path / 'o'),
+            ],
+            capsys,
+        )
         assert code == 0
-        assert out.count('\n') == 1 and '1 journals, 1 actions' in out
+        assert out.count('\n') == 1
+        assert '1 journals, 1 actions' in out
         assert (tmp_path / 'o' / CONFIG).is_dir()
 
     def test_several_configs_and_default_home(
-        self, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        self,
+        home: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         other = str(uuid.uuid4())
         _write_log(home / 'logs' / other / 'a.jsonlog')
         monkeypatch.setenv('ACADEMY_HOME', str(home))
-        code, out, _ = _run(['import', 'jsonpool', '-o', str(tmp_path / 'o')], capsys)
+        code, out, _ = _run(
+            ['import', 'jsonpool', '-o', str(tmp_path / 'o')], capsys
+        )
         assert code == 0
         assert out.count('\n') == 2
         assert {p.name for p in (tmp_path / 'o').iterdir()} == {CONFIG, other}
@@ -148,12 +181,19 @@ class TestGood:
 
 class TestBadInput:
     def _refused(
-        self, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], want: str
+        self,
+        home: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        want: str,
     ) -> None:
         out = tmp_path / 'out'
-        code, _, err = _run(['import', 'jsonpool', str(home), '-o', str(out)], capsys)
+        code, _, err = _run(
+            ['import', 'jsonpool', str(home), '-o', str(out)], capsys
+        )
         assert code == 2
-        assert err.count('\n') == 1 and want in err, err
+        assert err.count('\n') == 1, err
+        assert want in err, err
         assert not out.exists() or not list(out.iterdir())
 
     def test_non_json_line(
@@ -161,7 +201,11 @@ class TestBadInput:
     ) -> None:
         log = _log(home)
         lines = log.read_bytes().splitlines(keepends=True)
-        log.write_bytes(lines[0] + b'{"name": "academy.handle", "cut\n' + b''.join(lines[1:]))
+        log.write_bytes(
+            lines[0]
+            + b'{"name": "academy.handle", "cut\n'
+            + b''.join(lines[1:])
+        )
         self._refused(home, tmp_path, capsys, f'{log}:2: ')
 
     def test_not_an_object(
@@ -177,8 +221,12 @@ class TestBadInput:
         log = _log(home)
         log.write_bytes(b'garbage\n' + log.read_bytes())
         out = tmp_path / 'out'
-        code, printed, _ = _run(['import', 'jsonpool', str(home), '-o', str(out), '--lenient'], capsys)
-        assert code == 0 and '1 damaged lines skipped' in printed
+        code, printed, _ = _run(
+            ['import', 'jsonpool', str(home), '-o', str(out), '--lenient'],
+            capsys,
+        )
+        assert code == 0
+        assert '1 damaged lines skipped' in printed
         gaps = _gaps(out / CONFIG)
         assert gaps['import-lines-skipped'] == 1
         assert len(merge_run(out / CONFIG).actions) == 1
@@ -190,8 +238,11 @@ class TestBadInput:
         data = log.read_bytes()
         log.write_bytes(data[: len(data) - 40])  # the writer was killed
         out = tmp_path / 'out'
-        code, printed, _ = _run(['import', 'jsonpool', str(home), '-o', str(out)], capsys)
-        assert code == 0 and '1 cut lines' in printed
+        code, printed, _ = _run(
+            ['import', 'jsonpool', str(home), '-o', str(out)], capsys
+        )
+        assert code == 0
+        assert '1 cut lines' in printed
         gaps = _gaps(out / CONFIG)
         assert gaps['import-lines-cut'] == 1
         assert 'process-not-closed' in gaps
@@ -200,25 +251,44 @@ class TestBadInput:
 
     def test_huge_line(self, home: Path, tmp_path: Path) -> None:
         log = _log(home)
-        log.write_bytes(log.read_bytes() + b'{"msg": "' + b'x' * 5000 + b'"}\n')
-        with pytest.raises(PoolImportError, match=r':5: line longer than 4000 bytes'):
-            import_config(home / 'logs' / CONFIG, tmp_path / 'out', max_line=4000)
+        log.write_bytes(
+            log.read_bytes() + b'{"msg": "' + b'x' * 5000 + b'"}\n'
+        )
+        with pytest.raises(
+            PoolImportError, match=r':5: line longer than 4000 bytes'
+        ):
+            import_config(
+                home / 'logs' / CONFIG, tmp_path / 'out', max_line=4000
+            )
         assert not (tmp_path / 'out').exists()  # failed before writing
 
-    def test_empty_dir(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_empty_dir(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         (tmp_path / 'empty').mkdir()
-        self._refused(tmp_path / 'empty', tmp_path, capsys, 'no JSONPoolLogging logs')
+        self._refused(
+            tmp_path / 'empty', tmp_path, capsys, 'no JSONPoolLogging logs'
+        )
 
-    def test_not_a_dir(self, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_not_a_dir(
+        self, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         self._refused(_log(home), tmp_path, capsys, 'not a folder')
         self._refused(tmp_path / 'nope', tmp_path, capsys, 'no such folder')
 
-    def test_fifo_refused(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_fifo_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         config = tmp_path / 'logs' / CONFIG
         config.mkdir(parents=True)
         os.mkfifo(config / 'a.jsonlog')
-        code, _, err = _run(['import', 'jsonpool', str(tmp_path), '-o', str(tmp_path / 'o')], capsys)
-        assert code == 2 and 'a FIFO' in err and err.count('\n') == 1
+        code, _, err = _run(
+            ['import', 'jsonpool', str(tmp_path), '-o', str(tmp_path / 'o')],
+            capsys,
+        )
+        assert code == 2
+        assert 'a FIFO' in err
+        assert err.count('\n') == 1
 
 
 def test_header_says_imported(home: Path, tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ _ID = re.compile(
     r"(AgentId|UserId)\(uid=UUID\('([0-9a-f-]{36})'\), "
     r"name=(None|'(?:[^'\\]|\\.){0,200}'|\"(?:[^\"\\]|\\.){0,200}\")\)"
 )
-_UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+_UUID = re.compile(
+    r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+)
 _CLASS = re.compile(r"^<class '([^']{1,300})'>$")
 _AGENT_STR = re.compile(r'^Agent<([^>]{1,300})>$')
 _QUOTED = re.compile(r"^(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")$")
@@ -58,7 +60,9 @@ _LIFECYCLE = (
     ('Shutdown agent', 'shutdown'),
 )
 _CALLER_END = frozenset({'success', 'exception', 'cancelled'})
-_EXEC_END = frozenset({'execute_success', 'execute_exception', 'execute_cancelled'})
+_EXEC_END = frozenset(
+    {'execute_success', 'execute_exception', 'execute_cancelled'}
+)
 _MAX_KNOWN = 100_000
 
 
@@ -73,7 +77,9 @@ def unquote(text: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def split_top(text: str, opener: str, closer: str) -> list[str] | None:
+def split_top(  # noqa: C901 - one scan, a branch per kind of character
+    text: str, opener: str, closer: str
+) -> list[str] | None:
     """Split ``opener a, b closer`` at its top-level commas.
 
     Quotes and brackets are respected; ``None`` when ``text`` is not
@@ -152,30 +158,37 @@ class Identities:
         args = record.get('args')
         if isinstance(args, str) and 'Id(uid=UUID(' in args:
             for kind, uid, name_text in _ID.findall(args):
-                name = None if name_text == 'None' else unquote(name_text)
-                short = name if name is not None else uid[:8]
-                key = f'{kind}<{short}>'
-                ident: dict[str, Any] = {
-                    'uid': uid,
-                    'role': 'agent' if kind == 'AgentId' else 'user',
-                }
-                if name is not None:
-                    ident['name'] = name
-                known = self.idents.get(key, ident)
-                if key in self.idents and (known is None or known['uid'] != uid):
-                    self.idents[key] = None  # ambiguous text
-                elif len(self.idents) < _MAX_KNOWN:
-                    self.idents[key] = ident
+                self._identity(kind, uid, name_text)
         agent_id = record.get('academy.agent_id')
         agent = record.get('academy.agent')
-        if isinstance(agent_id, str) and isinstance(agent, str):
-            if _CLASS.match(agent) or agent_id not in self.classes:
-                if len(self.classes) < _MAX_KNOWN or agent_id in self.classes:
-                    self.classes[agent_id] = class_name(agent)
+        if (
+            isinstance(agent_id, str)
+            and isinstance(agent, str)
+            and (_CLASS.match(agent) or agent_id not in self.classes)
+            and (len(self.classes) < _MAX_KNOWN or agent_id in self.classes)
+        ):
+            self.classes[agent_id] = class_name(agent)
         if record.get('academy.action_state') == 'start':
             tag = tag_of(record)
             if tag is not None and isinstance(agent_id, str):
                 self.callees[tag] = agent_id
+
+    def _identity(self, kind: str, uid: str, name_text: str) -> None:
+        """Learn one identifier's ``repr``: ``AgentId(uid=..., name=...)``."""
+        name = None if name_text == 'None' else unquote(name_text)
+        key = f'{kind}<{name if name is not None else uid[:8]}>'
+        ident: dict[str, Any] = {
+            'uid': uid,
+            'role': 'agent' if kind == 'AgentId' else 'user',
+        }
+        if name is not None:
+            ident['name'] = name
+        if key in self.idents:
+            known = self.idents[key]
+            if known is not None and known['uid'] != uid:
+                self.idents[key] = None  # two identifiers, one text
+        elif len(self.idents) < _MAX_KNOWN:
+            self.idents[key] = ident
 
     def ident(self, text: object) -> dict[str, Any] | None:
         """The identity ``text`` (``AgentId<name>``) names, if known."""
@@ -218,7 +231,9 @@ class Converter:
         self.scrubber = scrubber
         self.counts = Counts()
         self._open: dict[str, dict[str, Any] | None] = {}  # tag -> agent
-        self._pending: dict[str, tuple[dict[str, Any], dict[str, list[str]]]] = {}
+        self._pending: dict[
+            str, tuple[dict[str, Any], dict[str, list[str]]]
+        ] = {}
         self._agents: list[dict[str, Any]] = []  # started in this process
         self._seen: set[tuple[str, str]] = set()
         self._managers: list[dict[str, Any]] = []
@@ -238,7 +253,9 @@ class Converter:
             self.scrubber.learn(text)
             if inner is not None:
                 self.scrubber.learn(inner)
-            out = describe(text, self.policy, secret=True, scrubber=self.scrubber)
+            out = describe(
+                text, self.policy, secret=True, scrubber=self.scrubber
+            )
             out.pop('value', None)
             out.update({'type': 'unknown', 'str_form': True})
             return out
@@ -382,18 +399,16 @@ class Converter:
         last = text.rstrip('\n').rsplit('\n', 1)[-1]
         message = last.partition(': ')[2] if ': ' in last else ''
         scrub = self.scrubber.scrub
-        return {'type': kind, 'message': scrub(message), 'traceback': scrub(text)}
+        return {
+            'type': kind,
+            'message': scrub(message),
+            'traceback': scrub(text),
+        }
 
     def _other(self, record: dict[str, Any], t: float) -> list[dict[str, Any]]:
-        name, msg = record.get('name'), str(record.get('msg', ''))
         agent_text = record.get('academy.agent_id')
         if agent_text is None:
-            user = self._ident(record.get('academy.user_id'))
-            if user is not None and name == 'academy.manager':
-                if msg.startswith('Entered manager context'):
-                    self._managers.append(user)
-                elif msg.startswith('Closed manager') and self._managers:
-                    self._managers.pop()
+            self._manager(record)
             return []
         agent = self._ident(agent_text)
         if agent is None:
@@ -409,31 +424,48 @@ class Converter:
         if (agent['uid'], cls) not in self._seen:
             self._seen.add((agent['uid'], cls))
             out.append({'e': 'agent', 't': t, **agent, 'class': cls})
-        if name == 'academy.runtime':
-            state = next((s for p, s in _LIFECYCLE if msg.startswith(p)), None)
-            if state is None:
-                return out
-            if state == 'starting' and agent not in self._agents:
-                self._agents.append(agent)
-            line = {'e': 'lifecycle', 't': t, 'agent': agent, 'class': cls}
-            line['state'] = state
-            expected = record.get('academy.expected')
-            if expected in {'True', 'False'}:
-                line['expected'] = expected == 'True'
+        line = self._life(record, agent, cls, t)
+        if line is not None:
             out.append(line)
-        elif name == 'academy.manager' and msg.startswith('Launched agent'):
-            launcher = self._managers[-1] if self._managers else None
-            out.append(
-                {
-                    'e': 'launch',
-                    't': t,
-                    'agent': agent,
-                    'class': cls,
-                    'launcher': launcher,
-                    'parent': None,
-                },
-            )
         return out
+
+    def _manager(self, record: dict[str, Any]) -> None:
+        """Follow the Managers entered and closed in this process."""
+        user = self._ident(record.get('academy.user_id'))
+        if user is None or record.get('name') != 'academy.manager':
+            return
+        msg = str(record.get('msg', ''))
+        if msg.startswith('Entered manager context'):
+            self._managers.append(user)
+        elif msg.startswith('Closed manager') and self._managers:
+            self._managers.pop()
+
+    def _life(
+        self, record: dict[str, Any], agent: dict[str, Any], cls: str, t: float
+    ) -> dict[str, Any] | None:
+        """A ``lifecycle`` or ``launch`` line, or ``None``."""
+        name, msg = record.get('name'), str(record.get('msg', ''))
+        line: dict[str, Any] = {'t': t, 'agent': agent, 'class': cls}
+        if name == 'academy.manager' and msg.startswith('Launched agent'):
+            launcher = self._managers[-1] if self._managers else None
+            return {
+                'e': 'launch',
+                **line,
+                'launcher': launcher,
+                'parent': None,
+            }
+        if name != 'academy.runtime':
+            return None
+        state = next((s for p, s in _LIFECYCLE if msg.startswith(p)), None)
+        if state is None:
+            return None
+        if state == 'starting' and agent not in self._agents:
+            self._agents.append(agent)
+        line = {'e': 'lifecycle', **line, 'state': state}
+        expected = record.get('academy.expected')
+        if expected in {'True', 'False'}:
+            line['expected'] = expected == 'True'
+        return line
 
     def _exec_agent(
         self, record: dict[str, Any], agent: dict[str, Any], t: float

@@ -20,6 +20,7 @@ process was killed mid-write) is counted, never an error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -46,8 +47,8 @@ from provlog.reader import show
 __all__ = [
     'HOST_PLACEHOLDER',
     'MAX_LINE_BYTES',
-    'PoolImportError',
     'Imported',
+    'PoolImportError',
     'add_parser',
     'default_home',
     'find_configs',
@@ -62,12 +63,18 @@ HOST_PLACEHOLDER = 'host-not-logged'
 SUFFIX = '.jsonlog'
 #: What an imported run can never hold, said in every header.
 LIMITS = (
-    "values only as their str() text (type 'unknown', str_form: true); "
-    'their sha256 is of that text, not of the original values',
-    'no host name, resource use, software context, or what actions '
-    'logged, printed or warned',
-    'callers, parents and executing agents inferred from record order '
-    'in each process',
+    (
+        "values only as their str() text (type 'unknown', str_form: true); "
+        'their sha256 is of that text, not of the original values'
+    ),
+    (
+        'no host name, resource use, software context, or what actions '
+        'logged, printed or warned'
+    ),
+    (
+        'callers, parents and executing agents inferred from record order '
+        'in each process'
+    ),
 )
 
 
@@ -131,11 +138,20 @@ def find_configs(logdir: Path) -> list[Path]:
     return found
 
 
+@dataclass
+class _Options:
+    policy: ValuePolicy
+    scrubber: Scrubber
+    lenient: bool
+    max_line: int
+
+
 def _records(
-    path: Path, *, lenient: bool, max_line: int, stats: dict[str, int]
+    path: Path, options: _Options, stats: dict[str, int]
 ) -> Iterator[dict[str, Any]]:
     """The records of one file, a line at a time; damage per ``lenient``."""
     where = show(path)
+    max_line = options.max_line
     with _open(path) as fh:
         for lineno, raw, complete in _lines(fh, max_line):
             problem = None
@@ -153,7 +169,7 @@ def _records(
                 yield record
             elif not complete:
                 stats['cut'] += 1  # the last write, unfinished
-            elif lenient:
+            elif options.lenient:
                 stats['skipped'] += 1
             else:
                 raise PoolImportError(f'{where}:{lineno}: {problem}')
@@ -185,10 +201,8 @@ def _header(
         'imported': note,
     }
     created = first.get('created') if first else None
-    try:
+    with contextlib.suppress(ValueError):
         header['t'] = float(str(created))
-    except ValueError:
-        pass
     return header
 
 
@@ -197,18 +211,18 @@ def _convert(
     out: Path,
     run_id: str,
     known: Identities,
-    options: dict[str, Any],
+    options: _Options,
 ) -> tuple[int, int, set[str]]:
     """Write the journal of one file; return skipped, cut lines and tags."""
     stats = {'skipped': 0, 'cut': 0}
-    converter = Converter(known, options['policy'], options['scrubber'])
+    converter = Converter(known, options.policy, options.scrubber)
     body = out.with_suffix('.body')
     first: dict[str, Any] | None = None
     last_t: float | None = None
     tags: set[str] = set()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     with os.fdopen(os.open(body, flags, 0o600), 'wb') as fh:
-        for record in _records(path, **options['read'], stats=stats):
+        for record in _records(path, options, stats):
             first = first or record
             lines = converter.feed(record)
             for line in lines:
@@ -279,19 +293,14 @@ def import_config(
     run_dir = output_dir / run_id
     if run_dir.exists():
         raise PoolImportError(f'{show(run_dir)}: exists already; not replaced')
-    read = {'lenient': lenient, 'max_line': max_line}
+    options = _Options(policy or ValuePolicy(), Scrubber(), lenient, max_line)
     known = Identities()
     for path in files:  # first pass: identities, classes, callees
-        for record in _records(path, **read, stats={'skipped': 0, 'cut': 0}):
+        for record in _records(path, options, {'skipped': 0, 'cut': 0}):
             known.learn(record)
     output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = output_dir / f'.{run_id}.importing-{os.getpid()}'
     partial.mkdir(mode=0o700)
-    options = {
-        'policy': policy or ValuePolicy(),
-        'scrubber': Scrubber(),
-        'read': read,
-    }
     skipped = cut = 0
     tags: set[str] = set()
     try:
@@ -313,7 +322,7 @@ def add_parser(sub: Any) -> None:
     kinds = parser.add_subparsers(dest='source', required=True)
     pool = kinds.add_parser(
         'jsonpool',
-        help="Academy JSONPoolLogging logs (<home>/logs/<uuid>/*.jsonlog)",
+        help='Academy JSONPoolLogging logs (<home>/logs/<uuid>/*.jsonlog)',
     )
     pool.add_argument(
         'logdir',
