@@ -37,7 +37,7 @@ from provlog.capture.journal import FORMAT_VERSION
 from provlog.capture.values import Scrubber
 from provlog.capture.values import ValuePolicy
 from provlog.importers.jsonpool import Converter
-from provlog.importers.jsonpool import Identities
+from provlog.importers.pyrepr import Identities
 from provlog.reader import _lines
 from provlog.reader import _open
 from provlog.reader import _TOO_LONG
