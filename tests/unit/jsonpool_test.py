@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -299,3 +301,28 @@ def test_header_says_imported(home: Path, tmp_path: Path) -> None:
     assert header['host'] == 'host-not-logged'
     assert header['pid'] == os.getpid()
     assert 'imported' in _gaps(done.run_dir)
+
+
+def test_write_failure_leaves_nothing(home: Path, tmp_path: Path) -> None:
+    """A write that fails mid-run (file size limit) leaves no partial run."""
+    out = tmp_path / 'out'
+    out.mkdir()
+    script = (
+        'import resource, signal, sys\n'
+        'signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n'
+        'resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500))\n'
+        'from provlog.cli import main\n'
+        'sys.exit(main(sys.argv[1:]))\n'
+    )
+    argv = ['import', 'jsonpool', str(home), '-o', str(out)]
+    done = subprocess.run(
+        [sys.executable, '-c', script, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count('\n') == 1, done.stderr
+    assert 'File too large' in done.stderr
+    assert list(out.iterdir()) == []
