@@ -280,15 +280,17 @@ _IMPORT_COUNTS = (
     (
         'parents_ambiguous',
         'import-parent-unknown',
-        (
-            'calls whose parent is '
-            'unknown (several executions of the caller were open)'
-        ),
+        'calls whose parent is unknown (caller had several open)',
     ),
     (
         'callers_unknown',
         'import-caller-unknown',
         'calls with no sending record: caller and parent unknown',
+    ),
+    (
+        'records_unusable',
+        'import-records-unusable',
+        'Academy records without a usable time or action tag, left out',
     ),
 )
 

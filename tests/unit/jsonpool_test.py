@@ -326,3 +326,15 @@ def test_write_failure_leaves_nothing(home: Path, tmp_path: Path) -> None:
     assert done.stderr.count('\n') == 1, done.stderr
     assert 'File too large' in done.stderr
     assert list(out.iterdir()) == []
+
+
+def test_unusable_records_counted(home: Path, tmp_path: Path) -> None:
+    """An action record with no time or no tag is left out, and counted."""
+    log = _log(home)
+    records = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    records[1]['created'] = 'soon'  # the start record
+    records[3]['academy.action_tag'] = 'None'  # the success record
+    records[3]['args'] = "('square', None)"
+    log.write_bytes(b''.join(orjson.dumps(r) + b'\n' for r in records))
+    done = import_config(home / 'logs' / CONFIG, tmp_path / 'out')
+    assert _gaps(done.run_dir)['import-records-unusable'] == 2

@@ -246,6 +246,7 @@ def _convert(
         'lines_cut': stats['cut'],
         'parents_ambiguous': counts.parents_ambiguous,
         'callers_unknown': counts.callers_unknown,
+        'records_unusable': counts.unusable,
         'identities_unresolved': sorted(counts.unresolved)[:20],
         'limits': list(LIMITS),
     }
