@@ -66,6 +66,8 @@ class Counts:
     parents_ambiguous: int = 0
     callers_unknown: int = 0
     records: int = 0
+    #: Records of an action or agent that had no usable time or tag.
+    unusable: int = 0
 
 
 def _float(text: object) -> float | None:
@@ -94,6 +96,7 @@ class Converter:
         self.scrubber = scrubber
         self.counts = Counts()
         self._open: dict[str, dict[str, Any] | None] = {}  # tag -> agent
+        self._actions: dict[str, object] = {}  # open tag -> action name
         self._pending: dict[
             str, tuple[dict[str, Any], dict[str, list[str]]]
         ] = {}
@@ -170,17 +173,20 @@ class Converter:
         self.counts.records += 1
         t = _float(record.get('created'))
         if t is None:
+            if any(k.startswith('academy.') for k in record):
+                self.counts.unusable += 1
             return []
         state = record.get('academy.action_state')
         if isinstance(state, str):
             return self._action(state, record, t)
         return self._other(record, t)
 
-    def _action(  # noqa: C901, PLR0912 - one branch per state
+    def _action(  # noqa: C901, PLR0912, PLR0915 - one branch per state
         self, state: str, record: dict[str, Any], t: float
     ) -> list[dict[str, Any]]:
         tag = tag_of(record)
         if tag is None:
+            self.counts.unusable += state != 'waiting'
             return []
         out: list[dict[str, Any]] = []
         line: dict[str, Any] = {'e': state, 'tag': tag, 't': t}
@@ -227,8 +233,10 @@ class Converter:
             if agent is not None:
                 line['agent'] = agent
             self._open[tag] = agent
+            self._actions[tag] = line['action']
         elif state in _EXEC_END:
             self._open.pop(tag, None)
+            self._actions.pop(tag, None)
             if state == 'execute_exception':
                 line['error'] = self._error(record)
         else:
@@ -334,8 +342,8 @@ class Converter:
         self, record: dict[str, Any], agent: dict[str, Any], t: float
     ) -> list[dict[str, Any]]:
         action = record.get('academy.action')
-        for tag in reversed(self._open):
-            if self._open[tag] is None:
+        for tag in reversed(self._open):  # the latest of that action
+            if self._open[tag] is None and self._actions.get(tag) == action:
                 self._open[tag] = agent
                 line = {'e': 'exec_agent', 'tag': tag, 't': t, 'agent': agent}
                 return [{**line, 'action': action}]
