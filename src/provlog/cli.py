@@ -237,6 +237,9 @@ def _parser() -> argparse.ArgumentParser:
         help='output file (default: report.html in the run folder)',
     )
     _runs_parser(sub)
+    from provlog.importers.pool import add_parser  # noqa: PLC0415
+
+    add_parser(sub)
     return parser
 
 
@@ -484,6 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             return _error(str(exc), exc.code)
     if args.command == 'diff':  # two runs: loads both itself
         return _diff(args)
+    if args.command == 'import':  # writes a run: nothing to load
+        from provlog.importers.pool import run_command  # noqa: PLC0415
+
+        return run_command(args)
     try:
         if args.command == 'runs':
             from provlog.runs import list_runs  # noqa: PLC0415
