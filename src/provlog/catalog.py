@@ -29,6 +29,8 @@ import sys
 import time
 from collections.abc import Iterator
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -38,6 +40,7 @@ import orjson
 
 from provlog.gcpause import paused_gc
 from provlog.graph import load
+from provlog.graph import RunGraph
 from provlog.merge import JOURNAL_SUFFIX
 from provlog.merge import run_folders
 from provlog.query import QueryResult
@@ -49,7 +52,13 @@ from provlog.reader import show
 from provlog.runs import journal_key
 from provlog.runs import remember_summary
 
-__all__ = ['STORE_DIR', 'Catalogue', 'Update', 'is_catalogue', 'open_catalogue']
+__all__ = [
+    'STORE_DIR',
+    'Catalogue',
+    'Update',
+    'is_catalogue',
+    'open_catalogue',
+]
 
 #: The catalogue's folder inside the folder of runs.
 STORE_DIR = '.provlog-store'
@@ -100,6 +109,12 @@ class Catalogue:
         self.store = store
         self._path = folder / STORE_DIR
         self._manifest = _read_manifest(self._path / _MANIFEST)
+        #: Graph IRI -> run folder name, for the runs in the store.
+        self._iris = {
+            e['graph']: n
+            for n, e in self._manifest['runs'].items()
+            if 'graph' in e
+        }
 
     @property
     def graphs(self) -> dict[str, str]:
@@ -136,6 +151,7 @@ class Catalogue:
                 continue
             del entries[name]
             if 'graph' in entry:
+                self._iris.pop(entry['graph'], None)
                 self._drop(entry['graph'])
                 out.removed.append(name)
         self._drop_strays()
@@ -147,10 +163,7 @@ class Catalogue:
                 'changed runs)',
                 file=sys.stderr,
             )
-        for n, name in enumerate(todo):
-            self._load(name, keys[name], out)
-            if n % _COMPACT_AFTER == _COMPACT_AFTER - 1:
-                self._save()  # a crash keeps what is done
+        self._load_all(todo, keys, out)
         self._manifest['since_compact'] += len(out.loaded)
         if self._manifest['since_compact'] >= _COMPACT_AFTER:
             self.store.optimize()
@@ -181,52 +194,79 @@ class Catalogue:
             timeout=timeout,
         )
 
-    def _load(self, name: str, key: Any, out: Update) -> None:
-        run_dir = self.folder / name
+    def _load_all(
+        self, names: list[str], keys: dict[str, Any], out: Update
+    ) -> None:
+        """Read each run and load it; the next run is read meanwhile.
+
+        Oxigraph's bulk load runs outside the GIL, so reading and mapping
+        the next run overlaps it. The manifest is saved every few runs, so
+        a crash keeps what was done (graphs it does not know are dropped).
+        """
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            loading: tuple[_Read, Future[None]] | None = None
+            for n, name in enumerate([*names, None]):
+                read = None if name is None else self._read(name, keys, out)
+                if loading is not None:
+                    done, future = loading
+                    future.result()
+                    remember_summary(done.run_dir, done.key, done.graph)
+                    self._manifest['runs'][done.name] = {
+                        'key': done.key,
+                        'run': done.graph.run_id,
+                        'graph': done.iri,
+                    }
+                    out.loaded.append(done.name)
+                    loading = None
+                if n % _COMPACT_AFTER == _COMPACT_AFTER - 1:
+                    self._save()
+                if read is not None:
+                    loading = (read, pool.submit(self._ingest, read))
+
+    def _read(
+        self, name: str, keys: dict[str, Any], out: Update
+    ) -> _Read | None:
+        """Merge one run and write its PROV-O; ``None`` when it failed."""
+        run_dir, key = self.folder / name, keys[name]
         try:
             with paused_gc():
                 graph = load(run_dir)
                 nx = graph.nx
                 data = ''.join(ntriples(nx)).encode()
         except (JournalError, ValueError) as exc:
-            self._failed(name, key, str(exc), out)
-            return
+            error = str(exc)
         except OSError as exc:
             where = exc.filename if exc.filename is not None else run_dir
-            self._failed(name, key, f'{where}: {exc.strerror or exc}', out)
-            return
+            error = f'{where}: {exc.strerror or exc}'
         except RecursionError:
-            self._failed(name, key, f'{run_dir}: input nested too deeply', out)
-            return
+            error = f'{run_dir}: input nested too deeply'
+        else:
+            error = ''
+        if error:
+            self._failed(name, key, error, out)
+            return None
         iri = next(
             expand(node)
             for node, d in nx.nodes(data=True)
             if 'provlog:Run' in d.get('prov:type', ())
         )
-        twin = next(
-            (
-                other
-                for other, entry in self._manifest['runs'].items()
-                if entry.get('graph') == iri
-            ),
-            None,
-        )
+        twin = self._iris.get(iri)
         if twin is not None:
             message = f'{run_dir}: the same run as {twin} (run {graph.run_id})'
             self._failed(name, key, message, out)
-            return
+            return None
+        self._iris[iri] = name
+        return _Read(name, run_dir, key, graph, iri, data)
+
+    def _ingest(self, read: _Read) -> None:
         import pyoxigraph  # noqa: PLC0415
 
-        self._drop(iri)  # a load a crash cut short
+        self._drop(read.iri)  # a load a crash cut short
         self.store.bulk_load(
-            data,
+            read.data,
             format=pyoxigraph.RdfFormat.N_TRIPLES,
-            to_graph=pyoxigraph.NamedNode(iri),
+            to_graph=pyoxigraph.NamedNode(read.iri),
         )
-        remember_summary(run_dir, key, graph)
-        entry = {'key': key, 'run': graph.run_id, 'graph': iri}
-        self._manifest['runs'][name] = entry
-        out.loaded.append(name)
 
     def _failed(self, name: str, key: Any, error: str, out: Update) -> None:
         self._manifest['runs'][name] = {'key': key, 'error': show(error)}
@@ -251,6 +291,18 @@ class Catalogue:
         tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')
         tmp.write_bytes(orjson.dumps(self._manifest))
         tmp.replace(path)
+
+
+@dataclass
+class _Read:
+    """A run read and mapped, ready to load."""
+
+    name: str
+    run_dir: Path
+    key: Any
+    graph: RunGraph
+    iri: str
+    data: bytes
 
 
 class _UnionView:
@@ -302,7 +354,8 @@ def open_catalogue(folder: Path) -> Iterator[Catalogue]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(
-                f'provlog: waiting for another command using {show(str(path))}',
+                'provlog: waiting for another command using '
+                + show(str(path)),
                 file=sys.stderr,
             )
             fcntl.flock(lock, fcntl.LOCK_EX)

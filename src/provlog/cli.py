@@ -396,7 +396,7 @@ def _is_catalogue(path: Path) -> bool:
 
 
 def _query_runs(args: argparse.Namespace) -> int:
-    """``provlog query DIR``: every run of a folder (:mod:`provlog.catalog`)."""
+    """``provlog query DIR``: the runs of a folder (:mod:`provlog.catalog`)."""
     from provlog.catalog import open_catalogue  # noqa: PLC0415
 
     if args.engine != 'oxigraph' or args.lenient:
@@ -413,7 +413,10 @@ def _query_runs(args: argparse.Namespace) -> int:
             text, bindings=bindings, timeout=args.timeout
         )
     for name, error in update.failed.items():
-        print(f'provlog: warning: skipped run {show(name)}: {error}', file=sys.stderr)
+        print(
+            f'provlog: warning: skipped run {show(name)}: {error}',
+            file=sys.stderr,
+        )
     _print_result(result, args.format)
     return 0
 
