@@ -29,8 +29,6 @@ import sys
 import time
 from collections.abc import Iterator
 from collections.abc import Mapping
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -66,7 +64,8 @@ _DB = 'oxigraph'
 _MANIFEST = 'manifest.json'
 _LOCK = 'lock'
 _VERSION = 1
-#: Bulk loads write uncompressed files; compact once this many runs came in.
+#: An update that loads this many runs compacts the store at its end (the
+#: database compacts itself in the background too, but lags bulk loads).
 _COMPACT_AFTER = 50
 
 
@@ -164,10 +163,8 @@ class Catalogue:
                 file=sys.stderr,
             )
         self._load_all(todo, keys, out)
-        self._manifest['since_compact'] += len(out.loaded)
-        if self._manifest['since_compact'] >= _COMPACT_AFTER:
-            self.store.optimize()
-            self._manifest['since_compact'] = 0
+        if len(out.loaded) >= _COMPACT_AFTER:
+            self.store.optimize()  # once, after a big load: a smaller store
         if out.loaded or out.removed or todo:
             self._save()
         out.seconds = time.perf_counter() - t0
@@ -197,31 +194,24 @@ class Catalogue:
     def _load_all(
         self, names: list[str], keys: dict[str, Any], out: Update
     ) -> None:
-        """Read each run and load it; the next run is read meanwhile.
+        """Read each run and bulk-load it into its graph.
 
-        Oxigraph's bulk load runs outside the GIL, so reading and mapping
-        the next run overlaps it. The manifest is saved every few runs, so
-        a crash keeps what was done (graphs it does not know are dropped).
+        The manifest is saved every few runs, so a crash keeps what was
+        done (graphs the manifest does not know are dropped next time).
         """
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            loading: tuple[_Read, Future[None]] | None = None
-            for n, name in enumerate([*names, None]):
-                read = None if name is None else self._read(name, keys, out)
-                if loading is not None:
-                    done, future = loading
-                    future.result()
-                    remember_summary(done.run_dir, done.key, done.graph)
-                    self._manifest['runs'][done.name] = {
-                        'key': done.key,
-                        'run': done.graph.run_id,
-                        'graph': done.iri,
-                    }
-                    out.loaded.append(done.name)
-                    loading = None
-                if n % _COMPACT_AFTER == _COMPACT_AFTER - 1:
-                    self._save()
-                if read is not None:
-                    loading = (read, pool.submit(self._ingest, read))
+        for n, name in enumerate(names):
+            read = self._read(name, keys, out)
+            if read is not None:
+                self._ingest(read)
+                remember_summary(read.run_dir, read.key, read.graph)
+                self._manifest['runs'][name] = {
+                    'key': read.key,
+                    'run': read.graph.run_id,
+                    'graph': read.iri,
+                }
+                out.loaded.append(name)
+            if n % _COMPACT_AFTER == _COMPACT_AFTER - 1:
+                self._save()
 
     def _read(
         self, name: str, keys: dict[str, Any], out: Update
@@ -324,7 +314,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict) or data.get('v') != _VERSION:
         # no manifest, or another version's: every graph is a stray
-        return {'v': _VERSION, 'runs': {}, 'since_compact': 0}
+        return {'v': _VERSION, 'runs': {}}
     return data
 
 
