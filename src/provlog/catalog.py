@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import os
 import sys
 import time
@@ -358,6 +359,8 @@ def open_catalogue(folder: Path) -> Iterator[Catalogue]:
             yield catalogue
         finally:
             store.flush()
-            # the last reference: the database closes before the lock goes
+            # the database must close before the lock goes: drop every
+            # reference, those in cycles (a query's frames) too
             catalogue.store = None
-            del store
+            del store, catalogue
+            gc.collect()
