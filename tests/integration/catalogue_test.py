@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -35,6 +34,9 @@ from provlog.cli import main
 from provlog.runs import SUMMARY_FILE
 
 RUN_IRI = 'https://w3id.org/provlog/id/run/'
+#: Lists the client summarizes in every run: means 15 and 0.5, beside the
+#: pipeline's own summary (mean 4.67 or 11.5)
+SUMMARIES = ([10.0, 20.0], [0.5])
 #: name -> (inputs, scale, extra failed invert calls from the client)
 PLAN = {
     'a': ([1.0, 2.0, 3.0], 0.5, 0),
@@ -59,6 +61,8 @@ async def _pipeline(
         for _ in range(failures):
             with pytest.raises(ZeroDivisionError):
                 await worker_a.invert(0.0)
+        for values in SUMMARIES:  # the same in every run
+            await worker_b.summarize(values)
     return Path(config.run_dir)
 
 
@@ -118,10 +122,10 @@ class TestGraphs:
     def test_named_by_the_run(self, folder: Path, made: dict[str, Path]):
         with open_catalogue(folder) as catalogue:
             update = catalogue.update()
-            assert sorted(update.loaded) == sorted(p.name for p in made.values())
-            assert catalogue.graphs == {
-                p.name: _iri(p) for p in made.values()
-            }
+            assert sorted(update.loaded) == sorted(
+                p.name for p in made.values()
+            )
+            assert catalogue.graphs == {p.name: _iri(p) for p in made.values()}
             runs = catalogue.sparql(
                 'SELECT ?g ?run WHERE { GRAPH ?g { ?run a provlog:Run } }',
             )
@@ -137,7 +141,9 @@ class TestGraphs:
         self, folder: Path, made: dict[str, Path], capsys
     ):
         rows = _query(capsys, folder, '@failed-actions')
-        one = [provlog.load(p).sparql('@failed-actions') for p in made.values()]
+        one = [
+            provlog.load(p).sparql('@failed-actions') for p in made.values()
+        ]
         assert len(rows) == sum(len(r.rows) for r in one)
 
 
@@ -147,22 +153,20 @@ class TestShippedQueries:
     def test_failure_rate(self, folder: Path, made: dict[str, Path], capsys):
         rows = _query(capsys, folder, '@runs-failure-rate')
         got = {r['run']: (int(r['actions']), int(r['failed'])) for r in rows}
-        stats = {
-            name: provlog.load(run).stats() for name, run in made.items()
-        }
+        stats = {name: provlog.load(run).stats() for name, run in made.items()}
         assert got == {
             _iri(made[n]): (s['actions'], s['states']['failed'])
             for n, s in stats.items()
         }
         # the planted failures: b has two more than a, c one more
         failed = {n: s['states']['failed'] for n, s in stats.items()}
-        assert failed['b'] - failed['a'] == 2  # noqa: PLR2004
+        assert failed['b'] - failed['a'] == 2
         assert failed['c'] - failed['a'] == 1
         rates = [float(r['rate']) for r in rows]
         assert rates == sorted(rates, reverse=True)
         assert rows[0]['run'] == _iri(made['b'])
 
-    @pytest.mark.parametrize('which', ['lowest', 'highest'])
+    @pytest.mark.parametrize('which', ('lowest', 'highest'))
     def test_best(self, folder: Path, made: dict[str, Path], capsys, which):
         rows = _query(
             capsys,
@@ -185,14 +189,25 @@ class TestShippedQueries:
             assert f'scale={PLAN[name][1]}' in row['arguments']
             assert row['action'] == 'run_pipeline'
 
-    def test_best_of_every_action(self, folder: Path, capsys):
+    @pytest.mark.parametrize(
+        ('which', 'mean', 'inputs'),
+        (('lowest', 0.5, '[0.5]'), ('highest', 15.0, '[10.0,20.0]')),
+    )
+    def test_best_of_every_action(
+        self, folder: Path, capsys, which: str, mean: float, inputs: str
+    ):
         rows = _query(
-            capsys, folder, '@runs-best-lowest', '--bind', 'field="mean"'
+            capsys, folder, f'@runs-best-{which}', '--bind', 'field="mean"'
         )
         # run_pipeline and summarize both return a mean, in each run
-        assert sorted(r['action'] for r in rows) == ['run_pipeline'] * 3 + [
-            'summarize'
-        ] * 3
+        assert (
+            sorted(r['action'] for r in rows)
+            == ['run_pipeline'] * 3 + ['summarize'] * 3
+        )
+        best = [r for r in rows if r['action'] == 'summarize']
+        assert {(float(r['value']), r['arguments']) for r in best} == {
+            (mean, f'arg0={inputs}')
+        }
 
     def test_using_value(self, folder: Path, made: dict[str, Path], capsys):
         graph = provlog.load(made['b']).nx
@@ -216,7 +231,11 @@ class TestShippedQueries:
         }
         assert {r['sha256'] for r in rows} == {sha}
         nobody = _query(
-            capsys, folder, '@runs-using-value', '--bind', f'sha256="{"0" * 64}"'
+            capsys,
+            folder,
+            '@runs-using-value',
+            '--bind',
+            f'sha256="{"0" * 64}"',
         )
         assert nobody == []
 
@@ -224,7 +243,12 @@ class TestShippedQueries:
         rows = _query(capsys, folder, '@runs-differing-args')
         a, b, c = (_iri(made[n]) for n in 'abc')
         got = {
-            (r['action'], r['role'], r['preview'], frozenset(r['runs'].split()))
+            (
+                r['action'],
+                r['role'],
+                r['preview'],
+                frozenset(r['runs'].split()),
+            )
             for r in rows
         }
         assert {int(r['ofRuns']) for r in rows} == {3}
@@ -288,6 +312,15 @@ class TestIncremental:
         rows = _query(capsys, folder, '@runs-failure-rate')
         assert {r['run'] for r in rows} == {_iri(made[n]) for n in 'ab'}
 
+    def test_manifest_lost(self, folder: Path, made: dict[str, Path]):
+        before = _graph_sizes(folder)
+        (folder / STORE_DIR / 'manifest.json').unlink()  # a crash, say
+        with open_catalogue(folder) as catalogue:
+            update = catalogue.update()
+        # graphs it no longer knows are dropped, the runs loaded again
+        assert sorted(update.loaded) == sorted(p.name for p in made.values())
+        assert _graph_sizes(folder, update=False) == before
+
     def test_summaries_written(self, folder: Path, made: dict[str, Path]):
         _graph_sizes(folder)
         for run in made.values():
@@ -299,13 +332,13 @@ class TestRefused:
 
     @pytest.mark.parametrize(
         'text',
-        [
+        (
             'INSERT DATA { <urn:a> <urn:b> <urn:c> }',
             'CLEAR GRAPH <urn:a>',
             'DROP ALL',
             'SELECT * FROM <urn:a> WHERE { ?s ?p ?o }',
             'SELECT * WHERE { SERVICE <http://x/> { ?s ?p ?o } }',
-        ],
+        ),
     )
     def test_updates(self, folder: Path, capsys, text: str):
         before = _graph_sizes(folder)
@@ -315,7 +348,9 @@ class TestRefused:
         assert _graph_sizes(folder, update=False) == before
 
     def test_rdflib_engine(self, folder: Path, capsys):
-        assert main(['query', str(folder), '@where', '--engine', 'rdflib']) == 2
+        assert (
+            main(['query', str(folder), '@where', '--engine', 'rdflib']) == 2
+        )
         assert 'folder of runs' in capsys.readouterr().err
 
     def test_damaged_run(self, folder: Path, made: dict[str, Path], capsys):
