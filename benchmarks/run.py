@@ -308,7 +308,7 @@ def _catalogue_report(c: dict[str, Any]) -> list[str]:
         '',
         f'`benchmarks/bench_catalogue.py`: {runs:,} synthetic runs of about {actions:,} actions '
         f'({c["generate_s"]:.0f} s to write: a few distinct runs, copied under new run ids), '
-        f'{b["journal_bytes"] / 2**30:.1f} GiB of journals. Commands timed as a user runs them, '
+        f'{b["journal_bytes"] / 2**20:,.0f} MiB of journals. Commands timed as a user runs them, '
         'interpreter start included; medians of 3.',
         '',
         f'- first `provlog query DIR` (every run loaded): {b["build_s"]:.0f} s '
