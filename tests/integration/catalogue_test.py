@@ -323,6 +323,15 @@ class TestIncremental:
         del before[_iri(made['c'])]
         assert _graph_sizes(folder, update=False) == before
 
+    def test_same_run_twice(self, folder: Path, made: dict[str, Path]):
+        _graph_sizes(folder)
+        shutil.copytree(folder / made['a'].name, folder / 'a-copy')
+        with open_catalogue(folder) as catalogue:
+            update = catalogue.update()
+            assert list(update.failed) == ['a-copy']
+            assert 'the same run as' in update.failed['a-copy']
+            assert len(catalogue.graphs) == len(made)
+
     def test_summaries_written(self, folder: Path, made: dict[str, Path]):
         _graph_sizes(folder)
         for run in made.values():
