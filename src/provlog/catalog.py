@@ -135,6 +135,7 @@ class Catalogue:
         out = Update()
         entries: dict[str, dict[str, Any]] = self._manifest['runs']
         keys: dict[str, Any] = {}
+        dirty = False  # the manifest changed
         for run_dir in run_folders(self.folder):
             try:
                 keys[run_dir.name] = journal_key(run_dir)
@@ -150,6 +151,7 @@ class Catalogue:
                     out.failed[name] = entry['error']
                 continue
             del entries[name]
+            dirty = True
             if 'graph' in entry:
                 self._iris.pop(entry['graph'], None)
                 self._drop(entry['graph'])
@@ -166,7 +168,7 @@ class Catalogue:
         self._load_all(todo, keys, out)
         if len(out.loaded) >= _COMPACT_AFTER:
             self.store.optimize()  # once, after a big load: a smaller store
-        if out.loaded or out.removed or todo:
+        if dirty or todo:
             self._save()
         out.seconds = time.perf_counter() - t0
         return out
