@@ -671,7 +671,7 @@ def main() -> None:
         type=int,
         default=200,
         help='runs in the synthetic catalogue (the goal is 1000; building '
-        'it takes about 25 minutes on 2 cores)',
+        'it takes about 30 minutes on 2 cores)',
     )
     parser.add_argument('--catalogue-actions', type=int, default=1_000)
     args = parser.parse_args()
