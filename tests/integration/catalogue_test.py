@@ -402,3 +402,21 @@ class TestRefused:
                 _iri(p) for p in made.values()
             }
         assert (folder / STORE_DIR).is_dir()
+
+
+class TestStringBindings:
+    """``--bind VAR='"text"'`` binds a string, on both engines, for one run."""
+
+    @pytest.mark.parametrize('engine', ('oxigraph', 'rdflib'))
+    def test_one_run(self, made: dict[str, Path], capsys, engine: str):
+        text = (
+            'SELECT ?action ?execution WHERE { '
+            '?execution a provlog:ActionExecution ; provlog:actionName ?action }'
+        )
+        capsys.readouterr()
+        args = ['query', str(made['b']), text, '-f', 'json']
+        args += ['--bind', 'action="square"', '--engine', engine]
+        assert main(args) == 0
+        rows = orjson.loads(capsys.readouterr().out)['results']['bindings']
+        assert len(rows) == len(PLAN['b'][0])  # one square per input
+        assert {r['action']['value'] for r in rows} == {'square'}
