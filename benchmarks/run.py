@@ -274,6 +274,60 @@ def _commands_report(c: dict[str, Any]) -> list[str]:
     ]
 
 
+def catalogue(runs: int, actions: int) -> dict[str, Any]:
+    """Questions across runs: a synthetic catalogue (its own processes)."""
+    t0 = time.perf_counter()
+    out = _run_json(
+        [str(HERE / 'bench_catalogue.py'), 'all', str(runs), str(actions)],
+        timeout=4 * 3600,
+    )
+    print(f'  catalogue: {time.perf_counter() - t0:.0f} s', flush=True)
+    return out
+
+
+#: The scale goal of the catalogue: runs, actions per run.
+CATALOGUE_GOAL = (1_000, 1_000)
+
+
+def _catalogue_report(c: dict[str, Any]) -> list[str]:
+    b, inc = c['build'], c['incremental']
+    runs, actions = c['runs'], c['actions']
+    at = ''
+    if (runs, actions) != CATALOGUE_GOAL:
+        at = (
+            f" (at {runs:,} runs of {actions:,} actions, not the goal's "
+            f'{CATALOGUE_GOAL[0]:,} of {CATALOGUE_GOAL[1]:,}: '
+            '`python benchmarks/bench_catalogue.py all 1000 1000` measures it)'
+        )
+    listing = c['list']['runs_s']
+    one = c['users_one']['users_s']
+    update = inc['incremental_s']
+    return [
+        '',
+        '## Questions across runs: the catalogue',
+        '',
+        f'`benchmarks/bench_catalogue.py`: {runs:,} synthetic runs of about {actions:,} actions '
+        f'({c["generate_s"]:.0f} s to write: a few distinct runs, copied under new run ids), '
+        f'{b["journal_bytes"] / 2**20:,.0f} MiB of journals. Commands timed as a user runs them, '
+        'interpreter start included; medians of 3.',
+        '',
+        f'- first `provlog query DIR` (every run loaded): {b["build_s"]:.0f} s '
+        f'({b["build_s"] / max(b["loaded"], 1):.2f} s per run), store {b["store_bytes"] / 2**30:.1f} GiB '
+        f'on disk ({b["store_bytes"] / max(b["loaded"], 1) / 2**20:.1f} MiB per run), '
+        f'peak RSS {b["peak_rss_bytes"] / 2**20:.0f} MiB',
+        f'- a query that loads nothing (every run unchanged): {inc["unchanged_s"]:.2f} s',
+        f'- `@runs-using-value` for a value every run used: {c["users_all"]["users_s"]:.2f} s, '
+        f'{c["users_all"]["rows"]:,} rows',
+        '',
+        f'Goals{at}:',
+        '',
+        f'- `provlog runs DIR` once the store exists < 2 s: {listing:.2f} s, {_goal(listing < 2)}',
+        f'- `@runs-using-value` across all runs for a value one run used < 1 s: {one:.2f} s '
+        f'({c["users_one"]["rows"]} rows), {_goal(one < 1)}',
+        f'- the query after one new run was added (loads it) < 5 s: {update:.2f} s, {_goal(update < 5)}',
+    ]
+
+
 def _versions() -> str:
     names = [
         'academy-py',
@@ -474,6 +528,7 @@ def report(
     off: list[dict[str, Any]],
     vw: dict[str, Any],
     cmds: dict[str, Any],
+    cat: dict[str, Any],
     reps: int,
     calls: dict[str, int],
     elapsed: float,
@@ -564,11 +619,13 @@ def report(
         _compare_note(cmp_[-1] if cmp_ else None),
         *_views_report(vw),
         *_commands_report(cmds),
+        *_catalogue_report(cat),
         '',
         'Reproduce: `make bench` (this page), `python benchmarks/bench_capture.py D local trivial 5000 dict` '
         '(one capture run: config, exchange, variant, calls, payload), `python benchmarks/bench_offline.py 1000 --rdflib --prov` (one offline size, with rdflib and prov), '
         '`python benchmarks/bench_views.py exports|report|watch N` (one views part), '
-        '`python benchmarks/bench_commands.py 40000` (the commands).',
+        '`python benchmarks/bench_commands.py 40000` (the commands), '
+        '`python benchmarks/bench_catalogue.py all RUNS ACTIONS` (the catalogue).',
     ]
     return '\n'.join(lines) + '\n'
 
@@ -609,6 +666,14 @@ def main() -> None:
     parser.add_argument(
         '--output', default=str(ROOT / 'docs' / 'benchmarks.md')
     )
+    parser.add_argument(
+        '--catalogue-runs',
+        type=int,
+        default=200,
+        help='runs in the synthetic catalogue (the goal is 1000; building '
+        'it takes about 30 minutes on 2 cores)',
+    )
+    parser.add_argument('--catalogue-actions', type=int, default=1_000)
     args = parser.parse_args()
     t0 = time.perf_counter()
     print('capture cost ...', flush=True)
@@ -626,13 +691,23 @@ def main() -> None:
     vw = views(100_000, 10_000, 1_000_000)
     print('commands ...', flush=True)
     cmds = commands(40_000)
+    print('catalogue ...', flush=True)
+    cat = catalogue(args.catalogue_runs, args.catalogue_actions)
     calls = {
         'local': args.calls,
         'http': args.http_calls,
         'big': args.big_calls,
     }
     text = report(
-        cap, loops, off, vw, cmds, args.reps, calls, time.perf_counter() - t0
+        cap,
+        loops,
+        off,
+        vw,
+        cmds,
+        cat,
+        args.reps,
+        calls,
+        time.perf_counter() - t0,
     )
     Path(args.output).write_text(text)
     print(text)

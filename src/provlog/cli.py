@@ -17,7 +17,9 @@ from provlog import formats
 from provlog.graph import load
 from provlog.graph import RunGraph
 from provlog.query import BindingError
+from provlog.query import load_query
 from provlog.query import QueryError
+from provlog.query import QueryResult
 from provlog.rdf import NAMESPACES
 from provlog.reader import JournalError
 from provlog.reader import show
@@ -171,7 +173,10 @@ def _parser() -> argparse.ArgumentParser:
         help='walk the graph (default), or run the SPARQL on an engine',
     )
 
-    query = sub.add_parser('query', help='run a read-only SPARQL query')
+    query = sub.add_parser(
+        'query',
+        help='run a read-only SPARQL query (on a folder of runs: all of them)',
+    )
     run_arg(query)
     query.add_argument(
         'query',
@@ -188,7 +193,8 @@ def _parser() -> argparse.ArgumentParser:
         action='append',
         default=[],
         metavar='VAR=IRI',
-        help='substitute ?VAR with an IRI (repeatable): target=urn:uuid:…',
+        help='substitute ?VAR with an IRI, or a string in double quotes '
+        '(repeatable): target=urn:uuid:…, field=\'"loss"\'',
     )
     query.add_argument('--engine', choices=_ENGINES, default='oxigraph')
     query.add_argument(
@@ -377,18 +383,54 @@ def _bindings(pairs: list[str]) -> dict[str, str]:
 
 
 def _query(graph: RunGraph, args: argparse.Namespace) -> None:
-    from provlog.render import print_table  # noqa: PLC0415
-    from provlog.render import to_csv  # noqa: PLC0415
-
     result = graph.sparql(
         args.query,
         bindings=_bindings(args.bind),
         engine=args.engine,
         timeout=args.timeout,
     )
-    if args.format == 'json':
+    _print_result(result, args.format)
+
+
+def _is_catalogue(path: Path) -> bool:
+    from provlog.catalog import is_catalogue  # noqa: PLC0415
+
+    return is_catalogue(path)
+
+
+def _query_runs(args: argparse.Namespace) -> int:
+    """``provlog query DIR``: the runs of a folder (:mod:`provlog.catalog`)."""
+    from provlog.catalog import open_catalogue  # noqa: PLC0415
+
+    if args.engine != 'oxigraph' or args.lenient:
+        raise ValueError(  # exit 2, as a command line that cannot run
+            f'{show(str(args.run))} is a folder of runs, queried on Oxigraph '
+            'as its runs read whole: name one run (DIR/<run id>) for '
+            '--engine rdflib or --lenient',
+        )
+    text = load_query(args.query)
+    bindings = _bindings(args.bind)
+    with open_catalogue(args.run) as catalogue:
+        update = catalogue.update(progress=True)
+        result = catalogue.sparql(
+            text, bindings=bindings, timeout=args.timeout
+        )
+    for name, error in update.failed.items():
+        print(
+            f'provlog: warning: skipped run {show(name)}: {error}',
+            file=sys.stderr,
+        )
+    _print_result(result, args.format)
+    return 0
+
+
+def _print_result(result: QueryResult, fmt: str) -> None:
+    from provlog.render import print_table  # noqa: PLC0415
+    from provlog.render import to_csv  # noqa: PLC0415
+
+    if fmt == 'json':
         _write(orjson.dumps(result.to_json()))
-    elif args.format == 'csv':
+    elif fmt == 'csv':
         sys.stdout.write(to_csv(result))
     else:
         from rich.console import Console  # noqa: PLC0415
@@ -502,6 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             else:
                 print_runs(rows)
             return 0
+        if args.command == 'query' and _is_catalogue(args.run):
+            return _query_runs(args)
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':
             if args.json:

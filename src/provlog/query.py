@@ -287,7 +287,8 @@ def run_sparql(
             ``rdflib.Graph`` (``engine='rdflib'``).
         text: The query; the prefixes ``prov``, ``provlog``, ``plid``,
             ``uuid``, ``rdfs`` and ``xsd`` are predeclared.
-        bindings: Variable name -> IRI, substituted before evaluation.
+        bindings: Variable name -> IRI, substituted before evaluation;
+            a value in double quotes (``'"loss"'``) is a string literal.
         engine: ``'oxigraph'`` or ``'rdflib'``.
         timeout: Seconds before giving up (``None``: no limit). The query
             is abandoned, not stopped: it finishes in a daemon thread.
@@ -335,10 +336,23 @@ def _checked(text: str, bindings: Mapping[str, str], *, engine: str) -> Any:
                     else ''
                 ),
             )
+        if _is_literal(iri):
+            continue
         if not iri or any(c in _NOT_IN_IRI for c in iri) or ':' not in iri:
-            raise BindingError(show(name), f'{show(iri)}: not an absolute IRI')
+            raise BindingError(
+                show(name),
+                f'{show(iri)}: not an absolute IRI (or a "quoted" string)',
+            )
     # rdflib's engine runs the very parse that was checked
     return parsed.algebra if engine == 'rdflib' else parsed.text
+
+
+def _is_literal(value: str) -> bool:
+    """A binding in double quotes (``"loss"``) is a string literal.
+
+    An IRI never holds ``"``, so the two forms cannot be confused.
+    """
+    return len(value) >= 2 and value[0] == value[-1] == '"'  # noqa: PLR2004
 
 
 def _with_timeout(
@@ -371,7 +385,9 @@ def _run_oxigraph(
     import pyoxigraph  # noqa: PLC0415
 
     subs = {
-        pyoxigraph.Variable(k): pyoxigraph.NamedNode(v)
+        pyoxigraph.Variable(k): pyoxigraph.Literal(v[1:-1])
+        if _is_literal(v)
+        else pyoxigraph.NamedNode(v)
         for k, v in bindings.items()
     }
     try:
@@ -428,7 +444,10 @@ def _rdflib_answer(
 ) -> QueryResult:
     import rdflib  # noqa: PLC0415
 
-    init = {k: rdflib.URIRef(v) for k, v in bindings.items()}
+    init = {
+        k: rdflib.Literal(v[1:-1]) if _is_literal(v) else rdflib.URIRef(v)
+        for k, v in bindings.items()
+    }
     answer = graph.query(query, initBindings=init or None)
     if answer.type == 'ASK':
         return QueryResult(boolean=bool(answer.askAnswer))
@@ -476,9 +495,17 @@ def _syntax_message(message: str) -> str:
 # ---------------------------------------------------------------- canned
 
 
-def canned_queries() -> dict[str, str]:
-    """The shipped questions: name -> SPARQL text."""
+def canned_queries(*, across: bool = False) -> dict[str, str]:
+    """The shipped questions: name -> SPARQL text.
+
+    Args:
+        across: The questions across the runs of a folder
+            (``queries/across/``, :mod:`provlog.catalog`) instead of the
+            questions about one run.
+    """
     folder = importlib.resources.files('provlog') / 'queries'
+    if across:
+        folder = folder / 'across'
     return {
         entry.name.removesuffix('.rq'): entry.read_text(encoding='utf-8')
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)
@@ -489,15 +516,21 @@ def canned_queries() -> dict[str, str]:
 def load_query(spec: str) -> str:
     """Query text from ``spec``: literal SPARQL, ``@name`` or ``@file.rq``.
 
+    ``@name`` is a question about one run or across runs (both run on a
+    folder of runs; those across runs find nothing in a single run).
+
     Raises:
         QueryError: The named query or file does not exist.
     """
     if not spec.startswith('@'):
         return spec
     name = spec[1:]
-    canned = canned_queries()
-    if name in canned:
-        return canned[name]
+    one = canned_queries()
+    across = canned_queries(across=True)
+    if name in one:
+        return one[name]
+    if name in across:
+        return across[name]
     from pathlib import Path  # noqa: PLC0415
 
     path = Path(name)
@@ -505,5 +538,7 @@ def load_query(spec: str) -> str:
         return path.read_text(encoding='utf-8')
     raise QueryError(
         f'no query {spec!r}: not a file, and not one of '
-        + ', '.join(f'@{n}' for n in canned),
+        + ', '.join(f'@{n}' for n in one)
+        + '; across runs: '
+        + ', '.join(f'@{n}' for n in across),
     )

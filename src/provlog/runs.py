@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from provlog.graph import load
+from provlog.graph import RunGraph
 from provlog.merge import JOURNAL_SUFFIX
 from provlog.merge import newest_first
 from provlog.merge import run_folders
@@ -30,7 +31,13 @@ from provlog.merge import run_start
 from provlog.reader import JournalError
 from provlog.reader import show
 
-__all__ = ['SUMMARY_FILE', 'list_runs', 'summarize']
+__all__ = [
+    'SUMMARY_FILE',
+    'journal_key',
+    'list_runs',
+    'remember_summary',
+    'summarize',
+]
 
 SUMMARY_FILE = '.provlog-summary.json'
 _CACHE_VERSION = 1
@@ -61,7 +68,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     and ``None`` for the counts.
     """
     try:
-        key = _key(run_dir)
+        key = journal_key(run_dir)
     except OSError as exc:
         return _failed(run_dir, f'{run_dir}: {exc.strerror or exc}')
     cache = run_dir / SUMMARY_FILE
@@ -73,7 +80,12 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _key(run_dir: Path) -> list[list[Any]]:
+def journal_key(run_dir: Path) -> list[list[Any]]:
+    """Name, size and mtime (ns) of every journal: changes when one does.
+
+    Raises:
+        OSError: A journal cannot be listed or stat'ed.
+    """
     key = []
     for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
         st = path.stat()
@@ -128,10 +140,21 @@ def _failed(run_dir: Path, error: str) -> dict[str, Any]:
     }
 
 
+def remember_summary(
+    run_dir: Path, key: list[list[Any]], graph: RunGraph
+) -> None:
+    """Cache the summary of a run another command has just loaded.
+
+    ``key`` is :func:`journal_key` taken before the run was read, so a
+    journal that changed meanwhile makes the next listing merge again.
+    """
+    _write_cache(run_dir / SUMMARY_FILE, key, _summary(run_dir, graph))
+
+
 def _compute(run_dir: Path) -> dict[str, Any]:
     try:
         graph = load(run_dir)
-        stats = graph.stats()
+        return _summary(run_dir, graph)
     except (JournalError, ValueError) as exc:
         return _failed(run_dir, str(exc))
     except OSError as exc:
@@ -139,6 +162,10 @@ def _compute(run_dir: Path) -> dict[str, Any]:
         return _failed(run_dir, f'{where}: {exc.strerror or exc}')
     except RecursionError:
         return _failed(run_dir, f'{run_dir}: input nested too deeply')
+
+
+def _summary(run_dir: Path, graph: RunGraph) -> dict[str, Any]:
+    stats = graph.stats()
     headers = sorted(
         (p.header for p in graph.run.processes.values()),
         key=lambda h: h.get('t', 0.0),
