@@ -1,0 +1,213 @@
+"""Exports written as the graph is produced: N-Triples, Turtle, PROV-JSON.
+
+Each writer is a :class:`provlog.emit.Sink`: it gets every node and edge
+once, from :func:`provlog.emit.stream_graph`, and writes them out at once
+(N-Triples and Turtle) or spools them (PROV-JSON), so peak memory does not
+depend on the length of the run. The text of each node and relation is
+made by the same functions as the in-memory exports (:mod:`provlog.rdf`,
+:mod:`provlog.provjson`), so a streamed export is the in-memory one as a
+graph; only the order of records and the blank-node labels differ.
+
+Turtle is written as N-Triples after ``@prefix`` lines: every N-Triples
+document is a Turtle document. PROV-JSON's sections (``entity``,
+``activity``, ``agent``, ``used``, ...) are spooled to temporary files in
+one pass and concatenated into one document.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from typing import BinaryIO
+
+import orjson
+
+from provlog.emit import stream_graph
+from provlog.gcpause import paused_gc
+from provlog.model import PREFIXES
+from provlog.provjson import _record
+from provlog.provjson import RELATIONS
+from provlog.rdf import _attribute_lines
+from provlog.rdf import _iri
+from provlog.rdf import _KIND_CLASS
+from provlog.rdf import _literal
+from provlog.rdf import _relation_lines
+from provlog.rdf import _role
+from provlog.rdf import _TYPE
+from provlog.rdf import NAMESPACES
+from provlog.rdf import PROV
+from provlog.rdf import RDFS
+from provlog.stream import StreamMerge
+from provlog.stream import WINDOW
+
+__all__ = ['NTriplesSink', 'ProvJsonSink', 'export_stream']
+
+_CHUNK = 1 << 20
+
+
+class NTriplesSink:
+    """Writes N-Triples lines to ``out`` as nodes and edges come."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.terms: dict[str, str] = {}
+        self.roles: set[str] = set()
+        self.pending: list[str] = []
+        self.size = 0
+        self.relations = 0
+
+    def _put(self, text: str) -> None:
+        self.pending.append(text)
+        self.size += len(text)
+        if self.size > _CHUNK:
+            self.out.write(''.join(self.pending).encode())
+            self.pending = []
+            self.size = 0
+
+    def node(self, node: str, attrs: dict[str, Any]) -> None:
+        """The triples of one node."""
+        subject = _iri(node)
+        lines = [f'{subject} {_TYPE} {_KIND_CLASS[attrs["kind"]]} .\n']
+        terms = self.terms
+        for key, value in attrs.items():
+            if key != 'kind':
+                lines += _attribute_lines(subject, key, value, terms)
+        self._put(''.join(lines))
+
+    def edge(self, u: str, v: str, attrs: dict[str, Any]) -> None:
+        """The triples of one relation (direct and qualified)."""
+        self.relations += 1
+        self._put(
+            _relation_lines(
+                f'_:q{self.relations}',
+                _iri(u),
+                _iri(v),
+                attrs,
+                terms=self.terms,
+                roles=self.roles,
+            )
+        )
+
+    def close(self) -> None:
+        """The roles, then everything still pending."""
+        for role in sorted(self.roles):
+            self._put(f'{_role(role)} {_TYPE} <{PROV}Role> .\n')
+            self._put(f'{_role(role)} <{RDFS}label> {_literal(role)} .\n')
+        self.out.write(''.join(self.pending).encode())
+        self.pending = []
+
+
+_SECTIONS = ('entity', 'activity', 'agent')
+
+
+class ProvJsonSink:
+    """Spools PROV-JSON records by section; :meth:`close` writes the document."""
+
+    def __init__(self, out: BinaryIO, *, indent: bool = False) -> None:
+        self.out = out
+        self.indent = indent
+        self.folder = tempfile.TemporaryDirectory(prefix='provlog-json-')
+        self.spools: dict[str, BinaryIO] = {}
+        self.cache: dict[tuple[str, ...], Any] = {}
+        self.relations = 0
+        self._option = orjson.OPT_INDENT_2 if indent else 0
+        self._lead = b'\n    ' if indent else b''
+        self._colon = b': ' if indent else b':'
+
+    def _spool(self, section: str) -> BinaryIO:
+        spool = self.spools.get(section)
+        if spool is None:
+            path = Path(self.folder.name) / section
+            spool = self.spools[section] = path.open('w+b', buffering=_CHUNK)
+        return spool
+
+    def _put(self, section: str, key: str, record: dict[str, Any]) -> None:
+        spool = self.spools.get(section) or self._spool(section)
+        text = orjson.dumps(record, option=self._option)
+        if self.indent:
+            text = text.replace(b'\n', b'\n    ')
+        spool.write(
+            b',' + self._lead + orjson.dumps(key) + self._colon + text
+        )
+
+    def node(self, node: str, attrs: dict[str, Any]) -> None:
+        """One element record."""
+        self._put(attrs['kind'], node, _record(attrs, 'kind', self.cache))
+
+    def edge(self, u: str, v: str, attrs: dict[str, Any]) -> None:
+        """One relation record, with a fresh blank id."""
+        rel = attrs['rel']
+        record = _record(attrs, 'rel', self.cache)
+        src_key, dst_key = RELATIONS[rel]
+        record[src_key] = u
+        record[dst_key] = v
+        self.relations += 1
+        self._put(rel, f'_:r{self.relations}', record)
+
+    def close(self) -> None:
+        """Write the one document: prefixes, then each section in turn."""
+        out = self.out
+        nl = b'\n' if self.indent else b''
+        pad = b'\n  ' if self.indent else b''
+        prefix = orjson.dumps(PREFIXES, option=self._option)
+        out.write(b'{' + pad + b'"prefix"' + self._colon)
+        out.write(prefix.replace(b'\n', b'\n  ') if self.indent else prefix)
+        order = [s for s in _SECTIONS if s in self.spools]
+        order += [s for s in self.spools if s not in _SECTIONS]
+        for section in order:
+            spool = self.spools[section]
+            spool.flush()
+            spool.seek(1)  # past the first record's leading comma
+            out.write(b',' + pad + orjson.dumps(section) + self._colon + b'{')
+            shutil.copyfileobj(spool, out, _CHUNK)
+            out.write(pad + b'}')
+            spool.close()
+        out.write(nl + b'}')
+        self.folder.cleanup()
+
+
+def export_stream(
+    path: Path,
+    fmt: str,
+    out: BinaryIO,
+    *,
+    indent: bool = False,
+    lenient: bool = False,
+    window: float = WINDOW,
+) -> StreamMerge:
+    """Merge the run at ``path`` and write it in ``fmt`` to ``out``.
+
+    Args:
+        path: The run folder.
+        fmt: ``nt``, ``turtle`` or ``provjson``.
+        out: A binary file open for writing.
+        indent: Indent PROV-JSON for people.
+        lenient: Skip and count damaged journal lines instead of failing.
+        window: The merge's tolerance for clock skew, in seconds.
+
+    Returns:
+        The finished merge (its run, and the most actions open at once).
+    """
+    sink: NTriplesSink | ProvJsonSink
+    if fmt == 'provjson':
+        sink = ProvJsonSink(out, indent=indent)
+    elif fmt in {'nt', 'turtle'}:
+        if fmt == 'turtle':
+            out.write(
+                ''.join(
+                    f'@prefix {k}: <{v}> .\n' for k, v in NAMESPACES.items()
+                ).encode()
+            )
+        sink = NTriplesSink(out)
+    else:
+        raise ValueError(f'no streaming writer for {fmt!r}')
+    try:
+        with paused_gc():
+            merge = stream_graph(path, sink, lenient=lenient, window=window)
+        sink.close()
+    finally:
+        if isinstance(sink, ProvJsonSink):
+            sink.folder.cleanup()
+    return merge
