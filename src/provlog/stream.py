@@ -109,6 +109,8 @@ class StreamRun(MergedRun):
     processes' counts are final once the merge has read every journal.
     """
 
+    #: How many actions were emitted.
+    total: int = 0
     not_ended: int = 0
     unseen: _Few = field(default_factory=_Few)
     orphans: _Few = field(default_factory=_Few)
@@ -117,6 +119,7 @@ class StreamRun(MergedRun):
 
     def count(self, action: Action) -> None:
         """Count ``action`` (emitted) towards the run's gaps."""
+        self.total += 1
         if action.state == NOT_ENDED:
             self.not_ended += 1
         if action.caller_state == SUCCESS and not action.has_execution_side:
@@ -228,6 +231,11 @@ class StreamMerge:
         self.now = 0.0
         self.on_result: Callable[[Action], None] | None = None
         self._seq = 0
+
+    @property
+    def actions(self) -> int:
+        """How many actions have been emitted (all, once iterated)."""
+        return self.run.total
 
     def earliest_open_start(self) -> float:
         """The earliest start time of an open action (else now)."""

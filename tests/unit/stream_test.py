@@ -1,0 +1,149 @@
+"""The streaming merge and exports, on synthetic runs: equal to in-memory."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+from benchmarks.synthetic import make_run
+
+import provlog
+from provlog import emit
+from provlog.cli import main
+from provlog.stream import StreamMerge
+from tests.streamcheck import provjson_sections
+from tests.streamcheck import same_provjson
+from tests.streamcheck import same_rdf
+from tests.streamcheck import streamed
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic run of about 400 actions (nested calls, values, errors)."""
+    return make_run(tmp_path_factory.mktemp('stream'), 400, chain=5)
+
+
+def test_provjson_equals_in_memory(run: Path) -> None:
+    same_provjson(run)
+
+
+@pytest.mark.parametrize('fmt', ['nt', 'turtle'])
+def test_rdf_equals_in_memory(run: Path, fmt: str) -> None:
+    same_rdf(run, fmt)
+
+
+def test_rdf_isomorphic_small(tmp_path: Path) -> None:
+    same_rdf(make_run(tmp_path, 12), 'nt', exact=True)
+
+
+def test_compact_provjson_is_one_document(run: Path) -> None:
+    data, merge = streamed(run, 'provjson')
+    memory = provlog.load(run).serialize('provjson')
+    assert provjson_sections(data) == provjson_sections(memory)
+    assert merge.actions == len(provlog.load(run).run.actions)
+
+
+def test_derivations_survive_pruning(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pruning the derivation index after every action loses no link."""
+    monkeypatch.setattr(emit, '_PRUNE_EVERY', 1)
+    data, _ = streamed(run, 'provjson', window=0.01)
+    derived = orjson.loads(data)['wasDerivedFrom']
+    memory = provlog.load(run).to_provjson()['wasDerivedFrom']
+    assert len(derived) == len(memory) > 50
+    assert provjson_sections(data) == provjson_sections(
+        provlog.load(run).serialize('provjson')
+    )
+
+
+def test_open_actions_stay_bounded(tmp_path: Path) -> None:
+    """A long run of calls one after another: few actions open at once."""
+    long_run = make_run(tmp_path, 3000)
+    merge = StreamMerge(long_run, window=0.05)
+    emitted = sum(1 for _ in merge)
+    assert emitted == merge.actions > 3000
+    assert merge.high_water < 100, merge.high_water
+
+
+def test_received_index_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The derivation index keeps what later calls can match, no more."""
+    monkeypatch.setattr(emit, '_PRUNE_EVERY', 100)
+    long_run = make_run(tmp_path, 3000)
+    merge = StreamMerge(long_run, window=0.05)
+    builder = emit.StreamBuilder(merge, _Null())
+    builder.begin()
+    for action in merge:
+        builder.emit(action)
+    biggest = max(len(v) for v in builder.received.values())
+    assert biggest < 100, biggest
+
+
+class _Null:
+    def node(self, node: str, attrs: dict[str, object]) -> None:
+        del node, attrs
+
+    def edge(self, u: str, v: str, attrs: dict[str, object]) -> None:
+        del u, v, attrs
+
+
+def _shift(path: Path, by: float) -> None:
+    """Move every time in the journal ``path`` by ``by`` seconds."""
+    lines = []
+    for raw in path.read_bytes().splitlines():
+        line = orjson.loads(raw)
+        if isinstance(line.get('t'), float) and line['t'] > 0:
+            line['t'] += by
+        lines.append(orjson.dumps(line))
+    path.write_bytes(b'\n'.join(lines) + b'\n')
+
+
+def test_clock_skew_within_window(tmp_path: Path) -> None:
+    """A host whose clock is 2 s ahead: the same graph, still bounded."""
+    skewed = make_run(tmp_path, 300)
+    coordinator = sorted(skewed.glob('synthetic-1001-*.jsonl'))[0]
+    _shift(coordinator, 2.0)
+    merge = same_provjson(skewed)
+    assert merge.late == 0
+
+
+def test_missing_journal_gaps(tmp_path: Path) -> None:
+    """A worker's journal gone: the same gaps on the run entity."""
+    broken = make_run(tmp_path, 300)
+    for path in broken.glob('synthetic-1002-*.jsonl'):
+        path.unlink()
+    data, merge = streamed(broken, 'provjson')
+    memory = provlog.load(broken)
+    assert provjson_sections(data) == provjson_sections(
+        memory.serialize('provjson')
+    )
+    assert [g.message for g in merge.run.gaps()] == [
+        g.message for g in memory.run.gaps()
+    ]
+    assert merge.run.unseen.count > 0
+
+
+def test_cli_export_streams(
+    run: Path, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    out = tmp_path / 'run.provjson'
+    assert main(['export', str(run), '-f', 'provjson', '-o', str(out)]) == 0
+    assert provjson_sections(out.read_bytes()) == provjson_sections(
+        provlog.load(run).serialize('provjson')
+    )
+    assert not list(tmp_path.glob('.*.part'))
+    assert main(['export', str(run), '-f', 'nt']) == 0
+    text = capsysbinary.readouterr().out
+    assert text.count(b'\n') == len(
+        provlog.load(run).serialize('nt').splitlines()
+    ) + 1  # the newline the command line adds
+
+
+def test_streamed_provjson_indented(run: Path) -> None:
+    data, _ = streamed(run, 'provjson', indent=True)
+    assert data.startswith(b'{\n  "prefix": {\n    "provlog"')
+    assert orjson.loads(io.BytesIO(data).read())['entity']
