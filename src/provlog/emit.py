@@ -157,15 +157,19 @@ class StreamBuilder(_Builder):
 
     # -- the stream -------------------------------------------------------
 
-    def index(self, action: Action) -> None:
-        """Index the result of ``action`` (and its members) as received."""
+    def index(self, action: Action) -> bool:
+        """Index the result of ``action`` (and its members) as received.
+
+        Returns:
+            Whether that is done: false while no line names the caller.
+        """
         success = action.get(SUCCESS)
         desc = success.get('result') if success is not None else None
         if success is None or not isinstance(desc, dict):
-            return
+            return True
         caller = self.caller(action)
         if caller is None:
-            return
+            return False
         t = float(success['t'])
         node = f'plid:{action.tag}/result'
         found = [(node, desc)]
@@ -191,6 +195,7 @@ class StreamBuilder(_Builder):
                 bisect.insort(
                     self.received.setdefault((caller, sha), []), (t, entity)
                 )
+        return True
 
     def begin(self) -> None:
         """The processes, their software and code: from the headers."""

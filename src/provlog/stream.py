@@ -69,6 +69,8 @@ RECENT = 1 << 16
 #: The key a streamed ``start`` (or ``launch``) event gets when its parent
 #: is an action of the run: the parent's executor candidates.
 PARENT = '_parent_exec'
+#: The key a ``success`` event gets once its result is indexed.
+INDEXED = '_indexed'
 _SHOW = 4  # one more than the gap messages show: they add ', ...'
 _LOSS_KINDS = frozenset(
     {'dropped', 'lost', 'encode_error', 'gap', 'capture_off', 'resume'}
@@ -198,8 +200,9 @@ class StreamMerge:
         high_water: The most actions open at once.
         late: Events that came more than ``window`` after their action
             was emitted, and were not merged.
-        on_result: Called with an action when its ``success`` line is
-            folded (before the action is emitted).
+        on_result: Called with an action that has a ``success`` line
+            when a line is folded into it (before the action is emitted),
+            until it returns true (its result is indexed).
     """
 
     def __init__(
@@ -229,7 +232,7 @@ class StreamMerge:
         self.high_water = 0
         self.late = 0
         self.now = 0.0
-        self.on_result: Callable[[Action], None] | None = None
+        self.on_result: Callable[[Action], bool] | None = None
         self._seq = 0
 
     @property
@@ -382,8 +385,14 @@ class StreamMerge:
             found = self._parent(event.get('parent'))
             if found is not None:
                 event[PARENT] = found
-        elif kind == SUCCESS and self.on_result is not None:
-            self.on_result(action)
+        success = action.events.get(SUCCESS)
+        if (
+            success is not None
+            and INDEXED not in success
+            and self.on_result is not None
+            and self.on_result(action)
+        ):
+            success[INDEXED] = True  # a later line may name the caller
         if event['t'] > entry[1]:
             entry[1] = event['t']
         events = action.events

@@ -147,3 +147,27 @@ def test_streamed_provjson_indented(run: Path) -> None:
     data, _ = streamed(run, 'provjson', indent=True)
     assert data.startswith(b'{\n  "prefix": {\n    "provlog"')
     assert orjson.loads(io.BytesIO(data).read())['entity']
+
+
+def test_lines_out_of_order_within_window(tmp_path: Path) -> None:
+    """A journal whose ``sending`` lines come after the call's end.
+
+    One process's writer can write a line after later ones (threads hand
+    events over in any order): within the window, the line is merged into
+    its action as the in-memory merge does.
+    """
+    disordered = make_run(tmp_path, 200)
+    client = sorted(disordered.glob('synthetic-1000-*.jsonl'))[0]
+    lines = [orjson.loads(raw) for raw in client.read_bytes().splitlines()]
+    held: dict[str, dict[str, object]] = {}
+    out = []
+    for line in lines:
+        if line.get('e') == 'sending':
+            held[line['tag']] = line
+            continue
+        out.append(line)
+        if line.get('tag') in held and line['e'] == 'success':
+            out.append(held.pop(line['tag']))
+    client.write_bytes(b'\n'.join(orjson.dumps(x) for x in out) + b'\n')
+    merge = same_provjson(disordered)
+    assert merge.late == 0
