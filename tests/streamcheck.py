@@ -89,9 +89,7 @@ def canonical(graph: rdflib.Graph) -> set[tuple[Any, Any, Any]]:
         b: 'bnode ' + repr((sorted(into.get(b, [])), sorted(out.get(b, []))))
         for b in into.keys() | out.keys()
     }
-    return {
-        (names.get(s, s), p, names.get(o, o)) for s, p, o in graph
-    }
+    return {(names.get(s, s), p, names.get(o, o)) for s, p, o in graph}
 
 
 def same_rdf(run: Path, fmt: str, *, exact: bool = False) -> None:

@@ -47,12 +47,17 @@ _PRUNE_EVERY = 10_000
 class Sink(Protocol):
     """Where a streamed graph goes: nodes and edges, each once."""
 
-    def node(self, node: str, attrs: dict[str, Any]) -> None:
-        """One node with its attributes (``kind`` among them)."""
-        ...
+    def add(
+        self,
+        nodes: dict[str, dict[str, Any]],
+        edges: list[tuple[str, str, dict[str, Any]]],
+    ) -> None:
+        """Some nodes and edges, each given once.
 
-    def edge(self, u: str, v: str, attrs: dict[str, Any]) -> None:
-        """One edge from ``u`` to ``v``; ``attrs['rel']`` names it."""
+        ``nodes`` maps each node to its attributes (``kind`` among them);
+        ``edges`` are ``(u, v, attrs)`` from effect to cause, and
+        ``attrs['rel']`` names the relation.
+        """
         ...
 
 
@@ -92,12 +97,7 @@ class _Buffer:
 
     def flush(self, sink: Sink) -> None:
         """Hand the nodes and edges to ``sink``; keep only ``shared``."""
-        node = sink.node
-        for name, attrs in self.nodes.items():
-            node(name, attrs)
-        edge = sink.edge
-        for u, v, attrs in self.edges:
-            edge(u, v, attrs)
+        sink.add(self.nodes, self.edges)
         self.nodes = {}
         self.edges = []
 
@@ -215,7 +215,7 @@ class StreamBuilder(_Builder):
     def prune(self) -> None:
         """Drop results no later call can be derived from."""
         until = self.merge.earliest_open_start() - self.merge.window
-        for key, received in list(self.received.items()):
+        for _key, received in list(self.received.items()):
             n = bisect.bisect_right(received, (until, '\uffff'))
             if n > 1:
                 del received[: n - 1]

@@ -371,7 +371,7 @@ class _Builder:
         tag = action.tag
         name = action.name or 'unknown'
         start = action.get(START)
-        send = action.get(SENDING)
+        action.get(SENDING)
         exec_start = action.get(EXECUTE_START)
         caller_end_kind = action.caller_state
         exec_end_kind = action.execution_state

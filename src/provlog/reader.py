@@ -220,7 +220,9 @@ class JournalStream:
         self._events = _read(path, lenient, self._box)
         first = next(self._events, None)
         if not self._box:
-            raise JournalError(f'{show(path)}:1: empty file, no journal header')
+            raise JournalError(
+                f'{show(path)}:1: empty file, no journal header'
+            )
         self.result = self._box[0]
         self._first = first
 
@@ -233,7 +235,7 @@ class JournalStream:
 
 def _read(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
     path: Path,
-    lenient: bool,  # noqa: FBT001
+    lenient: bool,
     box: list[ReadResult],
 ) -> Iterator[dict[str, Any]]:
     """The events of one journal; its ``ReadResult`` goes into ``box``.

@@ -71,6 +71,8 @@ RECENT = 1 << 16
 PARENT = '_parent_exec'
 #: The key a ``success`` event gets once its result is indexed.
 INDEXED = '_indexed'
+_CALLER_ENDS = frozenset(CALLER_ENDS)
+_EXEC_ENDS = frozenset(EXECUTION_ENDS)
 _SHOW = 4  # one more than the gap messages show: they add ', ...'
 _LOSS_KINDS = frozenset(
     {'dropped', 'lost', 'encode_error', 'gap', 'capture_off', 'resume'}
@@ -86,9 +88,7 @@ def _first_seen(action: Action) -> tuple[float, str]:
 class _Few:
     """The first few actions by first-seen time, and how many in all."""
 
-    shown: list[tuple[tuple[float, str], Action]] = field(
-        default_factory=list
-    )
+    shown: list[tuple[tuple[float, str], Action]] = field(default_factory=list)
     count: int = 0
 
     def add(self, action: Action) -> None:
@@ -137,7 +137,9 @@ class StreamRun(MergedRun):
 
     def gaps(self) -> list[Gap]:
         """The gaps, as :meth:`MergedRun.gaps` words them."""
-        names = sorted(self.unseen_callees, key=self.unseen_callees.__getitem__)
+        names = sorted(
+            self.unseen_callees, key=self.unseen_callees.__getitem__
+        )
         return run_gaps(
             list(self.processes.values()),
             self.not_ended,
@@ -176,8 +178,10 @@ class _Journal:
             got.dropped,
         )
 
-    def timed(self, n: int) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
-        """``(t, journal, line, event)``: events without a time keep the last."""
+    def timed(
+        self, n: int
+    ) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
+        """``(t, journal, line, event)``; no time: the last time read."""
         t = 0.0
         if self.first is not None:
             t = float(self.first.get('t', t))
@@ -187,7 +191,7 @@ class _Journal:
             if got.__class__ is float or (
                 isinstance(got, (int, float)) and not isinstance(got, bool)
             ):
-                t = float(got)  # type: ignore[arg-type]
+                t = float(got)
             yield t, n, event['_line'], event
 
 
@@ -321,7 +325,9 @@ class StreamMerge:
             idents.append(start.get('callee'))
         return tuple(idents)
 
-    def _fold(self, journal: _Journal, event: dict[str, Any]) -> None:  # noqa: C901, PLR0912
+    def _fold(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
+        self, journal: _Journal, event: dict[str, Any]
+    ) -> None:
         """Fold one event, as :func:`provlog.merge._fold` does."""
         kind = event['e']
         result = journal.stream.result
@@ -371,8 +377,7 @@ class StreamMerge:
                 self.late += 1
                 return
             entry = self.open[tag] = [Action(tag), event['t']]
-            if len(self.open) > self.high_water:
-                self.high_water = len(self.open)
+            self.high_water = max(self.high_water, len(self.open))
         action: Action = entry[0]
         if not _earlier(event, action.events.get(kind)):
             return
@@ -393,11 +398,10 @@ class StreamMerge:
             and self.on_result(action)
         ):
             success[INDEXED] = True  # a later line may name the caller
-        if event['t'] > entry[1]:
-            entry[1] = event['t']
+        entry[1] = max(entry[1], event['t'])
         events = action.events
-        if any(k in events for k in CALLER_ENDS) and any(
-            k in events for k in EXECUTION_ENDS
+        if not _CALLER_ENDS.isdisjoint(events) and not _EXEC_ENDS.isdisjoint(
+            events
         ):
             self._seq += 1
             heapq.heappush(self.ready, (entry[1], self._seq, tag))

@@ -60,6 +60,37 @@ class NTriplesSink:
         self.size = 0
         self.relations = 0
 
+    def add(
+        self,
+        nodes: dict[str, dict[str, Any]],
+        edges: list[tuple[str, str, dict[str, Any]]],
+    ) -> None:
+        """The triples of some nodes and relations (direct and qualified)."""
+        terms = self.terms
+        lines: list[str] = []
+        for node, attrs in nodes.items():
+            subject = _iri(node)
+            lines.append(f'{subject} {_TYPE} {_KIND_CLASS[attrs["kind"]]} .\n')
+            for key, value in attrs.items():
+                if key != 'kind':
+                    lines += _attribute_lines(subject, key, value, terms)
+        n = self.relations
+        roles = self.roles
+        for u, v, attrs in edges:
+            n += 1
+            lines.append(
+                _relation_lines(
+                    f'_:q{n}',
+                    _iri(u),
+                    _iri(v),
+                    attrs,
+                    terms=terms,
+                    roles=roles,
+                )
+            )
+        self.relations = n
+        self._put(''.join(lines))
+
     def _put(self, text: str) -> None:
         self.pending.append(text)
         self.size += len(text)
@@ -67,30 +98,6 @@ class NTriplesSink:
             self.out.write(''.join(self.pending).encode())
             self.pending = []
             self.size = 0
-
-    def node(self, node: str, attrs: dict[str, Any]) -> None:
-        """The triples of one node."""
-        subject = _iri(node)
-        lines = [f'{subject} {_TYPE} {_KIND_CLASS[attrs["kind"]]} .\n']
-        terms = self.terms
-        for key, value in attrs.items():
-            if key != 'kind':
-                lines += _attribute_lines(subject, key, value, terms)
-        self._put(''.join(lines))
-
-    def edge(self, u: str, v: str, attrs: dict[str, Any]) -> None:
-        """The triples of one relation (direct and qualified)."""
-        self.relations += 1
-        self._put(
-            _relation_lines(
-                f'_:q{self.relations}',
-                _iri(u),
-                _iri(v),
-                attrs,
-                terms=self.terms,
-                roles=self.roles,
-            )
-        )
 
     def close(self) -> None:
         """The roles, then everything still pending."""
@@ -105,7 +112,7 @@ _SECTIONS = ('entity', 'activity', 'agent')
 
 
 class ProvJsonSink:
-    """Spools PROV-JSON records by section; :meth:`close` writes the document."""
+    """Spools PROV-JSON records by section; :meth:`close` writes it whole."""
 
     def __init__(self, out: BinaryIO, *, indent: bool = False) -> None:
         self.out = out
@@ -125,28 +132,40 @@ class ProvJsonSink:
             spool = self.spools[section] = path.open('w+b', buffering=_CHUNK)
         return spool
 
-    def _put(self, section: str, key: str, record: dict[str, Any]) -> None:
-        spool = self.spools.get(section) or self._spool(section)
-        text = orjson.dumps(record, option=self._option)
-        if self.indent:
-            text = text.replace(b'\n', b'\n    ')
-        spool.write(
-            b',' + self._lead + orjson.dumps(key) + self._colon + text
-        )
-
-    def node(self, node: str, attrs: dict[str, Any]) -> None:
-        """One element record."""
-        self._put(attrs['kind'], node, _record(attrs, 'kind', self.cache))
-
-    def edge(self, u: str, v: str, attrs: dict[str, Any]) -> None:
-        """One relation record, with a fresh blank id."""
-        rel = attrs['rel']
-        record = _record(attrs, 'rel', self.cache)
-        src_key, dst_key = RELATIONS[rel]
-        record[src_key] = u
-        record[dst_key] = v
-        self.relations += 1
-        self._put(rel, f'_:r{self.relations}', record)
+    def add(
+        self,
+        nodes: dict[str, dict[str, Any]],
+        edges: list[tuple[str, str, dict[str, Any]]],
+    ) -> None:
+        """Element records, and relation records with fresh blank ids."""
+        spools = self.spools
+        cache = self.cache
+        dumps = orjson.dumps
+        option = self._option
+        lead = self._lead
+        colon = self._colon
+        indent = self.indent
+        for node, attrs in nodes.items():
+            kind = attrs['kind']
+            spool = spools.get(kind) or self._spool(kind)
+            text = dumps(_record(attrs, 'kind', cache), option=option)
+            if indent:
+                text = text.replace(b'\n', b'\n    ')
+            spool.write(b',' + lead + dumps(node) + colon + text)
+        n = self.relations
+        for u, v, attrs in edges:
+            rel = attrs['rel']
+            record = _record(attrs, 'rel', cache)
+            src_key, dst_key = RELATIONS[rel]
+            record[src_key] = u
+            record[dst_key] = v
+            n += 1
+            spool = spools.get(rel) or self._spool(rel)
+            text = dumps(record, option=option)
+            if indent:
+                text = text.replace(b'\n', b'\n    ')
+            spool.write(b',' + lead + b'"_:r%d"' % n + colon + text)
+        self.relations = n
 
     def close(self) -> None:
         """Write the one document: prefixes, then each section in turn."""

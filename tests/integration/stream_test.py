@@ -12,7 +12,7 @@ from tests.streamcheck import same_provjson
 from tests.streamcheck import same_rdf
 
 
-@pytest.mark.parametrize('fmt', ['nt', 'turtle'])
+@pytest.mark.parametrize('fmt', ('nt', 'turtle'))
 def test_rdf_isomorphic(workflow_run: dict[str, Any], fmt: str) -> None:
     same_rdf(Path(workflow_run['run_dir']), fmt, exact=True)
 
@@ -28,11 +28,9 @@ def test_provjson_same_sections(workflow_run: dict[str, Any]) -> None:
     assert merge.late == 0
 
 
-def test_damaged_run(
-    procpool_run: dict[str, Any], tmp_path: Path
-) -> None:
+def test_damaged_run(procpool_run: dict[str, Any], tmp_path: Path) -> None:
     """Lost beginnings, a stray 1970 time and a lost journal: still equal."""
-    from tests.integration.traces_test import _copy_edited  # noqa: PLC0415
+    from tests.integration.traces_test import _copy_edited
 
     original = provlog.load(procpool_run['run_dir'])
     no_start = min(
@@ -48,7 +46,9 @@ def test_damaged_run(
     journals = sorted(folder.glob('*.jsonl'))
     stray = '00000000-0000-4000-8000-000000000001'
     with journals[0].open('ab') as out:
-        out.write(b'{"e":"execute_success","tag":"%s","t":0}\n' % stray.encode())
+        out.write(
+            b'{"e":"execute_success","tag":"%s","t":0}\n' % stray.encode()
+        )
     biggest = max(journals, key=lambda p: p.stat().st_size)
     biggest.unlink()  # a process whose journal is gone: gaps
     memory = provlog.load(folder)

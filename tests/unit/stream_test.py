@@ -29,7 +29,7 @@ def test_provjson_equals_in_memory(run: Path) -> None:
     same_provjson(run)
 
 
-@pytest.mark.parametrize('fmt', ['nt', 'turtle'])
+@pytest.mark.parametrize('fmt', ('nt', 'turtle'))
 def test_rdf_equals_in_memory(run: Path, fmt: str) -> None:
     same_rdf(run, fmt)
 
@@ -84,11 +84,8 @@ def test_received_index_stays_bounded(
 
 
 class _Null:
-    def node(self, node: str, attrs: dict[str, object]) -> None:
-        del node, attrs
-
-    def edge(self, u: str, v: str, attrs: dict[str, object]) -> None:
-        del u, v, attrs
+    def add(self, nodes: object, edges: object) -> None:
+        del nodes, edges
 
 
 def _shift(path: Path, by: float) -> None:
@@ -138,9 +135,10 @@ def test_cli_export_streams(
     assert not list(tmp_path.glob('.*.part'))
     assert main(['export', str(run), '-f', 'nt']) == 0
     text = capsysbinary.readouterr().out
-    assert text.count(b'\n') == len(
-        provlog.load(run).serialize('nt').splitlines()
-    ) + 1  # the newline the command line adds
+    assert (
+        text.count(b'\n')
+        == len(provlog.load(run).serialize('nt').splitlines()) + 1
+    )  # the newline the command line adds
 
 
 def test_streamed_provjson_indented(run: Path) -> None:

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
 
-__all__ = ['BUILTIN', 'Format', 'Streamed', 'get', 'names', 'register', 'streamed']
+__all__ = [
+    'BUILTIN',
+    'Format',
+    'Streamed',
+    'get',
+    'names',
+    'register',
+    'streamed',
+]
 
 #: Built-in formats: name -> ``module:Class``.
 BUILTIN: dict[str, str] = {
