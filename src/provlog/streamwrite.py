@@ -239,8 +239,9 @@ def export_to(
 ) -> int:
     """``provlog export``: the run in ``fmt`` to ``output`` (or stdout).
 
-    A file is written under a temporary name beside ``output`` and
-    renamed when whole, so a failed merge leaves no half document.
+    A regular file is written under a temporary name beside ``output``
+    and renamed when whole, so a failed merge leaves no half document;
+    anything else (a device, a FIFO) is written in place.
     PROV-JSON is indented, as the in-memory export writes it.
 
     Returns:
@@ -264,6 +265,14 @@ def export_to(
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, '<stdout>') from None
         return count
+    if output.exists() and not output.is_file():  # a device, a FIFO, ...
+        try:
+            with output.open('wb') as fh:
+                return streamed.stream(
+                    run, fh, indent=indent, lenient=lenient
+                )
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(output)) from None
     part = output.with_name(f'.{output.name}.part')
     try:
         with part.open('wb') as fh:
