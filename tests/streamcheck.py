@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,15 @@ def same_rdf(run: Path, fmt: str, *, exact: bool = False) -> None:
     assert canonical(got) == canonical(want)
     if exact:
         assert isomorphic(got, want)
+
+
+def provn_lines(text: bytes) -> list[str]:
+    """PROV-N lines, sorted, with relation ids ``_:rN`` blanked."""
+    return sorted(re.sub(r'_:r\d+', '_:r', line) for line in text.decode().splitlines())
+
+
+def same_provn(run: Path) -> None:
+    """Assert the streamed PROV-N of ``run`` has the in-memory lines."""
+    memory = provlog.load(run).serialize('provn')
+    data, _ = streamed(run, 'provn')
+    assert provn_lines(data) == provn_lines(memory)

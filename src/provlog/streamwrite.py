@@ -1,4 +1,4 @@
-"""Exports written as the graph is produced: N-Triples, Turtle, PROV-JSON.
+"""Exports written as the graph is produced: N-Triples, Turtle, PROV-JSON, PROV-N.
 
 Each writer is a :class:`provlog.emit.Sink`: it gets every node and edge
 once, from :func:`provlog.emit.stream_graph`, and writes them out at once
@@ -11,11 +11,13 @@ graph; only the order of records and the blank-node labels differ.
 Turtle is written as N-Triples after ``@prefix`` lines: every N-Triples
 document is a Turtle document. PROV-JSON's sections (``entity``,
 ``activity``, ``agent``, ``used``, ...) are spooled to temporary files in
-one pass and concatenated into one document.
+one pass and concatenated into one document. PROV-N is formatted by the
+``prov`` package, as in memory, a batch of records at a time.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
@@ -44,9 +46,17 @@ from provlog.rdf import RDFS
 from provlog.stream import StreamMerge
 from provlog.stream import WINDOW
 
-__all__ = ['NTriplesSink', 'ProvJsonSink', 'export_stream', 'export_to']
+__all__ = [
+    'NTriplesSink',
+    'ProvJsonSink',
+    'ProvNSink',
+    'export_stream',
+    'export_to',
+]
 
 _CHUNK = 1 << 20
+#: PROV-N records formatted at once by ``prov``.
+_PROVN_BATCH = 20_000
 
 
 class NTriplesSink:
@@ -114,13 +124,16 @@ _SECTIONS = ('entity', 'activity', 'agent')
 class ProvJsonSink:
     """Spools PROV-JSON records by section; :meth:`close` writes it whole."""
 
-    def __init__(self, out: BinaryIO, *, indent: bool = False) -> None:
+    def __init__(
+        self, out: BinaryIO, *, indent: bool = False, relations: int = 0
+    ) -> None:
         self.out = out
         self.indent = indent
         self.folder = tempfile.TemporaryDirectory(prefix='provlog-json-')
         self.spools: dict[str, BinaryIO] = {}
         self.cache: dict[tuple[str, ...], Any] = {}
-        self.relations = 0
+        #: Relations numbered so far (blank ids ``_:r1``, ...).
+        self.relations = relations
         self._option = orjson.OPT_INDENT_2 if indent else 0
         self._lead = b'\n    ' if indent else b''
         self._colon = b': ' if indent else b':'
@@ -189,6 +202,61 @@ class ProvJsonSink:
         self.folder.cleanup()
 
 
+class ProvNSink:
+    """PROV-N, each record formatted by the ``prov`` package, in batches.
+
+    Every :data:`_PROVN_BATCH` records, the batch is read into a
+    ``ProvDocument`` as PROV-JSON and its records written as PROV-N
+    lines: the text of each record is ``prov``'s own, as in the
+    in-memory export, and only a batch is held at once.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.json = ProvJsonSink(io.BytesIO())
+        self.count = 0
+        header = ['document'] + [
+            f'prefix {k} <{v}>' for k, v in PREFIXES.items()
+        ]
+        out.write(('\n  '.join([*header, '']) + '\n').encode())
+
+    def add(
+        self,
+        nodes: dict[str, dict[str, Any]],
+        edges: list[tuple[str, str, dict[str, Any]]],
+    ) -> None:
+        """Gather the records; write a batch when it is full."""
+        self.json.add(nodes, edges)
+        self.count += len(nodes) + len(edges)
+        if self.count >= _PROVN_BATCH:
+            self.spill()
+
+    def spill(self) -> None:
+        """Write the gathered records as PROV-N lines."""
+        from prov.model import ProvDocument  # noqa: PLC0415 - slow import
+
+        batch = self.json
+        self.json = ProvJsonSink(io.BytesIO(), relations=batch.relations)
+        self.count = 0
+        batch.close()
+        document = ProvDocument.deserialize(
+            content=batch.out.getvalue().decode(),  # type: ignore[attr-defined]
+            format='json',
+        )
+        self.out.write(
+            ''.join(
+                f'  {record.get_provn()}\n'
+                for record in document.get_records()
+            ).encode()
+        )
+
+    def close(self) -> None:
+        """The last batch and the document's end."""
+        self.spill()
+        self.json.folder.cleanup()
+        self.out.write(b'endDocument')
+
+
 def export_stream(
     path: Path,
     fmt: str,
@@ -202,7 +270,7 @@ def export_stream(
 
     Args:
         path: The run folder.
-        fmt: ``nt``, ``turtle`` or ``provjson``.
+        fmt: ``nt``, ``turtle``, ``provjson`` or ``provn``.
         out: A binary file open for writing.
         indent: Indent PROV-JSON for people.
         lenient: Skip and count damaged journal lines instead of failing.
@@ -211,9 +279,11 @@ def export_stream(
     Returns:
         The finished merge (its run, and the most actions open at once).
     """
-    sink: NTriplesSink | ProvJsonSink
+    sink: NTriplesSink | ProvJsonSink | ProvNSink
     if fmt == 'provjson':
         sink = ProvJsonSink(out, indent=indent)
+    elif fmt == 'provn':
+        sink = ProvNSink(out)
     elif fmt in {'nt', 'turtle'}:
         if fmt == 'turtle':
             out.write(
@@ -231,6 +301,8 @@ def export_stream(
     finally:
         if isinstance(sink, ProvJsonSink):
             sink.folder.cleanup()
+        elif isinstance(sink, ProvNSink):
+            sink.json.folder.cleanup()
     return merge
 
 

@@ -9,12 +9,17 @@ import pytest
 
 import provlog
 from tests.streamcheck import same_provjson
+from tests.streamcheck import same_provn
 from tests.streamcheck import same_rdf
 
 
 @pytest.mark.parametrize('fmt', ('nt', 'turtle'))
 def test_rdf_isomorphic(workflow_run: dict[str, Any], fmt: str) -> None:
     same_rdf(Path(workflow_run['run_dir']), fmt, exact=True)
+
+
+def test_provn_same_lines(workflow_run: dict[str, Any]) -> None:
+    same_provn(Path(workflow_run['run_dir']))
 
 
 def test_provjson_same_sections(workflow_run: dict[str, Any]) -> None:

@@ -11,10 +11,12 @@ from benchmarks.synthetic import make_run
 
 import provlog
 from provlog import emit
+from provlog import streamwrite
 from provlog.cli import main
 from provlog.stream import StreamMerge
 from tests.streamcheck import provjson_sections
 from tests.streamcheck import same_provjson
+from tests.streamcheck import same_provn
 from tests.streamcheck import same_rdf
 from tests.streamcheck import streamed
 
@@ -36,6 +38,14 @@ def test_rdf_equals_in_memory(run: Path, fmt: str) -> None:
 
 def test_rdf_isomorphic_small(tmp_path: Path) -> None:
     same_rdf(make_run(tmp_path, 12), 'nt', exact=True)
+
+
+def test_provn_equals_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROV-N in batches (several, here) has the in-memory record lines."""
+    monkeypatch.setattr(streamwrite, '_PROVN_BATCH', 100)
+    same_provn(make_run(tmp_path, 60))
 
 
 def test_compact_provjson_is_one_document(run: Path) -> None:

@@ -64,6 +64,21 @@ class ProvN:
         del indent
         return str(graph.to_prov().get_provn()).encode()
 
+    def stream(
+        self,
+        run: Path,
+        out: BinaryIO,
+        *,
+        indent: bool = False,
+        lenient: bool = False,
+    ) -> int:
+        """Merge ``run`` and write the document to ``out`` as it goes.
+
+        Returns:
+            How many actions the run has.
+        """
+        return _stream(run, self.name, out, indent=indent, lenient=lenient)
+
 
 class ProvXml:
     """PROV-XML, through the ``prov`` package and ``lxml``."""
