@@ -110,7 +110,9 @@ def same_rdf(run: Path, fmt: str, *, exact: bool = False) -> None:
 
 def provn_lines(text: bytes) -> list[str]:
     """PROV-N lines, sorted, with relation ids ``_:rN`` blanked."""
-    return sorted(re.sub(r'_:r\d+', '_:r', line) for line in text.decode().splitlines())
+    return sorted(
+        re.sub(r'_:r\d+', '_:r', line) for line in text.decode().splitlines()
+    )
 
 
 def same_provn(run: Path) -> None:

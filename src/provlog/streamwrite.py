@@ -1,4 +1,5 @@
-"""Exports written as the graph is produced: N-Triples, Turtle, PROV-JSON, PROV-N.
+"""Exports written as the graph is produced: N-Triples, Turtle, PROV-JSON,
+PROV-N.
 
 Each writer is a :class:`provlog.emit.Sink`: it gets every node and edge
 once, from :func:`provlog.emit.stream_graph`, and writes them out at once
@@ -340,9 +341,7 @@ def export_to(
     if output.exists() and not output.is_file():  # a device, a FIFO, ...
         try:
             with output.open('wb') as fh:
-                return streamed.stream(
-                    run, fh, indent=indent, lenient=lenient
-                )
+                return streamed.stream(run, fh, indent=indent, lenient=lenient)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(output)) from None
     part = output.with_name(f'.{output.name}.part')
