@@ -1,5 +1,4 @@
-"""Exports written as the graph is produced: N-Triples, Turtle, PROV-JSON,
-PROV-N.
+"""Exports written as the graph is produced: NT, Turtle, PROV-JSON, PROV-N.
 
 Each writer is a :class:`provlog.emit.Sink`: it gets every node and edge
 once, from :func:`provlog.emit.stream_graph`, and writes them out at once
