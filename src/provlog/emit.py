@@ -22,6 +22,9 @@ the distinct values in flight, not with the run.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import struct
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,24 @@ __all__ = ['Sink', 'StreamBuilder', 'stream_graph']
 
 #: Actions emitted between two prunings of the derivation index.
 _PRUNE_EVERY = 10_000
+#: An entry of the derivation index: the time (big-endian, so bytes sort
+#: as times do), the action tag's 16 bytes, then ``/n`` for member ``n``
+#: (bytes sort as the entities' names do, as in memory).
+_TIME = struct.Struct('>d')
+_LAST = b'\xff' * 32
+
+
+def _key(caller: str, sha: str) -> bytes:
+    """16 bytes for ``(caller, sha256)``: the index's key."""
+    return hashlib.blake2b(
+        f'{caller}\0{sha}'.encode(), digest_size=16
+    ).digest()
+
+
+def _entity(entry: bytes) -> str:
+    """The result entity an index entry names."""
+    tag = str(uuid.UUID(bytes=entry[8:24]))
+    return f'plid:{tag}/result{entry[24:].decode()}'
 
 
 class Sink(Protocol):
@@ -114,6 +135,9 @@ class StreamBuilder(_Builder):
         self.graph = self.buffer
         #: Agent node -> the first identity that named it.
         self.idents: dict[str, object] = {}
+        #: Digest of (caller, sha256) -> what it received: one entry, or
+        #: several in order; an entry packs time, tag and member.
+        self.compact: dict[bytes, bytes | list[bytes]] = {}
         self.emitted = 0
         merge.on_result = self.index
 
@@ -171,8 +195,7 @@ class StreamBuilder(_Builder):
         if caller is None:
             return False
         t = float(success['t'])
-        node = f'plid:{action.tag}/result'
-        found = [(node, desc)]
+        found = [(b'', desc)]
         members = desc.get('members')
         if isinstance(members, list):
             for n, member in enumerate(members):
@@ -181,8 +204,9 @@ class StreamBuilder(_Builder):
                     and len(member) == 2  # noqa: PLR2004
                     and isinstance(member[1], dict)
                 ):
-                    found.append((f'{node}/{n}', member[1]))
-        for entity, value in found:
+                    found.append((b'/%d' % n, member[1]))
+        tag = bytes.fromhex(action.tag.replace('-', ''))
+        for suffix, value in found:
             sha = value.get('sha256')
             kind = value.get('type')
             attrs = {
@@ -192,10 +216,30 @@ class StreamBuilder(_Builder):
                 else None,
             }
             if isinstance(sha, str) and _derivable(attrs):
-                bisect.insort(
-                    self.received.setdefault((caller, sha), []), (t, entity)
-                )
+                self.index_value(caller, sha, _TIME.pack(t) + tag + suffix)
         return True
+
+    def index_value(self, caller: str, sha: str, entry: bytes) -> None:
+        """Add ``entry`` (time, tag, member) under ``(caller, sha)``."""
+        key = _key(caller, sha)
+        known = self.compact.get(key)
+        if known is None:
+            self.compact[key] = entry
+        elif isinstance(known, bytes):
+            self.compact[key] = sorted((known, entry))
+        else:
+            bisect.insort(known, entry)
+
+    def match(self, caller: str, sha: str, t_start: float) -> str | None:
+        """The latest value ``caller`` received with hash ``sha`` by then."""
+        known = self.compact.get(_key(caller, sha))
+        if known is None:
+            return None
+        until = _TIME.pack(t_start) + _LAST
+        if isinstance(known, bytes):
+            return _entity(known) if known <= until else None
+        n = bisect.bisect_right(known, until)
+        return _entity(known[n - 1]) if n else None
 
     def begin(self) -> None:
         """The processes, their software and code: from the headers."""
@@ -214,10 +258,17 @@ class StreamBuilder(_Builder):
 
     def prune(self) -> None:
         """Drop results no later call can be derived from."""
-        until = self.merge.earliest_open_start() - self.merge.window
-        for _key, received in list(self.received.items()):
-            n = bisect.bisect_right(received, (until, '\uffff'))
-            if n > 1:
+        until = _TIME.pack(
+            max(0.0, self.merge.earliest_open_start() - self.merge.window)
+        )
+        compact = self.compact
+        for key, received in list(compact.items()):
+            if isinstance(received, bytes):
+                continue
+            n = bisect.bisect_right(received, until + _LAST)
+            if n == len(received):
+                compact[key] = received[-1]
+            elif n > 1:
                 del received[: n - 1]
 
     def finish(self) -> None:

@@ -791,15 +791,8 @@ class _Builder:
             current = stack.pop()
             attrs = self.graph.attrs(current)
             sha = attrs.get('provlog:sha256')
-            received = (
-                self.received.get((caller, sha))
-                if isinstance(sha, str) and _derivable(attrs)
-                else None
-            )
-            if received:
-                # the latest value received at or before the call started
-                n = bisect.bisect_right(received, (t_start, '\uffff'))
-                match = received[n - 1][1] if n else None
+            if isinstance(sha, str) and _derivable(attrs):
+                match = self.match(caller, sha, t_start)
                 if match is not None:
                     self.edge(
                         current,
@@ -809,6 +802,14 @@ class _Builder:
                     )
                     continue
             stack.extend(self.members.get(current, ()))
+
+    def match(self, caller: str, sha: str, t_start: float) -> str | None:
+        """The latest value ``caller`` received with hash ``sha`` by then."""
+        received = self.received.get((caller, sha))
+        if not received:
+            return None
+        n = bisect.bisect_right(received, (t_start, '\uffff'))
+        return received[n - 1][1] if n else None
 
 
 _VALUE_TERMS = {
