@@ -181,3 +181,24 @@ def test_lines_out_of_order_within_window(tmp_path: Path) -> None:
     client.write_bytes(b'\n'.join(orjson.dumps(x) for x in out) + b'\n')
     merge = same_provjson(disordered)
     assert merge.late == 0
+
+
+def test_pruned_index_keeps_the_latest_before_the_watermark(
+    run: Path,
+) -> None:
+    """Pruning keeps, per key, the last value before the earliest start."""
+    merge = StreamMerge(run, window=0.0)
+    builder = emit.StreamBuilder(merge, _Null())
+    tags = [f'00000000-0000-4000-8000-00000000000{n}' for n in range(4)]
+    for n, tag in enumerate(tags):
+        entry = emit._TIME.pack(float(n)) + bytes.fromhex(tag.replace('-', ''))
+        builder.index_value('uuid:c', 'ab', entry)
+    merge.now = 2.5  # nothing open: every later start is at 2.5 or after
+    builder.prune()
+    assert builder.match('uuid:c', 'ab', 2.6) == f'plid:{tags[2]}/result'
+    assert builder.match('uuid:c', 'ab', 3.0) == f'plid:{tags[3]}/result'
+    merge.now = 9.0
+    builder.prune()
+    assert builder.compact[emit._key('uuid:c', 'ab')] == entry
+    assert builder.match('uuid:c', 'ab', 9.0) == f'plid:{tags[3]}/result'
+    assert builder.match('uuid:x', 'ab', 9.0) is None
