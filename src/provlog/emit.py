@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import struct
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,8 +60,11 @@ def _key(caller: str, sha: str) -> bytes:
 
 def _entity(entry: bytes) -> str:
     """The result entity an index entry names."""
-    tag = str(uuid.UUID(bytes=entry[8:24]))
-    return f'plid:{tag}/result{entry[24:].decode()}'
+    h = entry[8:24].hex()
+    return (
+        f'plid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}'
+        f'/result{entry[24:].decode()}'
+    )
 
 
 class Sink(Protocol):
