@@ -231,6 +231,49 @@ def _views_report(v: dict[str, Any]) -> list[str]:
     ]
 
 
+def commands(n: int) -> dict[str, Any]:
+    """``provlog stats``, ``validate`` and ``why`` as users run them."""
+    t0 = time.perf_counter()
+    out = _run_json([str(HERE / 'bench_commands.py'), str(n)], timeout=1800)
+    print(f'  commands {n}: {time.perf_counter() - t0:.0f} s', flush=True)
+    return out
+
+
+#: Issue 16's goals for one command on a 40,000-action run: seconds, MiB.
+COMMAND_GOALS = {'stats': 1.0, 'validate': 10.0, 'why': 5.0}
+COMMAND_RSS_MB = 500
+
+
+def _commands_report(c: dict[str, Any]) -> list[str]:
+    rows, goals = [], []
+    for name, limit in COMMAND_GOALS.items():
+        f = c[name]
+        rows.append(
+            f'| `provlog {name}` | {f["s"]:.2f} | {f["peak_rss_mb"]:.0f} |'
+        )
+        ok = f['s'] < limit and f['peak_rss_mb'] < COMMAND_RSS_MB
+        goals.append(
+            f'- `{name}` under {limit:g} s and {COMMAND_RSS_MB} MB: {f["s"]:.2f} s, '
+            f'{f["peak_rss_mb"]:.0f} MiB, {_goal(ok)}',
+        )
+    return [
+        '',
+        f'## Commands on a {c["actions"]}-action run',
+        '',
+        'Each command as users run it, in a fresh process, on a synthetic run; wall time and peak RSS from the '
+        'operating system (`wait4`). `why` asks for the last round of the first chain (the deepest lineage) and '
+        'walks the graph (its default).',
+        '',
+        '| command | seconds | peak RSS MiB |',
+        '|---|---|---|',
+        *rows,
+        '',
+        'Goals:',
+        '',
+        *goals,
+    ]
+
+
 def _versions() -> str:
     names = [
         'academy-py',
@@ -430,6 +473,7 @@ def report(
     loops: Capture,
     off: list[dict[str, Any]],
     vw: dict[str, Any],
+    cmds: dict[str, Any],
     reps: int,
     calls: dict[str, int],
     elapsed: float,
@@ -519,10 +563,12 @@ def report(
         '',
         _compare_note(cmp_[-1] if cmp_ else None),
         *_views_report(vw),
+        *_commands_report(cmds),
         '',
         'Reproduce: `make bench` (this page), `python benchmarks/bench_capture.py D local trivial 5000 dict` '
         '(one capture run: config, exchange, variant, calls, payload), `python benchmarks/bench_offline.py 1000 --rdflib --prov` (one offline size, with rdflib and prov), '
-        '`python benchmarks/bench_views.py exports|report|watch N` (one views part).',
+        '`python benchmarks/bench_views.py exports|report|watch N` (one views part), '
+        '`python benchmarks/bench_commands.py 40000` (the commands).',
     ]
     return '\n'.join(lines) + '\n'
 
@@ -578,13 +624,15 @@ def main() -> None:
     off = offline([int(s) for s in args.sizes.split(',')], args.compare_at)
     print('views ...', flush=True)
     vw = views(100_000, 10_000, 1_000_000)
+    print('commands ...', flush=True)
+    cmds = commands(40_000)
     calls = {
         'local': args.calls,
         'http': args.http_calls,
         'big': args.big_calls,
     }
     text = report(
-        cap, loops, off, vw, args.reps, calls, time.perf_counter() - t0
+        cap, loops, off, vw, cmds, args.reps, calls, time.perf_counter() - t0
     )
     Path(args.output).write_text(text)
     print(text)

@@ -20,6 +20,7 @@ import statistics
 import warnings
 from collections.abc import AsyncIterator
 from collections.abc import Iterator
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from academy.agent import Agent
 from academy.exchange import LocalExchangeFactory
 from academy.exchange.cloud import spawn_http_exchange
 from academy.handle import Handle
+from academy.logging.configs.base import LogConfig
+from academy.logging.configs.multi import MultiLogging
 from academy.manager import Manager
 
 from provlog.academy import ProvenanceLogging
@@ -124,7 +127,7 @@ def _factory(mode: str) -> Iterator[tuple[Any, ProcessPoolExecutor | None]]:
 
 @contextlib.asynccontextmanager
 async def _manager(
-    config: ProvenanceLogging, mode: str
+    config: LogConfig, mode: str
 ) -> AsyncIterator[Manager[Any]]:
     with _factory(mode) as (factory, pool):
         async with await Manager.from_exchange_factory(
@@ -138,12 +141,19 @@ async def _manager(
 async def run_workflow(
     output_dir: str | Path,
     mode: str = 'procpool',
+    *,
+    also: Sequence[LogConfig] = (),
     **config_options: Any,
 ) -> dict[str, Any]:
-    """Run the workflow with provlog; return the run folder and outcomes."""
+    """Run the workflow with provlog; return the run folder and outcomes.
+
+    ``also``: other log configs to run beside provlog's (Academy's
+    ``MultiLogging``), e.g. Academy's ``JSONPoolLogging``.
+    """
     config = ProvenanceLogging(output_dir, **config_options)
     outcome: dict[str, Any] = {'run_dir': config.run_dir}
-    async with _manager(config, mode) as manager:
+    both = MultiLogging([*also, config]) if also else config
+    async with _manager(both, mode) as manager:
         worker_a = await manager.launch(WorkerA, name='worker-a')
         worker_b = await manager.launch(WorkerB, name='worker-b')
         coordinator = await manager.launch(

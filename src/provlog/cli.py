@@ -164,7 +164,12 @@ def _parser() -> argparse.ArgumentParser:
         action='store_true',
         help='print the SPARQL query used',
     )
-    why.add_argument('--engine', choices=_ENGINES, default='oxigraph')
+    why.add_argument(
+        '--engine',
+        choices=('networkx', *_ENGINES),
+        default='networkx',
+        help='walk the graph (default), or run the SPARQL on an engine',
+    )
 
     query = sub.add_parser('query', help='run a read-only SPARQL query')
     run_arg(query)
@@ -232,6 +237,9 @@ def _parser() -> argparse.ArgumentParser:
         help='output file (default: report.html in the run folder)',
     )
     _runs_parser(sub)
+    from provlog.importers.pool import add_parser  # noqa: PLC0415
+
+    add_parser(sub)
     return parser
 
 
@@ -370,7 +378,7 @@ def _bindings(pairs: list[str]) -> dict[str, str]:
         name, sep, iri = pair.partition('=')
         name = name.removeprefix('?').removeprefix('$')
         if not sep or not name.isidentifier() or not iri:
-            raise BindingError(f'--bind {show(repr(pair))}: expected VAR=IRI')
+            raise BindingError(show(repr(pair)), 'expected VAR=IRI')
         if iri.startswith('<') and iri.endswith('>'):
             iri = iri[1:-1]
         else:
@@ -492,6 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             return _error(str(exc), exc.code)
     if args.command == 'diff':  # two runs: loads both itself
         return _diff(args)
+    if args.command == 'import':  # writes a run: nothing to load
+        from provlog.importers.pool import run_command  # noqa: PLC0415
+
+        return run_command(args)
     try:
         if args.command == 'runs':
             from provlog.runs import list_runs  # noqa: PLC0415
@@ -533,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
         elif args.command == 'report':
             _report(graph, args)
     except BindingError as exc:  # the command line, not the query
-        return _error(str(exc), 2)
+        return _error(f'--bind {exc.name}: {exc.reason}', 2)
     except QueryError as exc:
         return _error(str(exc), 1)
     except (JournalError, ValueError) as exc:

@@ -256,7 +256,22 @@ def run_gaps(
     """
     gaps: list[Gap] = []
     for p in sorted(processes, key=lambda p: (p.label, p.process)):
-        gaps += _process_gaps(p)
+        gaps += _process_gaps(p) + _import_gaps(p)
+    imported = [
+        p for p in processes if isinstance(p.header.get(IMPORTED), dict)
+    ]
+    if imported:
+        gaps.append(
+            Gap(
+                'imported',
+                f'imported from Academy JSONPoolLogging logs ({len(imported)} '
+                'journals), not captured live: values only as their str() '
+                'text, hashed as text (not the originals); no host, resource '
+                'use, software context or what actions logged and printed; '
+                'callers, parents and executing agents inferred',
+                count=len(imported),
+            ),
+        )
     if not_ended:
         gaps.append(
             Gap(
@@ -286,6 +301,58 @@ def run_gaps(
                 f'their arguments and results are not recorded: '
                 f'{_some(shown, count)}',
                 count=count,
+            ),
+        )
+    return gaps
+
+
+#: The header field of a journal that ``provlog import`` wrote.
+IMPORTED = 'imported'
+#: Counts an import notes per journal -> gap code and what they mean.
+_IMPORT_COUNTS = (
+    ('lines_skipped', 'import-lines-skipped', 'damaged log lines skipped'),
+    ('lines_cut', 'import-lines-cut', 'log lines cut (unfinished last write)'),
+    (
+        'parents_ambiguous',
+        'import-parent-unknown',
+        'calls whose parent is unknown (caller had several open)',
+    ),
+    (
+        'callers_unknown',
+        'import-caller-unknown',
+        'calls with no sending record: caller and parent unknown',
+    ),
+    (
+        'records_unusable',
+        'import-records-unusable',
+        'Academy records without a usable time or action tag, left out',
+    ),
+)
+
+
+def _import_gaps(p: Process) -> list[Gap]:
+    """What the import of one journal could not carry, from its header."""
+    note = p.header.get(IMPORTED)
+    if not isinstance(note, dict):
+        return []
+    gaps: list[Gap] = []
+    source = _reason(note.get('file'))
+    for key, code, what in _IMPORT_COUNTS:
+        n = note.get(key)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            gaps.append(
+                Gap(code, f'{n} {what} in {source} ({p.label})', p.label, n)
+            )
+    unresolved = note.get('identities_unresolved')
+    if isinstance(unresolved, list) and unresolved:
+        names = ', '.join(_reason(u) for u in unresolved[:_SHOW_ACTIONS])
+        gaps.append(
+            Gap(
+                'import-identity-unresolved',
+                f'{len(unresolved)} identifiers in {source} ({p.label}) '
+                f'name no known uid: {names}',
+                p.label,
+                len(unresolved),
             ),
         )
     return gaps

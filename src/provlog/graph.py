@@ -114,7 +114,7 @@ class RunGraph:
         target: str | None = None,
         *,
         depth: int | None = None,
-        engine: str = 'oxigraph',
+        engine: str = 'networkx',
         **kwargs: Any,
     ) -> WhyNode:
         """How ``target`` was produced, as a derivation tree.

@@ -396,7 +396,7 @@ def why(
     value: object = None,
     has_value: bool = False,
     depth: int | None = None,
-    engine: str = 'oxigraph',
+    engine: str = 'networkx',
 ) -> tuple[WhyNode, str]:
     """The derivation tree of a target, and the SPARQL used to find it.
 
@@ -406,11 +406,18 @@ def why(
         value: With ``has_value``, find the entity holding this content.
         has_value: Look the target up by ``value``.
         depth: Expand at most this many action levels (``None``: all).
-        engine: ``'oxigraph'`` or ``'rdflib'``.
+        engine: ``'networkx'`` (the default) walks the run's graph, which
+            the details are read from anyway; ``'oxigraph'`` or
+            ``'rdflib'`` run the SPARQL :func:`_sparql_text` gives (the
+            same edges; on 40,000 actions, loading the store takes 5x the
+            rest of ``why``).
     """
     node = resolve_target(run, target, value=value, has_value=has_value)
-    store = run.query_store(engine)
-    edges = lineage_edges_sparql(store, node, engine=engine)
+    if engine == 'networkx':
+        edges = lineage_edges_nx(run.nx, node)
+    else:
+        store = run.query_store(engine)
+        edges = lineage_edges_sparql(store, node, engine=engine)
     root = expand(node)
     nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
     details = {iri: _details(run.nx, iri) for iri in nodes}
@@ -517,7 +524,7 @@ def _children(
 
 def _sparql_text(node: str, engine: str) -> str:
     header = ''.join(f'PREFIX {k}: <{v}>\n' for k, v in NAMESPACES.items())
-    if engine == 'oxigraph':
+    if engine != 'rdflib':  # the walk answers what this query does
         return header + edges_query(node)
     body = canned_queries()['lineage']
     return f'{header}# ?target = <{expand(node)}>\n{body}'

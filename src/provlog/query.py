@@ -65,7 +65,14 @@ class QueryError(ValueError):
 
 
 class BindingError(QueryError):
-    """A ``--bind`` the query cannot take: no such variable, not an IRI."""
+    """A binding the query cannot take: no such variable, not an IRI."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f'binding {name}: {reason}')
+        #: The variable, as given (shown safely).
+        self.name = name
+        #: What is wrong with it.
+        self.reason = reason
 
 
 @dataclass
@@ -320,8 +327,8 @@ def _checked(text: str, bindings: Mapping[str, str], *, engine: str) -> Any:
     for name, iri in bindings.items():
         if name not in parsed.bindable:
             raise BindingError(
-                f'--bind {show(name)}: the query has no variable '
-                f'?{show(name)} to bind'
+                show(name),
+                f'the query has no variable ?{show(name)} to bind'
                 + (
                     ' in its SELECT'
                     if parsed.algebra.algebra.name == 'SelectQuery'
@@ -329,9 +336,7 @@ def _checked(text: str, bindings: Mapping[str, str], *, engine: str) -> Any:
                 ),
             )
         if not iri or any(c in _NOT_IN_IRI for c in iri) or ':' not in iri:
-            raise BindingError(
-                f'--bind {show(name)}={show(iri)}: not an absolute IRI',
-            )
+            raise BindingError(show(name), f'{show(iri)}: not an absolute IRI')
     # rdflib's engine runs the very parse that was checked
     return parsed.algebra if engine == 'rdflib' else parsed.text
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -80,13 +81,28 @@ def _insides(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
     return {starts[tag]: records for tag, records in ends.items()}
 
 
+_OURS = re.compile(r'call \d+ (starts|ends)|thread work for call \d+')
+
+
+def _ours(messages: list[str]) -> list[str]:
+    """The lines the test's actions logged, without the runtime's own."""
+    return [m for m in messages if _OURS.fullmatch(m)]
+
+
 def _own(n: int, records: list[dict[str, Any]]) -> None:
     """Exactly the lines, output and warning call ``n`` produced."""
 
     def texts(kind: str) -> list[str]:
         return [r.get('msg') or r['text'] for r in records if r['k'] == kind]
 
-    assert texts('log') == [
+    # the runtime may log about this execution too (a busy machine:
+    # "Thread-pool executor ... is overloaded"); that is the call's own
+    logs = [r for r in records if r['k'] == 'log']
+    assert all(
+        r['logger'] == 'tests.chatty' or r['logger'].startswith('academy')
+        for r in logs
+    ), logs
+    assert _ours([r['msg'] for r in logs]) == [
         f'call {n} starts',
         f'call {n} ends',
         f'thread work for call {n}',
@@ -153,7 +169,7 @@ class TestAttribution:
             }
             """,
         ).rows
-        assert len(rows) == 3 * CALLS
+        assert len(_ours([r['msg']['value'] for r in rows])) == 3 * CALLS
         assert main_ok(graph)
 
 
@@ -258,7 +274,7 @@ class TestFlowcept:
             assert task['stdout'] == f'print from call {n}\nthread print {n}\n'
             assert task['stderr'].startswith(f'stderr from call {n}\n')
             logs = task['custom_metadata']['provlog']['logs']
-            assert [x['msg'] for x in logs] == [
+            assert _ours([x['msg'] for x in logs]) == [
                 f'call {n} starts',
                 f'call {n} ends',
                 f'thread work for call {n}',

@@ -178,6 +178,14 @@ class TestWhy:
             engine='rdflib',
         ) == lineage_edges_nx(graph.nx, target)
 
+    def test_engines_give_one_tree(self, procpool_run):
+        graph = provlog.load(procpool_run['run_dir'])
+        target = _final_result(graph)
+        walked = graph.why(target).to_json()  # the default: the graph walk
+        assert len(_actions(walked)) > 7
+        for engine in ('oxigraph', 'rdflib'):
+            assert graph.why(target, engine=engine).to_json() == walked
+
     def test_depth_limits_expansion(self, procpool_run):
         graph = provlog.load(procpool_run['run_dir'])
         full = graph.why(_final_result(graph)).to_json()

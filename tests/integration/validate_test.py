@@ -9,6 +9,7 @@ import orjson
 
 import provlog
 from provlog.cli import main
+from provlog.validate import schema_problems
 from tests.provcheck import check_provjson
 
 
@@ -92,3 +93,30 @@ class TestValidate:
             for p in orjson.loads(capsys.readouterr().out)['problems']
         }
         assert 'events-dropped' in codes
+
+
+_NOT_VALID = 'is not valid under any of the given schemas'
+_BOGUS = "Additional properties are not allowed ('bogus' was unexpected)"
+
+
+class TestSchemaByShape:
+    """Records are checked once per shape, and a bad one is still named."""
+
+    def test_each_bad_record_named_with_its_own_value(self, workflow_run):
+        doc = provlog.load(workflow_run['run_dir']).to_provjson()
+        assert schema_problems(doc) == []
+        first, second = list(doc['entity'])[-2:]  # after valid ones
+        doc['entity'][first]['bad'] = {'x': 41}  # same shape twice: both
+        doc['entity'][second]['bad'] = {'x': 42}
+        used = list(doc['used'])[-1]
+        del doc['used'][used]['prov:entity']
+        doc['bogus'] = 1
+        found = sorted(p.message for p in schema_problems(doc))
+        assert found == sorted(
+            [
+                f'document: {_BOGUS}',
+                f"entity/{first}/bad: {{'x': 41}} {_NOT_VALID}",
+                f"entity/{second}/bad: {{'x': 42}} {_NOT_VALID}",
+                f"used/{used}: 'prov:entity' is a required property",
+            ],
+        )

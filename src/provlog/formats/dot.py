@@ -200,7 +200,7 @@ def lineage_dot(
 def _too_many(nodes: int) -> ValueError:
     return ValueError(
         f'{nodes} nodes is too many to lay out (at most {MAX_SVG_NODES}); '
-        'use --format dot, or why TARGET --format svg for one result'
+        "use the 'dot' format, or the picture of one result's lineage"
     )
 
 
@@ -226,7 +226,7 @@ def dot_to_svg(dot: str) -> bytes:
         )
     except subprocess.TimeoutExpired:
         raise ValueError(
-            f'Graphviz took over {SVG_TIMEOUT:.0f} s; use --format dot'
+            f"Graphviz took over {SVG_TIMEOUT:.0f} s; use the 'dot' format"
         ) from None
     if done.returncode != 0:
         first = done.stderr.decode(errors='replace').strip().splitlines()

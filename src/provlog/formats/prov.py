@@ -92,7 +92,7 @@ class ProvXml:
         del indent
         if importlib.util.find_spec('lxml') is None:
             raise ValueError(
-                "--format provxml needs lxml: pip install 'provlog[xml]'",
+                "the provxml format needs lxml: pip install 'provlog[xml]'",
             )
         out = graph.to_prov().serialize(format='xml')
         return out.encode() if isinstance(out, str) else bytes(out)

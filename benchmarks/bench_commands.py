@@ -1,0 +1,70 @@
+"""What users wait for: ``provlog stats``, ``validate`` and ``why`` on one run.
+
+Each command runs as users run it, in a fresh process, on a synthetic run
+of N actions (``synthetic.py``); its wall time and its peak resident set
+size come from the operating system (``wait4``), not from estimates.
+``why`` asks for the deepest call: the last round of the first chain,
+whose lineage spans the whole chain. Prints one JSON object.
+
+Usage: ``python benchmarks/bench_commands.py N``
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from provlog.merge import merge_run
+from synthetic import make_run
+
+#: Rounds per chain in :func:`synthetic.make_run`.
+CHAIN = 50
+
+
+def deepest_call(run_dir: Path) -> str:
+    """The tag of the last ``run_pipeline`` call of the first chain."""
+    run = merge_run(run_dir)
+    rounds = sorted(
+        (min(e['t'] for e in a.events.values()), a.tag)
+        for a in run.actions.values()
+        if a.name == 'run_pipeline'
+    )
+    return rounds[min(CHAIN, len(rounds)) - 1][1]
+
+
+def timed(args: list[str]) -> dict[str, float]:
+    """Run ``provlog ARGS``; its wall seconds and peak RSS in MiB."""
+    exe = [sys.executable, '-m', 'provlog', *args]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(exe, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):  # validate says 1 for problems
+        raise SystemExit(f'provlog {" ".join(args)}: exit {proc.returncode}')
+    return {'s': seconds, 'peak_rss_mb': usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    n = int(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix='provlog-commands-') as tmp:
+        run_dir = make_run(Path(tmp), n)
+        run = str(run_dir)
+        out: dict[str, Any] = {'actions': n}
+        out['stats'] = timed(['stats', run])
+        out['validate'] = timed(['validate', run])
+        out['why'] = timed(['why', run, deepest_call(run_dir)])
+    sys.stdout.write(orjson.dumps(out).decode() + '\n')
+
+
+if __name__ == '__main__':
+    main()
