@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 
 import provlog
+from tests.integration import import_test
 from tests.streamcheck import same_provjson
 from tests.streamcheck import same_provn
 from tests.streamcheck import same_rdf
+
+
+#: A run imported from Academy's JSONPoolLogging logs (and its live twin).
+imported = import_test.both
 
 
 @pytest.mark.parametrize('fmt', ('nt', 'turtle'))
@@ -63,3 +68,12 @@ def test_damaged_run(procpool_run: dict[str, Any], tmp_path: Path) -> None:
         g.message for g in memory.run.gaps()
     ]
     same_rdf(folder, 'nt', exact=True)
+
+
+def test_imported_run(imported: dict[str, Any]) -> None:
+    """An imported run (no hosts, inferred callers, import gaps): equal."""
+    run_dir = imported['imported'].run_dir
+    merge = same_provjson(run_dir)
+    assert any(g.code == 'imported' for g in merge.run.gaps())
+    same_rdf(run_dir, 'nt', exact=True)
+    same_provn(run_dir)
