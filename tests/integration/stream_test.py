@@ -13,7 +13,6 @@ from tests.streamcheck import same_provjson
 from tests.streamcheck import same_provn
 from tests.streamcheck import same_rdf
 
-
 #: A run imported from Academy's JSONPoolLogging logs (and its live twin).
 imported = import_test.both
 
