@@ -55,6 +55,12 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+#: Attribute texts the N-Triples writer keeps before starting afresh.
+_TAILS = 100_000
+#: Attributes whose values are times: each is new, none is kept.
+_TIMES = frozenset({'prov:startTime', 'prov:endTime', 'prov:time'})
+#: Value types whose attribute text is kept (hashable, and common).
+_CACHED = frozenset({str, int, float, bool, tuple})
 #: PROV-N records formatted at once by ``prov``.
 _PROVN_BATCH = 20_000
 
@@ -69,6 +75,8 @@ class NTriplesSink:
         self.pending: list[str] = []
         self.size = 0
         self.relations = 0
+        #: (attribute, value, type) -> its triples' text after the subject
+        self.tails: dict[tuple[str, Any, type], tuple[str, ...]] = {}
 
     def add(
         self,
@@ -77,13 +85,28 @@ class NTriplesSink:
     ) -> None:
         """The triples of some nodes and relations (direct and qualified)."""
         terms = self.terms
+        tails = self.tails
+        if len(tails) > _TAILS:
+            tails.clear()
         lines: list[str] = []
         for node, attrs in nodes.items():
             subject = _iri(node)
             lines.append(f'{subject} {_TYPE} {_KIND_CLASS[attrs["kind"]]} .\n')
             for key, value in attrs.items():
-                if key != 'kind':
+                if key == 'kind':
+                    continue
+                if key in _TIMES or value.__class__ not in _CACHED:
                     lines += _attribute_lines(subject, key, value, terms)
+                    continue
+                # most attribute values repeat (types, labels, states):
+                # their text after the subject is made once
+                cached = (key, value, value.__class__)
+                tail = tails.get(cached)
+                if tail is None:
+                    tail = tails[cached] = tuple(
+                        _attribute_lines('', key, value, terms)
+                    )
+                lines += [subject + t for t in tail]
         n = self.relations
         roles = self.roles
         for u, v, attrs in edges:
