@@ -31,7 +31,7 @@ import orjson
 from provlog.emit import stream_graph
 from provlog.gcpause import paused_gc
 from provlog.model import PREFIXES
-from provlog.provjson import _record
+from provlog.provjson import _types
 from provlog.provjson import RELATIONS
 from provlog.rdf import _attribute_lines
 from provlog.rdf import _iri
@@ -144,6 +144,20 @@ class NTriplesSink:
 _SECTIONS = ('entity', 'activity', 'agent')
 
 
+def _own_record(
+    attrs: dict[str, Any], drop: str, cache: dict[tuple[str, ...], Any]
+) -> dict[str, Any]:
+    """``attrs`` made a PROV-JSON record in place (the sink owns them).
+
+    As :func:`provlog.provjson._record`, without the copy.
+    """
+    del attrs[drop]
+    types = attrs.get('prov:type')
+    if types is not None:
+        attrs['prov:type'] = _types(types, cache)
+    return attrs
+
+
 class ProvJsonSink:
     """Spools PROV-JSON records by section; :meth:`close` writes it whole."""
 
@@ -184,14 +198,14 @@ class ProvJsonSink:
         for node, attrs in nodes.items():
             kind = attrs['kind']
             spool = spools.get(kind) or self._spool(kind)
-            text = dumps(_record(attrs, 'kind', cache), option=option)
+            text = dumps(_own_record(attrs, 'kind', cache), option=option)
             if indent:
                 text = text.replace(b'\n', b'\n    ')
             spool.write(b',' + lead + dumps(node) + colon + text)
         n = self.relations
         for u, v, attrs in edges:
             rel = attrs['rel']
-            record = _record(attrs, 'rel', cache)
+            record = _own_record(attrs, 'rel', cache)
             src_key, dst_key = RELATIONS[rel]
             record[src_key] = u
             record[dst_key] = v
