@@ -202,3 +202,45 @@ def test_pruned_index_keeps_the_latest_before_the_watermark(
     assert builder.compact[emit._key('uuid:c', 'ab')] == entry
     assert builder.match('uuid:c', 'ab', 9.0) == f'plid:{tags[3]}/result'
     assert builder.match('uuid:x', 'ab', 9.0) is None
+
+
+def test_call_after_its_parent_ended(tmp_path: Path) -> None:
+    """A call made from a task that outlives its parent action.
+
+    The parent left the open table long before; the merge still knows it
+    was an action (and who ran it), as the in-memory merge does.
+    """
+    late_run = make_run(tmp_path, 100)
+    journal = sorted(late_run.glob('synthetic-1001-*.jsonl'))[0]
+    lines = [orjson.loads(raw) for raw in journal.read_bytes().splitlines()]
+    first = next(x for x in lines if x.get('action') == 'square')
+    t = max(x.get('t', 0.0) for x in lines) + 100.0
+    tag = '00000000-0000-4000-8000-00000000abcd'
+    extra = [
+        {
+            'e': 'start',
+            'tag': tag,
+            't': t,
+            'action': 'square',
+            'callee': first['callee'],
+            'parent': first['parent'],
+            'args': [],
+            'kwargs': {},
+        },
+        {'e': 'execute_start', 'tag': tag, 't': t + 1, 'action': 'square'},
+        {'e': 'execute_success', 'tag': tag, 't': t + 2},
+        {'e': 'success', 'tag': tag, 't': t + 3},
+    ]
+    with journal.open('ab') as out:
+        out.write(b''.join(orjson.dumps(x) + b'\n' for x in extra))
+    data, merge = streamed(late_run, 'provjson', window=0.05)
+    informed = orjson.loads(data)['wasInformedBy'].values()
+    assert {
+        'prov:informed': f'plid:{tag}/request',
+        'prov:informant': f'uuid:{first["parent"]}',
+    } in [
+        {k: r[k] for k in ('prov:informed', 'prov:informant')}
+        for r in informed
+    ]
+    assert merge.high_water < 50  # the parent left the table long ago
+    same_provjson(late_run, window=0.05)
