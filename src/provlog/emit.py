@@ -15,8 +15,9 @@ index ``(caller, sha256) -> [(time, entity)]`` is filled as each
 ``success`` line is folded (before its action is emitted), and every
 input is linked when its action is emitted. The index is pruned to what a
 later call can still match: per key, the latest result received before
-the earliest start still to come, and everything after it. It grows with
-the distinct values in flight, not with the run.
+the earliest start still to come, and everything after it. It keeps one
+packed entry per distinct ``(caller, value)``: it grows with the distinct
+values a run passes around, not with its calls.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from typing import Protocol
@@ -315,8 +315,3 @@ def stream_graph(
         builder.emit(action)
     builder.finish()
     return merge
-
-
-def iter_stream(path: Path, *, lenient: bool = False) -> Iterator[Action]:
-    """The actions of the run at ``path``, merged as a stream."""
-    yield from StreamMerge(path, lenient=lenient)
