@@ -244,3 +244,34 @@ def test_call_after_its_parent_ended(tmp_path: Path) -> None:
     ]
     assert merge.high_water < 50  # the parent left the table long ago
     same_provjson(late_run, window=0.05)
+
+
+def test_journal_copies_add_nothing(tmp_path: Path) -> None:
+    """A journal read twice, and a cut copy of another, add nothing."""
+    copied = make_run(tmp_path, 200)
+    journals = sorted(copied.glob('*.jsonl'))
+    data = journals[0].read_bytes()
+    (copied / 'copy-a.jsonl').write_bytes(data)
+    cut = journals[1].read_bytes()
+    (copied / 'copy-b.jsonl').write_bytes(cut[: len(cut) // 2])
+    merge = same_provjson(copied)
+    assert merge.late == 0
+
+
+def test_line_later_than_the_window(tmp_path: Path) -> None:
+    """A line for an action emitted long before is counted, not merged.
+
+    Here the line (``exec_agent``) adds nothing the action lacks, so the
+    graph is still the in-memory one; merged as a new action it would not
+    be.
+    """
+    late_run = make_run(tmp_path, 100)
+    journal = sorted(late_run.glob('synthetic-1001-*.jsonl'))[0]
+    lines = [orjson.loads(raw) for raw in journal.read_bytes().splitlines()]
+    first = next(x for x in lines if x.get('action') == 'square')
+    t = max(x.get('t', 0.0) for x in lines) + 100.0
+    line = {'e': 'exec_agent', 'tag': first['tag'], 't': t}
+    with journal.open('ab') as out:
+        out.write(orjson.dumps(line) + b'\n')
+    merge = same_provjson(late_run, window=0.05)
+    assert merge.late == 1
