@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import math
 import os
 import uuid
 from datetime import datetime
@@ -76,8 +77,35 @@ _MASKED_SHA256 = SECRET_NODE.digest.hex()
 
 
 def iso_time(t: float) -> str:
-    """Seconds since the epoch as ``xsd:dateTime`` in UTC, to microseconds."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec='microseconds')
+    """Seconds since the epoch as ``xsd:dateTime`` in UTC, to microseconds.
+
+    The text of each second is made once (an export has millions of
+    times, in few distinct seconds); the microseconds are rounded as
+    :meth:`datetime.fromtimestamp` rounds them (half to even).
+    """
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    if us >= _US:
+        whole += 1.0
+        us -= _US
+    elif us < 0:  # before 1970: not in a journal, but exact all the same
+        return datetime.fromtimestamp(t, UTC).isoformat(
+            timespec='microseconds'
+        )
+    second = _SECONDS.get(whole)
+    if second is None:
+        if len(_SECONDS) > _SECONDS_KEPT:
+            _SECONDS.clear()
+        second = _SECONDS[whole] = datetime.fromtimestamp(
+            whole, UTC
+        ).isoformat(timespec='seconds')[:-6]
+    return f'{second}.{us:06d}+00:00'
+
+
+#: Whole seconds -> their text without the offset, for :func:`iso_time`.
+_SECONDS: dict[float, str] = {}
+_SECONDS_KEPT = 100_000
+_US = 1_000_000
 
 
 def iri_segment(text: str) -> str:

@@ -275,3 +275,25 @@ def test_line_later_than_the_window(tmp_path: Path) -> None:
         out.write(orjson.dumps(line) + b'\n')
     merge = same_provjson(late_run, window=0.05)
     assert merge.late == 1
+
+
+def test_iso_time_is_datetimes() -> None:
+    """The cached seconds give datetime's text, rounding included."""
+    import random
+    from datetime import datetime
+    from datetime import UTC
+
+    from provlog.model import iso_time
+
+    rng = random.Random(16)
+    times = [0.0, 0.9999995, 1_800_000_000.9999996, 253_402_300_799.0]
+    times += [rng.uniform(0, 4e9) for _ in range(20_000)]
+    times += [
+        1_800_000_000 + rng.randint(0, 10**9) * 1e-6 + 5e-7
+        for _ in range(20_000)
+    ]
+    for t in times:
+        want = datetime.fromtimestamp(t, UTC).isoformat(
+            timespec='microseconds'
+        )
+        assert iso_time(t) == want, t
