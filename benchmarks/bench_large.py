@@ -1,54 +1,172 @@
-"""``make bench-large``: merge and PROV-JSON export at 1,000,000 actions.
+"""``make bench-large``: streamed exports of runs too large for memory.
 
-Goal: both together in under 3 minutes within 8 GiB. Writes
-docs/benchmarks-large.md.
+Measures, each in a child process (peak RSS from ``os.wait4``, the OS's
+own figure), the command people run: ``provlog export RUN --format F``,
+which merges the journals as a stream and writes the document as it goes.
+
+- 1,000,000 actions: merge and PROV-JSON export. Goal: under 90 s with a
+  peak under 2 GiB. Then N-Triples (to ``/dev/null``), for its rate.
+- ``--10m``: 10,000,000 actions, N-Triples export (to ``/dev/null``: the
+  document is about 150 GB). Goal: under 15 minutes with a peak under
+  2 GiB. Generating the run takes about half an hour and 15 GB of disk.
+
+Synthetic runs are generated once into ``--runs`` (default
+``/tmp/provlog-bench-runs``) and reused. Writes docs/benchmarks-large.md.
+
+Usage: ``python benchmarks/bench_large.py [--10m] [--runs DIR] [--n N]``
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
-import resource
+import os
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import provlog
-from provlog.provjson import write_provjson
 from synthetic import make_run
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the time goes, from a profile of the streamed PROV-JSON export
+#: (30,000 actions, 2026-12-01).
+NOTE = (
+    'Memory grows only with the derivation index (one packed entry per '
+    'distinct (caller, value), about 110 bytes per action in this run, '
+    'whose every round returns a new value): peaks of 108 MiB at 30,000 '
+    'actions, 161 MiB at 100,000 and 0.25 GiB at 1,000,000, so about '
+    '1.2 GiB at 10,000,000. Time is '
+    'one core of Python per action: reading and checking journal lines '
+    'about 25%, the merge fold 15%, the PROV mapping (the same code that '
+    'builds the in-memory graph) 35 to 40%, formatting and writing 20 to '
+    '25%. At 100,000 actions the streamed export costs no more than the '
+    'in-memory one (merge, graph, PROV-JSON: 12.2 s against 13.0 s of CPU), '
+    'so `provlog export` always streams. What stops the 1M time goal is '
+    'that per-action Python cost; closing it needs the hot paths compiled '
+    '(mypyc) or the writing moved to a second process.',
+)
+GIB = 2**30
+
+
+def _run(out: Path, n: int) -> tuple[Path, float | None]:
+    """The synthetic run of ``n`` actions in ``out/n``; made if missing."""
+    folder = out / str(n)
+    done = folder / 'done'
+    if done.exists():
+        return Path(done.read_text().strip()), None
+    t0 = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    run_dir = make_run(folder, n)
+    done.write_text(str(run_dir))
+    return run_dir, time.perf_counter() - t0
+
+
+def measure(args: list[str]) -> dict[str, Any]:
+    """Run ``python args`` in a child; its wall time and peak RSS."""
+    t0 = time.perf_counter()
+    with subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL
+    ) as child:
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if child.returncode != 0:
+        raise SystemExit(f'{args} failed with {child.returncode}')
+    return {
+        's': wall,
+        'cpu_s': usage.ru_utime + usage.ru_stime,
+        'peak': usage.ru_maxrss * 1024,  # KiB on Linux
+    }
+
+
+def _export(run_dir: Path, fmt: str, output: str) -> dict[str, Any]:
+    return measure(
+        ['-m', 'provlog', 'export', str(run_dir), '-f', fmt, '-o', output]
+    )
+
+
+def _row(label: str, n: int, got: dict[str, Any], size: int | None) -> str:
+    mb = f'{size / 1e6:.0f}' if size is not None else '-'
+    return (
+        f'| {label} | {n} | {got["s"]:.1f} | {got["cpu_s"]:.1f} | '
+        f'{got["s"] / n * 1e6:.1f} | {got["peak"] / GIB:.2f} | {mb} |'
+    )
+
+
+def _goal(ok: bool) -> str:
+    return 'met' if ok else '**not met**'
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        run_dir = make_run(Path(tmp), n)
-        generate = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        graph = provlog.load(run_dir)
-        merge = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    data = write_provjson(graph.nx)
-    export = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    total = merge + export
-    text = (
-        '# Benchmark at 1,000,000 actions\n\n'
-        f'Measured by `make bench-large` on {datetime.date.today().isoformat()} '
-        f'(synthetic run as in [benchmarks.md](benchmarks.md)).\n\n'
-        f'| actions | generate s | merge s | PROV-JSON s | merge + export s | '
-        f'PROV-JSON MB | peak RSS GiB |\n|---|---|---|---|---|---|---|\n'
-        f'| {len(graph.run.actions)} | {generate:.0f} | {merge:.0f} | {export:.0f} | '
-        f'{total:.0f} | {len(data) / 1e6:.0f} | {peak / 2**30:.1f} |\n\n'
-        f'Goal: merge and PROV-JSON export together under 180 s within 8 GiB: '
-        f'{"met" if total < 180 and peak < 8 * 2**30 else "**not met**"}.\n'
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--n', type=int, default=1_000_000)
+    parser.add_argument('--10m', dest='ten', action='store_true')
+    parser.add_argument(
+        '--runs', type=Path, default=Path('/tmp/provlog-bench-runs')
     )
-    out = (
-        Path(__file__).resolve().parent.parent / 'docs' / 'benchmarks-large.md'
+    args = parser.parse_args()
+    rows: list[str] = []
+    goals: list[str] = []
+    run_dir, made = _run(args.runs, args.n)
+    if made is not None:
+        print(f'generated {args.n} actions in {made:.0f} s: {run_dir}')
+    out = args.runs / f'{args.n}.provjson'
+    got = _export(run_dir, 'provjson', str(out))
+    rows.append(_row('PROV-JSON', args.n, got, out.stat().st_size))
+    out.unlink()
+    goals.append(
+        f'- {args.n} actions, merge + PROV-JSON export < 90 s within 2 GiB: '
+        f'{got["s"]:.1f} s, {got["peak"] / GIB:.2f} GiB, '
+        f'{_goal(got["s"] < 90 and got["peak"] < 2 * GIB)}'
     )
-    out.write_text(text)
+    nt = _export(run_dir, 'nt', os.devnull)
+    rows.append(_row('N-Triples', args.n, nt, None))
+    if not args.ten:
+        goals.append(
+            '- 10,000,000 actions, N-Triples export < 15 min within 2 GiB: '
+            'not measured (`--10m`); at the rate above it would take '
+            f'{nt["s"] * 10_000_000 / args.n / 60:.0f} min'
+        )
+    if args.ten:
+        big, made = _run(args.runs, 10_000_000)
+        if made is not None:
+            print(f'generated 10M actions in {made:.0f} s: {big}')
+        got = _export(big, 'nt', os.devnull)
+        rows.append(_row('N-Triples', 10_000_000, got, None))
+        goals.append(
+            '- 10,000,000 actions, merge + N-Triples export < 15 min within '
+            f'2 GiB: {got["s"] / 60:.1f} min, {got["peak"] / GIB:.2f} GiB, '
+            f'{_goal(got["s"] < 900 and got["peak"] < 2 * GIB)}'
+        )
+    text = '\n'.join(
+        [
+            '# Benchmark: runs too large for memory',
+            '',
+            f'Measured by `make bench-large` on '
+            f'{datetime.date.today().isoformat()}, {os.cpu_count()} cores '
+            '(synthetic runs as in [benchmarks.md](benchmarks.md)). Each '
+            'row is one `provlog export` in a child process: the journals '
+            'merged as a stream, the document written as it is produced. '
+            'Peak RSS is the OS figure for that process.',
+            '',
+            '| export | actions | wall s | CPU s | µs/action | peak RSS GiB '
+            '| output MB |',
+            '|---|---|---|---|---|---|---|',
+            *rows,
+            '',
+            'Goals:',
+            '',
+            *goals,
+            '',
+            *NOTE,
+            '',
+        ]
+    )
+    (ROOT / 'docs' / 'benchmarks-large.md').write_text(text)
     print(text)
 
 

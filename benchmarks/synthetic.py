@@ -29,6 +29,7 @@ from provlog.capture.values import freeze
 from provlog.capture.values import ValuePolicy
 
 WORKERS = 6
+_FLUSH_LINES = 50_000
 FAN_OUT = 3
 
 
@@ -54,6 +55,13 @@ class _Journal:
 
     def _add(self, line: dict[str, Any]) -> None:
         self.lines.append(orjson.dumps(line) + b'\n')
+        if len(self.lines) >= _FLUSH_LINES:  # large runs: bounded memory
+            self._flush()
+
+    def _flush(self) -> None:
+        with self.path.open('ab') as fh:
+            fh.write(b''.join(self.lines))
+        self.lines = []
 
     def event(
         self, kind: str, tag: str | None, t: float, data: dict[str, Any]
@@ -64,7 +72,7 @@ class _Journal:
 
     def close(self) -> None:
         self._add({'e': 'close', 't': 0.0})
-        self.path.write_bytes(b''.join(self.lines))
+        self._flush()
 
 
 def _ident(uid: str, name: str, role: str = 'agent') -> SimpleNamespace:

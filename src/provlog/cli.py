@@ -296,6 +296,19 @@ def _write_file(path: Path, data: bytes) -> None:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
+def _export_streamed(args: argparse.Namespace) -> int:
+    """``export`` in a format written as the run is merged (bounded memory)."""
+    from provlog.streamwrite import export_to  # noqa: PLC0415
+
+    count = export_to(args.run, args.format, args.output, lenient=args.lenient)
+    if args.output is not None:
+        print(
+            f'wrote {show(str(args.output))} ({args.format}, {count} actions)',
+            file=sys.stderr,
+        )
+    return 0
+
+
 def _why(graph: RunGraph, args: argparse.Namespace) -> None:
     from rich.console import Console  # noqa: PLC0415
 
@@ -546,6 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
             return 0
         if args.command == 'query' and _is_catalogue(args.run):
             return _query_runs(args)
+        if args.command == 'export' and formats.streamed(args.format):
+            return _export_streamed(args)
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':
             if args.json:

@@ -35,8 +35,11 @@ __all__ = [
     'CaptureGap',
     'Gap',
     'Losses',
+    'callee_name',
+    'callees',
     'find_gaps',
     'read_losses',
+    'run_gaps',
 ]
 
 _SHOW_ACTIONS = 3
@@ -98,29 +101,39 @@ def _iso(t: float | None) -> str:
         return repr(t)
 
 
-def _some(actions: list[Action]) -> str:
+def _some(actions: list[Action], count: int) -> str:
     shown = ', '.join(
         f'{a.name or "unknown"} {a.tag}' for a in actions[:_SHOW_ACTIONS]
     )
-    more = ', ...' if len(actions) > _SHOW_ACTIONS else ''
+    more = ', ...' if count > _SHOW_ACTIONS else ''
     return f'{shown}{more}'
+
+
+def callee_name(action: Action) -> str | None:
+    """The name (or short id) of the agent ``action`` was sent to."""
+    start = action.get(START)
+    callee = start.get('callee') if start is not None else None
+    if not isinstance(callee, dict):
+        return None
+    return str(callee.get('name') or str(callee.get('uid'))[:8])
+
+
+def callees(names: list[str]) -> str:
+    """Distinct callee names, in order, as the gap message lists them."""
+    if not names:
+        return 'unknown'
+    more = ', ...' if len(names) > _SHOW_ACTIONS else ''
+    return ', '.join(names[:_SHOW_ACTIONS]) + more
 
 
 def _callees(actions: list[Action]) -> str:
     """Names (or short ids) of the agents ``actions`` were sent to."""
     names: list[str] = []
     for action in actions:
-        start = action.get(START)
-        callee = start.get('callee') if start is not None else None
-        if not isinstance(callee, dict):
-            continue
-        name = str(callee.get('name') or str(callee.get('uid'))[:8])
-        if name not in names:
+        name = callee_name(action)
+        if name is not None and name not in names:
             names.append(name)
-    if not names:
-        return 'unknown'
-    more = ', ...' if len(names) > _SHOW_ACTIONS else ''
-    return ', '.join(names[:_SHOW_ACTIONS]) + more
+    return callees(names)
 
 
 def _process_gaps(p: Process) -> list[Gap]:
@@ -214,15 +227,38 @@ def _process_gaps(p: Process) -> list[Gap]:
 
 def find_gaps(run: MergedRun) -> list[Gap]:
     """Every gap of ``run``: see :meth:`MergedRun.gaps`."""
+    unseen = sorted(run.executions_not_observed(), key=_first_seen)
+    orphans = sorted(run.requests_not_observed(), key=_first_seen)
+    return run_gaps(
+        list(run.processes.values()),
+        sum(1 for a in run.actions.values() if a.state == NOT_ENDED),
+        (unseen, len(unseen), _callees(unseen)),
+        (orphans, len(orphans)),
+    )
+
+
+def run_gaps(
+    processes: list[Process],
+    not_ended: int,
+    unseen: tuple[list[Action], int, str],
+    orphans: tuple[list[Action], int],
+) -> list[Gap]:
+    """The gaps from what a merge counted, in :meth:`MergedRun.gaps` order.
+
+    Args:
+        processes: Every process of the run.
+        not_ended: How many actions have no end record.
+        unseen: The executions not observed, first seen first (at least
+            the first few), how many there are, and the agents they were
+            sent to as :func:`callees` names them.
+        orphans: The requests not observed, first seen first (at least
+            the first few), and how many there are.
+    """
     gaps: list[Gap] = []
-    for p in sorted(
-        run.processes.values(), key=lambda p: (p.label, p.process)
-    ):
+    for p in sorted(processes, key=lambda p: (p.label, p.process)):
         gaps += _process_gaps(p) + _import_gaps(p)
     imported = [
-        p
-        for p in run.processes.values()
-        if isinstance(p.header.get(IMPORTED), dict)
+        p for p in processes if isinstance(p.header.get(IMPORTED), dict)
     ]
     if imported:
         gaps.append(
@@ -236,7 +272,6 @@ def find_gaps(run: MergedRun) -> list[Gap]:
                 count=len(imported),
             ),
         )
-    not_ended = sum(1 for a in run.actions.values() if a.state == NOT_ENDED)
     if not_ended:
         gaps.append(
             Gap(
@@ -245,27 +280,27 @@ def find_gaps(run: MergedRun) -> list[Gap]:
                 count=not_ended,
             ),
         )
-    unseen = sorted(run.executions_not_observed(), key=_first_seen)
-    if unseen:
+    shown, count, callees = unseen
+    if count:
         gaps.append(
             Gap(
                 'execution-not-observed',
-                f"{len(unseen)} executions not observed (their agents' "
+                f"{count} executions not observed (their agents' "
                 'processes wrote no journal: started without the config?): '
-                f'{_some(unseen)}; agents: {_callees(unseen)}',
-                count=len(unseen),
+                f'{_some(shown, count)}; agents: {callees}',
+                count=count,
             ),
         )
-    orphans = sorted(run.requests_not_observed(), key=_first_seen)
-    if orphans:
+    shown, count = orphans
+    if count:
         gaps.append(
             Gap(
                 'request-not-observed',
-                f"{len(orphans)} requests not observed (their callers' "
+                f"{count} requests not observed (their callers' "
                 'processes wrote no journal: started without the config?); '
                 f'their arguments and results are not recorded: '
-                f'{_some(orphans)}',
-                count=len(orphans),
+                f'{_some(shown, count)}',
+                count=count,
             ),
         )
     return gaps

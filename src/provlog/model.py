@@ -14,11 +14,13 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import math
 import os
 import uuid
 from datetime import datetime
 from datetime import UTC
 from typing import Any
+from typing import Protocol
 from urllib.parse import quote
 
 import networkx as nx
@@ -43,7 +45,16 @@ from provlog.vocab import START
 from provlog.vocab import STATE_OF_END
 from provlog.vocab import SUCCESS
 
-__all__ = ['ID_NS', 'PREFIXES', 'PROVLOG_NS', 'build_graph', 'iso_time']
+__all__ = [
+    'ID_NS',
+    'PREFIXES',
+    'PROVLOG_NS',
+    'Writer',
+    'agent_id',
+    'agent_node',
+    'build_graph',
+    'iso_time',
+]
 
 #: The project's vocabulary (terms PROV lacks): ontologies/provlog.ttl.
 PROVLOG_NS = 'https://w3id.org/provlog/ns#'
@@ -66,8 +77,35 @@ _MASKED_SHA256 = SECRET_NODE.digest.hex()
 
 
 def iso_time(t: float) -> str:
-    """Seconds since the epoch as ``xsd:dateTime`` in UTC, to microseconds."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec='microseconds')
+    """Seconds since the epoch as ``xsd:dateTime`` in UTC, to microseconds.
+
+    The text of each second is made once (an export has millions of
+    times, in few distinct seconds); the microseconds are rounded as
+    :meth:`datetime.fromtimestamp` rounds them (half to even).
+    """
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    if us >= _US:
+        whole += 1.0
+        us -= _US
+    elif us < 0:  # before 1970: not in a journal, but exact all the same
+        return datetime.fromtimestamp(t, UTC).isoformat(
+            timespec='microseconds'
+        )
+    second = _SECONDS.get(whole)
+    if second is None:
+        if len(_SECONDS) > _SECONDS_KEPT:
+            _SECONDS.clear()
+        second = _SECONDS[whole] = datetime.fromtimestamp(
+            whole, UTC
+        ).isoformat(timespec='seconds')[:-6]
+    return f'{second}.{us:06d}+00:00'
+
+
+#: Whole seconds -> their text without the offset, for :func:`iso_time`.
+_SECONDS: dict[float, str] = {}
+_SECONDS_KEPT = 100_000
+_US = 1_000_000
 
 
 def iri_segment(text: str) -> str:
@@ -80,9 +118,40 @@ def iri_segment(text: str) -> str:
     return quote(text, safe='').replace('.', '%2E')
 
 
-def _agent_node(
-    graph: GraphWriter, ident: object, agents: dict[str, Any]
+class Writer(Protocol):
+    """Where the builder puts nodes and edges: a graph or a buffer."""
+
+    def __contains__(self, node: object) -> bool:
+        """Whether ``node`` has been added."""
+        ...
+
+    def attrs(self, node: str) -> dict[str, Any]:
+        """The attribute dict of ``node`` (its own, not a copy)."""
+        ...
+
+    def node(self, node: str, attrs: dict[str, Any]) -> None:
+        """Add ``node`` with ``attrs``, or update the attributes it has."""
+        ...
+
+    def edge(self, u: str, v: str, key: str, attrs: dict[str, Any]) -> None:
+        """Add the edge ``u -> v`` under ``key``."""
+        ...
+
+
+def agent_id(ident: object) -> str | None:
+    """The node of the agent ``ident`` names, if it names one by UUID."""
+    if not isinstance(ident, dict) or not isinstance(ident.get('uid'), str):
+        return None
+    try:
+        return f'uuid:{uuid.UUID(ident["uid"])}'
+    except ValueError:
+        return None  # never mint an IRI from a string that is not a UUID
+
+
+def agent_node(
+    graph: Writer, ident: object, agents: dict[str, Any]
 ) -> str | None:
+    """Add the agent ``ident`` names to ``graph`` (once); return its node."""
     if not isinstance(ident, dict) or not isinstance(ident.get('uid'), str):
         return None
     try:
@@ -116,7 +185,8 @@ class _Builder:
 
     def __init__(self, run: MergedRun) -> None:
         self.run = run
-        self.graph = GraphWriter(nx.MultiDiGraph(run_id=run.run_id))
+        self.writer = GraphWriter(nx.MultiDiGraph(run_id=run.run_id))
+        self.graph: Writer = self.writer
         # (caller node, sha256) -> [(time, entity)] of the results it
         # received and their members; sorted by time before inference
         self.received: dict[tuple[str, str], list[tuple[float, str]]] = {}
@@ -133,7 +203,7 @@ class _Builder:
         uid = ident.get('uid') if isinstance(ident, dict) else None
         node = self.agents.get(uid) if isinstance(uid, str) else None
         if node is None:
-            node = _agent_node(self.graph, ident, self.run.agents)
+            node = agent_node(self.graph, ident, self.run.agents)
             if node is not None and isinstance(uid, str):
                 self.agents[uid] = node
         return node
@@ -237,7 +307,7 @@ class _Builder:
         for key, process in sorted(run.processes.items()):
             self.processes[key] = self.process(process)
         for uid, info in sorted(run.agents.items()):
-            _agent_node(self.graph, {'uid': uid, **info}, run.agents)
+            agent_node(self.graph, {'uid': uid, **info}, run.agents)
         ordered = sorted(
             run.actions.values(),
             key=lambda a: (_first_time(a), a.tag),
@@ -247,7 +317,7 @@ class _Builder:
         for uid in sorted(run.launches.keys() | run.lifecycles.keys()):
             self.lifetime(uid)
         self.infer_derivations()
-        return self.graph.close()
+        return self.writer.close()
 
     def run_entity(self) -> None:
         """The run itself, saying whether the record of it is complete.
@@ -272,9 +342,7 @@ class _Builder:
             'provlog:eventsLost': sum(p.lost for p in processes),
             'provlog:encodeErrors': sum(p.encode_errors for p in processes),
             'provlog:captureGaps': sum(len(p.capture_gaps) for p in processes),
-            'provlog:executionsNotObserved': len(
-                run.executions_not_observed()
-            ),
+            'provlog:executionsNotObserved': self.unseen_count(),
             'provlog:linesSkipped': sum(p.skipped for p in processes),
         }
         if gaps:
@@ -283,12 +351,55 @@ class _Builder:
             )
         self.graph.node(f'plid:run/{iri_segment(run.run_id)}', attrs)
 
+    # -- what the streaming builder answers from its bounded state ---------
+
+    def unseen_count(self) -> int:
+        """How many executions were not observed (for the run entity)."""
+        return len(self.run.executions_not_observed())
+
+    def is_action(self, tag: str, event: dict[str, Any]) -> bool:
+        """Whether ``tag`` (named by ``event``) is an action of the run."""
+        del event
+        return tag in self.run.actions
+
+    def parent_executor(self, tag: str, event: dict[str, Any]) -> str | None:
+        """The node of the agent that ran the action ``tag`` (a parent)."""
+        del event
+        return self.executor(self.run.actions[tag])
+
+    def caller(self, action: Action) -> str | None:
+        """The agent that called ``action``: the caller, sender or parent's.
+
+        The parent action's executor stands in when neither the ``start``
+        nor the ``sending`` line names the caller.
+        """
+        start = action.get(START)
+        caller = None
+        if start is not None:
+            caller = self.agent(start.get('caller'))
+        if caller is None:
+            send = action.get(SENDING)
+            if send is not None:
+                caller = self.agent(send.get('src'))
+        parent = start.get('parent') if start is not None else None
+        if (
+            caller is None
+            and start is not None
+            and isinstance(parent, str)
+            and self.is_action(parent, start)
+        ):
+            caller = self.parent_executor(parent, start)
+        return caller
+
+    def input(self, caller: str, node: str, t_start: float) -> None:
+        """Note an input, linked once every result is indexed."""
+        self.inputs.append((caller, node, t_start))
+
     def action(self, action: Action) -> None:  # noqa: C901, PLR0912, PLR0915
-        run = self.run
         tag = action.tag
         name = action.name or 'unknown'
         start = action.get(START)
-        send = action.get(SENDING)
+        action.get(SENDING)
         exec_start = action.get(EXECUTE_START)
         caller_end_kind = action.caller_state
         exec_end_kind = action.execution_state
@@ -321,15 +432,14 @@ class _Builder:
                 if start is not None:
                     attrs['provlog:duration'] = _duration(start, caller_end)
             self.graph.node(request, attrs)
-            if start is not None:
-                caller = self.agent(start.get('caller'))
-            if caller is None and send is not None:
-                caller = self.agent(send.get('src'))
+            caller = self.caller(action)
             parent = start.get('parent') if start is not None else None
-            if isinstance(parent, str) and parent in run.actions:
+            if (
+                start is not None
+                and isinstance(parent, str)
+                and self.is_action(parent, start)
+            ):
                 self.edge(request, f'uuid:{parent}', 'wasInformedBy')
-                if caller is None:
-                    caller = self.executor(run.actions[parent])
             if caller is not None:
                 self.edge(
                     request,
@@ -414,7 +524,7 @@ class _Builder:
                     used_attrs['prov:time'] = t_used
                 self.edge(execution, node, 'used', **used_attrs)
                 if caller is not None:
-                    self.inputs.append((caller, node, float(start['t'])))
+                    self.input(caller, node, float(start['t']))
         success = action.get(SUCCESS)
         if success is not None:
             node = f'plid:{tag}/result'
@@ -490,7 +600,7 @@ class _Builder:
         if event.get('_host') is not None:
             launch_attrs['provlog:host'] = event['_host']
         parent = event.get('parent')
-        if isinstance(parent, str) and parent in self.run.actions:
+        if isinstance(parent, str) and self.is_action(parent, event):
             launch_attrs['provlog:launchedDuring'] = parent
         self.graph.node(launch, launch_attrs)
         self.edge(f'plid:{uid}/lifetime', launch, 'wasInformedBy')
@@ -709,15 +819,8 @@ class _Builder:
             current = stack.pop()
             attrs = self.graph.attrs(current)
             sha = attrs.get('provlog:sha256')
-            received = (
-                self.received.get((caller, sha))
-                if isinstance(sha, str) and _derivable(attrs)
-                else None
-            )
-            if received:
-                # the latest value received at or before the call started
-                n = bisect.bisect_right(received, (t_start, '\uffff'))
-                match = received[n - 1][1] if n else None
+            if isinstance(sha, str) and _derivable(attrs):
+                match = self.match(caller, sha, t_start)
                 if match is not None:
                     self.edge(
                         current,
@@ -727,6 +830,14 @@ class _Builder:
                     )
                     continue
             stack.extend(self.members.get(current, ()))
+
+    def match(self, caller: str, sha: str, t_start: float) -> str | None:
+        """The latest value ``caller`` received with hash ``sha`` by then."""
+        received = self.received.get((caller, sha))
+        if not received:
+            return None
+        n = bisect.bisect_right(received, (t_start, '\uffff'))
+        return received[n - 1][1] if n else None
 
 
 _VALUE_TERMS = {

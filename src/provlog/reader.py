@@ -50,6 +50,7 @@ __all__ = [
     'MAX_LINE_BYTES',
     'MAX_TIME',
     'JournalError',
+    'JournalStream',
     'ReadResult',
     'read_journal',
     'show',
@@ -181,11 +182,7 @@ def _lines(  # noqa: C901 - one loop over blocks, one branch per case
             pos = end + 1
 
 
-def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
-    path: Path,
-    *,
-    lenient: bool = False,
-) -> ReadResult:
+def read_journal(path: Path, *, lenient: bool = False) -> ReadResult:
     """Read one journal file.
 
     Args:
@@ -199,6 +196,52 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
         JournalError: The file is not a regular file, not a provlog
             journal, is from a newer format version, or (unless
             ``lenient``) has a damaged line.
+    """
+    stream = JournalStream(path, lenient=lenient)
+    stream.result.events = list(stream)
+    return stream.result
+
+
+class JournalStream:
+    """One journal read as a stream: the header at once, then each event.
+
+    ``result`` holds the header from the start; its counts (``skipped``,
+    ``closed``, ``dropped``, ``partial_tail``) are final once the events
+    have been iterated to the end. Its ``events`` stay empty: memory is
+    one line, whatever the length of the journal.
+
+    Raises:
+        JournalError: As :func:`read_journal`, when the header is read
+            (on construction) or when a damaged line is reached.
+    """
+
+    def __init__(self, path: Path, *, lenient: bool = False) -> None:
+        self._box: list[ReadResult] = []
+        self._events = _read(path, lenient, self._box)
+        first = next(self._events, None)
+        if not self._box:
+            raise JournalError(
+                f'{show(path)}:1: empty file, no journal header'
+            )
+        self.result = self._box[0]
+        self._first = first
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._events
+
+
+def _read(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
+    path: Path,
+    lenient: bool,
+    box: list[ReadResult],
+) -> Iterator[dict[str, Any]]:
+    """The events of one journal; its ``ReadResult`` goes into ``box``.
+
+    The generator stops just after the header when the header is the only
+    line; the result is in ``box`` as soon as the header is read.
     """
     result: ReadResult | None = None
     where = show(path)
@@ -247,6 +290,7 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
                     result = ReadResult(
                         path, _check_header(where, lineno, obj)
                     )
+                    box.append(result)
                     continue
                 kind = obj.get('e')
                 if kind == JOURNAL:  # the same process initialised again
@@ -263,15 +307,12 @@ def read_journal(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
                 elif kind in _COUNTED:
                     result.dropped += obj.get('n', 0)
                 obj['_line'] = lineno
-                result.events.append(obj)
+                yield obj
             judge(None)
         except OSError as exc:
             raise JournalError(
                 f'{where}: cannot read: {exc.strerror}'
             ) from None
-    if result is None:
-        raise JournalError(f'{where}:1: empty file, no journal header')
-    return result
 
 
 def _check_header(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import BinaryIO
 from typing import ClassVar
 from typing import Protocol
 from typing import TYPE_CHECKING
@@ -19,7 +21,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from provlog.graph import RunGraph
 
-__all__ = ['BUILTIN', 'Format', 'get', 'names', 'register']
+__all__ = [
+    'BUILTIN',
+    'Format',
+    'Streamed',
+    'get',
+    'names',
+    'register',
+    'streamed',
+]
 
 #: Built-in formats: name -> ``module:Class``.
 BUILTIN: dict[str, str] = {
@@ -52,6 +62,36 @@ class Format(Protocol):
     def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
         """The run in this format."""
         ...
+
+
+class Streamed(Format, Protocol):
+    """A format that can also be written while the run is merged.
+
+    ``provlog export`` writes these from :mod:`provlog.streamwrite`:
+    memory does not grow with the run, and the document is the one
+    :meth:`Format.serialize` makes, as a graph.
+    """
+
+    def stream(
+        self,
+        run: Path,
+        out: BinaryIO,
+        *,
+        indent: bool = False,
+        lenient: bool = False,
+    ) -> int:
+        """Merge the run folder ``run``, writing the document to ``out``.
+
+        Returns:
+            How many actions the run has.
+        """
+        ...
+
+
+def streamed(name: str) -> Streamed | None:
+    """The format called ``name`` if it can be streamed, else ``None``."""
+    fmt = get(name)
+    return fmt if callable(getattr(fmt, 'stream', None)) else None  # type: ignore[return-value]
 
 
 def register(name: str, target: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
+from typing import BinaryIO
 from typing import ClassVar
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,21 @@ class ProvJson:
         """The document; ``indent`` for people."""
         return write_provjson(graph.nx, indent=indent)
 
+    def stream(
+        self,
+        run: Path,
+        out: BinaryIO,
+        *,
+        indent: bool = False,
+        lenient: bool = False,
+    ) -> int:
+        """Merge ``run`` and write the document to ``out`` as it goes.
+
+        Returns:
+            How many actions the run has.
+        """
+        return _stream(run, self.name, out, indent=indent, lenient=lenient)
+
 
 class ProvN:
     """PROV-N, through the ``prov`` package (slow; for interchange)."""
@@ -46,6 +63,21 @@ class ProvN:
         """The document as PROV-N text."""
         del indent
         return str(graph.to_prov().get_provn()).encode()
+
+    def stream(
+        self,
+        run: Path,
+        out: BinaryIO,
+        *,
+        indent: bool = False,
+        lenient: bool = False,
+    ) -> int:
+        """Merge ``run`` and write the document to ``out`` as it goes.
+
+        Returns:
+            How many actions the run has.
+        """
+        return _stream(run, self.name, out, indent=indent, lenient=lenient)
 
 
 class ProvXml:
@@ -79,7 +111,26 @@ class _Rdf:
         return serialize_store(graph.store, self.name)
 
 
-class Turtle(_Rdf):
+class _StreamedRdf(_Rdf):
+    """PROV-O in a line-based syntax, also written as the run is merged."""
+
+    def stream(
+        self,
+        run: Path,
+        out: BinaryIO,
+        *,
+        indent: bool = False,
+        lenient: bool = False,
+    ) -> int:
+        """Merge ``run`` and write its triples to ``out`` as they come.
+
+        Returns:
+            How many actions the run has.
+        """
+        return _stream(run, self.name, out, indent=indent, lenient=lenient)
+
+
+class Turtle(_StreamedRdf):
     """PROV-O as Turtle."""
 
     name: ClassVar[str] = 'turtle'
@@ -87,7 +138,7 @@ class Turtle(_Rdf):
     summary: ClassVar[str] = 'PROV-O in Turtle'
 
 
-class NTriples(_Rdf):
+class NTriples(_StreamedRdf):
     """PROV-O as N-Triples."""
 
     name: ClassVar[str] = 'nt'
@@ -109,3 +160,12 @@ class JsonLd(_Rdf):
     name: ClassVar[str] = 'jsonld'
     suffix: ClassVar[str] = 'jsonld'
     summary: ClassVar[str] = 'PROV-O in JSON-LD'
+
+
+def _stream(
+    run: Path, fmt: str, out: BinaryIO, *, indent: bool, lenient: bool
+) -> int:
+    from provlog.streamwrite import export_stream  # noqa: PLC0415
+
+    merge = export_stream(run, fmt, out, indent=indent, lenient=lenient)
+    return merge.actions
