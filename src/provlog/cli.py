@@ -298,9 +298,9 @@ def _write_file(path: Path, data: bytes) -> None:
 
 def _export_streamed(args: argparse.Namespace) -> int:
     """``export`` in a format written as the run is merged (bounded memory)."""
-    from provlog.streamwrite import export_to  # noqa: PLC0415
-
-    count = export_to(args.run, args.format, args.output, lenient=args.lenient)
+    count = formats.export_to(
+        args.run, args.format, args.output, lenient=args.lenient
+    )
     if args.output is not None:
         print(
             f'wrote {show(str(args.output))} ({args.format}, {count} actions)',

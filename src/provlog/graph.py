@@ -10,6 +10,7 @@ from typing import Any
 import networkx as nx
 
 from provlog import formats
+from provlog.flowcept import forwarded_tags
 from provlog.gcpause import paused_gc
 from provlog.lineage import why
 from provlog.lineage import WhyNode
@@ -25,6 +26,7 @@ from provlog.rdf import load_store
 from provlog.rdf import to_rdflib
 from provlog.spans import Timeline
 from provlog.spans import timeline
+from provlog.validate import validate_run
 from provlog.vocab import STATES
 
 __all__ = ['FORMATS', 'RunGraph', 'load']
@@ -182,13 +184,9 @@ class RunGraph:
 
     def validate(self, *, tolerance: float = 1.0) -> list[Any]:
         """Schema, ordering and completeness problems; empty means valid."""
-        from provlog.validate import validate_run  # noqa: PLC0415
-
         return validate_run(self, tolerance=tolerance)
 
     def _flowcept_counts(self) -> dict[str, int]:
-        from provlog.flowcept import forwarded_tags  # noqa: PLC0415
-
         sent = (forwarded_tags(self.run.run_dir) | self.run.forwarded) & set(
             self.run.actions,
         )

@@ -18,9 +18,7 @@ one pass and concatenated into one document. PROV-N is formatted by the
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -51,7 +49,6 @@ __all__ = [
     'ProvJsonSink',
     'ProvNSink',
     'export_stream',
-    'export_to',
 ]
 
 _CHUNK = 1 << 20
@@ -341,54 +338,3 @@ def export_stream(
         elif isinstance(sink, ProvNSink):
             sink.json.folder.cleanup()
     return merge
-
-
-def export_to(
-    run: Path, fmt: str, output: Path | None, *, lenient: bool = False
-) -> int:
-    """``provlog export``: the run in ``fmt`` to ``output`` (or stdout).
-
-    A regular file is written under a temporary name beside ``output``
-    and renamed when whole, so a failed merge leaves no half document;
-    anything else (a device, a FIFO) is written in place.
-    PROV-JSON is indented, as the in-memory export writes it.
-
-    Returns:
-        How many actions the run has.
-
-    Raises:
-        OSError: ``output`` cannot be written; the error names it.
-    """
-    from provlog import formats  # noqa: PLC0415
-
-    streamed = formats.streamed(fmt)
-    if streamed is None:
-        raise ValueError(f'format {fmt!r} is not written as a stream')
-    indent = fmt == 'provjson'
-    if output is None:
-        out = sys.stdout.buffer
-        try:
-            count = streamed.stream(run, out, indent=indent, lenient=lenient)
-            out.write(b'\n')
-            out.flush()
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, '<stdout>') from None
-        return count
-    if output.exists() and not output.is_file():  # a device, a FIFO, ...
-        try:
-            with output.open('wb') as fh:
-                return streamed.stream(run, fh, indent=indent, lenient=lenient)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(output)) from None
-    part = output.with_name(f'.{output.name}.part')
-    try:
-        with part.open('wb') as fh:
-            count = streamed.stream(run, fh, indent=indent, lenient=lenient)
-        os.replace(part, output)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(output)) from None
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return count

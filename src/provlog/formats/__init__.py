@@ -11,6 +11,8 @@ entry naming a :class:`Format` class (``package.module:Class``).
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +27,7 @@ __all__ = [
     'BUILTIN',
     'Format',
     'Streamed',
+    'export_to',
     'get',
     'names',
     'register',
@@ -129,3 +132,52 @@ def get(name: str) -> Format:
     made: Format = getattr(importlib.import_module(module), cls)()
     _loaded[name] = made
     return made
+
+
+def export_to(
+    run: Path, fmt: str, output: Path | None, *, lenient: bool = False
+) -> int:
+    """``provlog export``: the run in ``fmt`` to ``output`` (or stdout).
+
+    A regular file is written under a temporary name beside ``output``
+    and renamed when whole, so a failed merge leaves no half document;
+    anything else (a device, a FIFO) is written in place.
+    PROV-JSON is indented, as the in-memory export writes it.
+
+    Returns:
+        How many actions the run has.
+
+    Raises:
+        OSError: ``output`` cannot be written; the error names it.
+    """
+    found = streamed(fmt)
+    if found is None:
+        raise ValueError(f'format {fmt!r} is not written as a stream')
+    indent = fmt == 'provjson'
+    if output is None:
+        out = sys.stdout.buffer
+        try:
+            count = found.stream(run, out, indent=indent, lenient=lenient)
+            out.write(b'\n')
+            out.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, '<stdout>') from None
+        return count
+    if output.exists() and not output.is_file():  # a device, a FIFO, ...
+        try:
+            with output.open('wb') as fh:
+                return found.stream(run, fh, indent=indent, lenient=lenient)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(output)) from None
+    part = output.with_name(f'.{output.name}.part')
+    try:
+        with part.open('wb') as fh:
+            count = found.stream(run, fh, indent=indent, lenient=lenient)
+        os.replace(part, output)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return count
