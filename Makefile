@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo
 
-.PHONY: demo test lint bench bench-large check-python ensure-system clean
+.PHONY: demo test lint bench bench-large bench-catalogue check-python ensure-system clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "provlog needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -54,6 +54,10 @@ bench: $(STAMP)
 
 bench-large: $(STAMP)
 	$(PY) benchmarks/bench_large.py
+
+# the catalogue's scale goal at full size: 1,000 runs of 1,000 actions (about 35 min)
+bench-catalogue: $(STAMP)
+	$(PY) benchmarks/bench_catalogue.py all 1000 1000
 
 clean:
 	rm -rf $(VENV) prov-runs build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
