@@ -23,8 +23,8 @@ from provlog.capture.live import Channel
 from provlog.capture.live import FlowceptForwarding
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
-    from provlog.merge import Process
+    from provlog.process import Process
+    from provlog.runview import RunView
 
 __all__ = ['FORWARD_RECORD', 'forward_run', 'forwarded_tags']
 
@@ -63,7 +63,7 @@ def forwarded_tags(run_dir: Path) -> set[str]:
 
 
 def forward_run(
-    run: RunGraph,
+    run: RunView,
     *,
     settings_path: str | os.PathLike[str] | None = None,
     workflow_name: str | None = None,

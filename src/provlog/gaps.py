@@ -16,6 +16,7 @@ from datetime import UTC
 from typing import Any
 from typing import TYPE_CHECKING
 
+from provlog.process import CaptureGap
 from provlog.reader import ReadResult
 from provlog.vocab import CAPTURE_OFF
 from provlog.vocab import DROPPED
@@ -26,9 +27,10 @@ from provlog.vocab import NOT_ENDED
 from provlog.vocab import RESUME
 from provlog.vocab import START
 
-if TYPE_CHECKING:  # merge imports this module: names for annotations only
-    from provlog.merge import MergedRun
-    from provlog.merge import Process
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from provlog.process import Process
     from provlog.vocab import Action
 
 __all__ = [
@@ -45,22 +47,6 @@ __all__ = [
 _SHOW_ACTIONS = 3
 _GAP_KINDS = frozenset({GAP, CAPTURE_OFF})
 _REASON_CHARS = 300
-
-
-@dataclass(frozen=True)
-class CaptureGap:
-    """A span in which a process's capture was off, as its writer said.
-
-    ``kind`` is ``gap`` (capture was interrupted, e.g. logging was disabled
-    or reconfigured; ``resumed`` is when it worked again, ``None`` if it
-    never did) or ``capture_off`` (capture could not start properly).
-    """
-
-    kind: str
-    since: float | None
-    noticed: float | None
-    reason: str
-    resumed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -225,15 +211,27 @@ def _process_gaps(p: Process) -> list[Gap]:
     return gaps
 
 
-def find_gaps(run: MergedRun) -> list[Gap]:
-    """Every gap of ``run``: see :meth:`MergedRun.gaps`."""
-    unseen = sorted(run.executions_not_observed(), key=_first_seen)
-    orphans = sorted(run.requests_not_observed(), key=_first_seen)
+def find_gaps(
+    processes: Iterable[Process],
+    actions: Iterable[Action],
+    unseen: Iterable[Action],
+    orphans: Iterable[Action],
+) -> list[Gap]:
+    """Every gap of a merged run: see :meth:`provlog.merge.MergedRun.gaps`.
+
+    Args:
+        processes: Every process of the run.
+        actions: Every action of the run.
+        unseen: The executions not observed, in any order.
+        orphans: The requests not observed, in any order.
+    """
+    first_unseen = sorted(unseen, key=_first_seen)
+    first_orphans = sorted(orphans, key=_first_seen)
     return run_gaps(
-        list(run.processes.values()),
-        sum(1 for a in run.actions.values() if a.state == NOT_ENDED),
-        (unseen, len(unseen), _callees(unseen)),
-        (orphans, len(orphans)),
+        list(processes),
+        sum(1 for a in actions if a.state == NOT_ENDED),
+        (first_unseen, len(first_unseen), _callees(first_unseen)),
+        (first_orphans, len(first_orphans)),
     )
 
 

@@ -6,6 +6,7 @@ import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -29,6 +30,11 @@ from provlog.spans import timeline
 from provlog.validate import validate_run
 from provlog.vocab import STATES
 
+if TYPE_CHECKING:
+    import pyoxigraph
+    import rdflib
+    from prov.model import ProvDocument
+
 __all__ = ['FORMATS', 'RunGraph', 'load']
 
 #: Export formats (:mod:`provlog.formats`): PROV-JSON, PROV-N, PROV-XML,
@@ -51,7 +57,7 @@ class RunGraph:
     def __init__(self, run: MergedRun) -> None:
         self.run = run
         self._nx: nx.MultiDiGraph | None = None
-        self._store: Any = None
+        self._store: pyoxigraph.Store | None = None
         self._timeline: Timeline | None = None
 
     @property
@@ -74,13 +80,13 @@ class RunGraph:
         return self._timeline
 
     @property
-    def store(self) -> Any:
+    def store(self) -> pyoxigraph.Store:
         """The run's PROV-O in an in-memory ``pyoxigraph.Store`` (cached)."""
         if self._store is None:
             self._store = load_store(self.nx)
         return self._store
 
-    def to_rdflib(self, engine: str = 'oxigraph') -> Any:
+    def to_rdflib(self, engine: str = 'oxigraph') -> rdflib.Graph:
         """The PROV-O as an ``rdflib.Graph``.
 
         Args:
@@ -90,7 +96,9 @@ class RunGraph:
         """
         return to_rdflib(self.nx, engine=engine)
 
-    def query_store(self, engine: str = 'oxigraph') -> Any:
+    def query_store(
+        self, engine: str = 'oxigraph'
+    ) -> pyoxigraph.Store | rdflib.Graph:
         """What ``engine`` queries: the Oxigraph store or an rdflib graph."""
         return self.store if engine == 'oxigraph' else self.to_rdflib(engine)
 
@@ -199,7 +207,7 @@ class RunGraph:
         """The PROV-JSON document as a dict."""
         return to_provjson(self.nx)
 
-    def to_prov(self) -> Any:
+    def to_prov(self) -> ProvDocument:
         """The graph as a ``prov`` ``ProvDocument`` (slow; for interop)."""
         from prov.model import ProvDocument  # noqa: PLC0415
 

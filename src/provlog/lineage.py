@@ -32,7 +32,7 @@ from provlog.rdf import NAMESPACES
 from provlog.rdf import PROV
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = [
     'MAX_NESTING',
@@ -111,7 +111,7 @@ def _compact(iri: str) -> str:
 
 
 def resolve_target(
-    run: RunGraph,
+    run: RunView,
     target: str | None = None,
     *,
     value: object = None,
@@ -390,7 +390,7 @@ def _kind(details: dict[str, str], iri: str) -> str:
 
 
 def why(
-    run: RunGraph,
+    run: RunView,
     target: str | None = None,
     *,
     value: object = None,

@@ -16,10 +16,11 @@ from typing import Any
 
 import orjson
 
-from provlog.gaps import CaptureGap
 from provlog.gaps import find_gaps
 from provlog.gaps import Gap
 from provlog.gaps import read_losses
+from provlog.process import CaptureGap
+from provlog.process import Process
 from provlog.reader import JournalError
 from provlog.reader import read_journal
 from provlog.reader import ReadResult
@@ -40,43 +41,13 @@ __all__ = [
     'CaptureGap',
     'Gap',
     'MergedRun',
+    'Process',
     'find_run',
     'merge_run',
 ]
 
 JOURNAL_SUFFIX = '.jsonl'
 _SHOW_RUNS = 5
-
-
-@dataclass
-class Process:
-    """One process that journalled into the run.
-
-    ``dropped`` counts events a lagging writer dropped (``dropped`` lines);
-    ``lost`` counts events a failed write lost (``lost`` lines, e.g. a
-    full disk), from ``lost_since``. ``context`` is the journal's
-    ``context`` line (packages, code; empty when the process wrote none).
-    """
-
-    process: str
-    host: str | None
-    pid: int | None
-    files: list[str]
-    closed: bool
-    dropped: int
-    skipped: int
-    partial_tail: bool
-    header: dict[str, Any]
-    lost: int = 0
-    lost_since: float | None = None
-    encode_errors: int = 0
-    capture_gaps: list[CaptureGap] = field(default_factory=list)
-    context: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        """``host:pid``, as reports name the process."""
-        return f'{self.host}:{self.pid}'
 
 
 @dataclass
@@ -135,7 +106,12 @@ class MergedRun:
         journal, and with it went the arguments and the result.
         """
         if self._gaps is None:
-            self._gaps = find_gaps(self)
+            self._gaps = find_gaps(
+                self.processes.values(),
+                self.actions.values(),
+                self.executions_not_observed(),
+                self.requests_not_observed(),
+            )
         return list(self._gaps)
 
     def executions_not_observed(self) -> list[Action]:

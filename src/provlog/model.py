@@ -29,7 +29,7 @@ import orjson
 from provlog.capture.values.digest import SECRET_NODE
 from provlog.graphwriter import GraphWriter
 from provlog.merge import MergedRun
-from provlog.merge import Process
+from provlog.process import Process
 from provlog.vocab import Action
 from provlog.vocab import EXEC_AGENT
 from provlog.vocab import EXECUTE_EXCEPTION

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provlog import clip
-from provlog.merge import Process
+from provlog.process import Process
 from provlog.runwindow import Window
 from provlog.vocab import Action
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = ['DEFAULT_TOLERANCE', 'Problem', 'schema_problems', 'validate_run']
 
@@ -166,7 +166,7 @@ def _unshape(shape: Any) -> Any:
 
 
 def _ordering_problems(  # noqa: C901, PLR0912
-    run: RunGraph,
+    run: RunView,
     tolerance: float,
 ) -> list[Problem]:
     g = run.nx
@@ -247,7 +247,7 @@ def _ordering_problems(  # noqa: C901, PLR0912
     return problems
 
 
-def _completeness_problems(run: RunGraph) -> list[Problem]:
+def _completeness_problems(run: RunView) -> list[Problem]:
     """One problem per gap of the run (:meth:`MergedRun.gaps`)."""
     return [
         Problem('completeness', gap.code, gap.message)
@@ -256,7 +256,7 @@ def _completeness_problems(run: RunGraph) -> list[Problem]:
 
 
 def validate_run(
-    run: RunGraph,
+    run: RunView,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     schema: bool = True,

@@ -21,7 +21,7 @@ from typing import Protocol
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = [
     'BUILTIN',
@@ -62,7 +62,7 @@ class Format(Protocol):
     #: One line for ``--help``.
     summary: ClassVar[str]
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The run in this format."""
         ...
 

@@ -28,7 +28,7 @@ from provlog.vocab import NOT_ENDED
 if TYPE_CHECKING:
     import networkx as nx
 
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = ['Dot', 'Svg', 'dot_to_svg', 'lineage_dot', 'lineage_nodes']
 
@@ -243,7 +243,7 @@ class Dot:
     suffix: ClassVar[str] = 'dot'
     summary: ClassVar[str] = 'lineage picture, Graphviz DOT'
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """DOT text of every value and execution of the run."""
         del indent
         return lineage_dot(graph.nx, title=f'run {graph.run_id}').encode()
@@ -256,7 +256,7 @@ class Svg:
     suffix: ClassVar[str] = 'svg'
     summary: ClassVar[str] = 'lineage picture, SVG (needs Graphviz)'
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The DOT picture laid out by Graphviz.
 
         Refused before the PROV graph is built when the run has more

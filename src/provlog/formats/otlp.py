@@ -36,7 +36,7 @@ from provlog.vocab import FAILED
 from provlog.vocab import NOT_ENDED
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = ['Otlp', 'export_request']
 
@@ -60,7 +60,7 @@ class Otlp:
     summary: ClassVar[str] = 'OpenTelemetry OTLP/JSON traces (Jaeger, Tempo)'
 
     @gc_paused
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The request, compact: receivers cap request sizes."""
         del indent
         return orjson.dumps(export_request(graph.timeline, graph.run))

@@ -25,7 +25,7 @@ from provlog.spans import Timeline
 from provlog.vocab import NOT_ENDED
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = ['Perfetto', 'trace_events']
 
@@ -43,7 +43,7 @@ class Perfetto:
     )
 
     @gc_paused
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The trace, compact: it is read by viewers, and large."""
         del indent
         return orjson.dumps(trace_events(graph.timeline))

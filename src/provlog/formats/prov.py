@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from typing import BinaryIO
+from typing import cast
 from typing import ClassVar
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from provlog.provjson import write_provjson
 from provlog.rdf import serialize_store
 
 if TYPE_CHECKING:
-    from provlog.graph import RunGraph
+    from provlog.runview import RunView
 
 __all__ = [
     'JsonLd',
@@ -32,7 +33,7 @@ class ProvJson:
     suffix: ClassVar[str] = 'provjson'
     summary: ClassVar[str] = 'W3C PROV-JSON'
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The document; ``indent`` for people."""
         return write_provjson(graph.nx, indent=indent)
 
@@ -59,7 +60,7 @@ class ProvN:
     suffix: ClassVar[str] = 'provn'
     summary: ClassVar[str] = 'W3C PROV-N'
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The document as PROV-N text."""
         del indent
         return str(graph.to_prov().get_provn()).encode()
@@ -87,7 +88,7 @@ class ProvXml:
     suffix: ClassVar[str] = 'provx'
     summary: ClassVar[str] = 'W3C PROV-XML (needs provlog[xml])'
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The document as PROV-XML."""
         del indent
         if importlib.util.find_spec('lxml') is None:
@@ -95,7 +96,9 @@ class ProvXml:
                 "the provxml format needs lxml: pip install 'provlog[xml]'",
             )
         out = graph.to_prov().serialize(format='xml')
-        return out.encode() if isinstance(out, str) else bytes(out)
+        if isinstance(out, str):
+            return out.encode()
+        return bytes(cast('bytes', out))  # as an older ``prov`` may give
 
 
 class _Rdf:
@@ -105,7 +108,7 @@ class _Rdf:
     suffix: ClassVar[str]
     summary: ClassVar[str]
 
-    def serialize(self, graph: RunGraph, *, indent: bool = False) -> bytes:
+    def serialize(self, graph: RunView, *, indent: bool = False) -> bytes:
         """The PROV-O triples in this RDF syntax."""
         del indent
         return serialize_store(graph.store, self.name)
