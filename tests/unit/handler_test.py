@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from provlog.capture.handler import ProvenanceHandler
+from provlog.testing import capture_events
 from provlog.testing import ListSink
 
 
@@ -179,3 +180,36 @@ class TestSnapshot:
             ListSink.put(sink, item)
         (event,) = sink.events
         assert event['args'][0]['preview'] == '[1,2,3]'
+
+
+class TestExecutionScope:
+    """An execution logged on one thread's context ends there: no stray parent."""
+
+    def test_later_call_has_no_parent(self):
+        runtime = logging.getLogger('academy.runtime')
+        handle = logging.getLogger('academy.handle')
+        executed = uuid.uuid4()
+        later = uuid.uuid4()
+        with capture_events() as events:
+            for state in ('execute_start', 'execute_success'):
+                runtime.debug(
+                    state,
+                    extra={
+                        'academy.action': 'f',
+                        'academy.action_tag': executed,
+                        'academy.action_state': state,
+                    },
+                )
+            handle.debug(
+                'start',
+                extra={
+                    'academy.action': 'g',
+                    'academy.action_tag': later,
+                    'academy.action_state': 'start',
+                    'academy.action_args': (),
+                    'academy.action_kwargs': {},
+                },
+            )
+        (start,) = (e for e in events if e['e'] == 'start')
+        assert start['tag'] == str(later)
+        assert start.get('parent') is None

@@ -318,7 +318,13 @@ def _execute_end(
 ) -> dict[str, Any]:
     """Where it ran and what it cost; what it logged, printed and warned."""
     out: dict[str, Any] = {'res': sample(record) if res is None else res}
-    found = inside.end(extras.get(TAG))
+    tag = extras.get(TAG)
+    if tag is not None and current_execution.get() == tag:
+        # its scope ends here: a host that logs both ends on one thread's
+        # context (not a task per execution, as Academy does) would
+        # otherwise make every later call a child of this one
+        current_execution.set(None)
+    found = inside.end(tag)
     if found is not None:
         out['inside'] = found
     return out
