@@ -18,8 +18,12 @@ one pass and concatenated into one document. PROV-N is formatted by the
 from __future__ import annotations
 
 import io
+import math
+import re
 import shutil
 import tempfile
+from decimal import Decimal
+from decimal import ROUND_HALF_UP
 from pathlib import Path
 from typing import Any
 from typing import BinaryIO
@@ -41,6 +45,7 @@ from provlog.rdf import _TYPE
 from provlog.rdf import NAMESPACES
 from provlog.rdf import PROV
 from provlog.rdf import RDFS
+from provlog.rdf import XSD
 from provlog.stream import StreamMerge
 from provlog.stream import WINDOW
 
@@ -60,6 +65,69 @@ _TIMES = frozenset({'prov:startTime', 'prov:endTime', 'prov:time'})
 _CACHED = frozenset({str, int, float, bool, tuple})
 #: PROV-N records formatted at once by ``prov``.
 _PROVN_BATCH = 20_000
+#: A time or a double in object position (after a space: inside a string
+#: literal every quote is escaped), with its text.
+_TYPED = re.compile(
+    r' "([-+.:0-9A-Za-z]+)"\^\^<' + re.escape(XSD) + r'(dateTime|double)>'
+)
+_DOUBLE = '#double>'
+
+# The in-memory N-Triples and Turtle are dumped from an Oxigraph store,
+# which keeps a time or a double as its value and writes it back in its
+# canonical text (``…:17.7635Z``, ``0``, ``INF``). A literal is the same
+# RDF term only when its text is the same, so the streamed export writes
+# that text too.
+
+
+def _time(value: Any) -> Any:
+    """A time (``…+00:00``) in its canonical text."""
+    if value.__class__ is str and value.endswith('+00:00'):
+        text = value[:-6]
+        if '.' in text:
+            text = text.rstrip('0').rstrip('.')
+        return text + 'Z'
+    return value
+
+
+def _shortest(value: float) -> Decimal:
+    """The shortest decimal that reads back as ``value``, ties away from 0.
+
+    As Python's ``repr``, except that when two are as near (the value is
+    exactly half-way), Rust (Oxigraph) gives the one away from zero.
+    """
+    short = Decimal(repr(value))
+    exact = Decimal(value)
+    if exact != short:
+        away = exact.quantize(short, rounding=ROUND_HALF_UP)
+        if away != short and float(away) == value:
+            return away
+    return short
+
+
+def _canonical(match: re.Match[str]) -> str:
+    """A time or double literal in its canonical text."""
+    text, kind = match.group(1), match.group(2)
+    if kind == 'dateTime':
+        text = _time(text)
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            return match.group(0)  # kept as written, as Oxigraph keeps it
+        if math.isnan(value):
+            text = 'NaN'
+        elif math.isinf(value):
+            text = 'INF' if value > 0 else '-INF'
+        else:
+            text = f'{_shortest(value):f}'
+            if '.' in text:
+                text = text.rstrip('0').rstrip('.')
+    return f' "{text}"^^<{XSD}{kind}>'
+
+
+def canonical_literals(text: str) -> str:
+    """``text`` (N-Triples) with its times and doubles in canonical text."""
+    return _TYPED.sub(_canonical, text)
 
 
 class NTriplesSink:
@@ -92,8 +160,21 @@ class NTriplesSink:
             for key, value in attrs.items():
                 if key == 'kind':
                     continue
-                if key in _TIMES or value.__class__ not in _CACHED:
-                    lines += _attribute_lines(subject, key, value, terms)
+                if key in _TIMES:
+                    lines += _attribute_lines(
+                        subject, key, _time(value), terms
+                    )
+                    continue
+                # -0.0 == 0.0 as keys, but "-0" is not "0"
+                if value.__class__ not in _CACHED or (
+                    value.__class__ is float and not value
+                ):
+                    lines += [
+                        canonical_literals(line)
+                        for line in _attribute_lines(
+                            subject, key, value, terms
+                        )
+                    ]
                     continue
                 # most attribute values repeat (types, labels, states):
                 # their text after the subject is made once
@@ -101,23 +182,26 @@ class NTriplesSink:
                 tail = tails.get(cached)
                 if tail is None:
                     tail = tails[cached] = tuple(
-                        _attribute_lines('', key, value, terms)
+                        canonical_literals(line)
+                        for line in _attribute_lines('', key, value, terms)
                     )
                 lines += [subject + t for t in tail]
         n = self.relations
         roles = self.roles
         for u, v, attrs in edges:
             n += 1
-            lines.append(
-                _relation_lines(
-                    f'_:q{n}',
-                    _iri(u),
-                    _iri(v),
-                    attrs,
-                    terms=terms,
-                    roles=roles,
-                )
+            when = attrs.get('prov:time')
+            text = _relation_lines(
+                f'_:q{n}',
+                _iri(u),
+                _iri(v),
+                attrs if when is None else {**attrs, 'prov:time': _time(when)},
+                terms=terms,
+                roles=roles,
             )
+            if _DOUBLE in text:
+                text = canonical_literals(text)
+            lines.append(text)
         self.relations = n
         self._put(''.join(lines))
 
