@@ -158,16 +158,11 @@ class RunGraph:
         """
         gaps = self.run.gaps()
         states = Counter(a.state for a in self.run.actions.values())
-        agents = sum(
-            1
-            for _, d in self.nx.nodes(data=True)
-            if d['kind'] == 'agent' and 'prov:SoftwareAgent' in d['prov:type']
-        )
         processes = self.run.processes.values()
         return {
             'actions': len(self.run.actions),
             'states': {k: states.get(k, 0) for k in STATES},
-            'agents': agents,
+            'agents': self.run.agent_count(),
             'processes': len(self.run.processes),
             'run': self.run_id,
             'processes_not_closed': sorted(
@@ -186,8 +181,6 @@ class RunGraph:
             'complete': not gaps,
             'gaps': [gap.to_json() for gap in gaps],
             'flowcept': self._flowcept_counts(),
-            'nodes': self.nx.number_of_nodes(),
-            'relations': self.nx.number_of_edges(),
         }
 
     def validate(self, *, tolerance: float = 1.0) -> list[Any]:

@@ -9,6 +9,7 @@ nothing: every event is keyed by ``(tag, kind)``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -29,11 +30,15 @@ from provlog.vocab import ACTION_KINDS
 from provlog.vocab import AGENT
 from provlog.vocab import AGENT_KINDS
 from provlog.vocab import CONTEXT
+from provlog.vocab import EXEC_AGENT
+from provlog.vocab import EXECUTE_START
 from provlog.vocab import FORWARDED
 from provlog.vocab import LAUNCH
 from provlog.vocab import LIFE_SHUTDOWN
 from provlog.vocab import LIFE_STOPPING
 from provlog.vocab import LIFECYCLE
+from provlog.vocab import SENDING
+from provlog.vocab import START
 from provlog.vocab import SUCCESS
 
 __all__ = [
@@ -114,6 +119,44 @@ class MergedRun:
             )
         return list(self._gaps)
 
+    def agent_count(self) -> int:
+        """How many Academy agents (not clients) the run's journals name.
+
+        The agents the PROV graph holds as ``prov:SoftwareAgent``, counted
+        without building it: every identity in the agents' own lines, the
+        calls (caller, sender, executing agent, callee) and the launches,
+        once per UUID, by the role its first mention gives.
+        """
+        roles: dict[str, object] = {}
+        for ident in self._agent_idents():
+            uid = ident.get('uid')
+            if not isinstance(uid, str):
+                continue
+            try:
+                key = str(uuid.UUID(uid))
+            except ValueError:
+                continue  # the graph mints no agent from a non-UUID either
+            if key not in roles:
+                known = self.agents.get(uid, {})
+                roles[key] = ident.get('role') or known.get('role') or 'agent'
+        return sum(1 for role in roles.values() if role != 'user')
+
+    def _agent_idents(self) -> Iterator[dict[str, Any]]:
+        """Every identity the journals give, in the graph's order."""
+        for uid, info in self.agents.items():
+            yield {'uid': uid, **info}
+        found = [
+            event.get(key)
+            for action in self.actions.values()
+            for kind, key in _AGENT_FIELDS
+            if (event := action.events.get(kind)) is not None
+        ]
+        for event in self.launches.values():
+            found += [event.get('launcher'), event.get('manager')]
+        yield from (i for i in found if isinstance(i, dict))
+        for uid in self.launches.keys() | self.lifecycles.keys():
+            yield {'uid': uid, **self.agents.get(uid, {})}
+
     def executions_not_observed(self) -> list[Action]:
         """Actions whose caller got a result but no journal has the run."""
         return [
@@ -132,6 +175,14 @@ class MergedRun:
 
 
 LATEST = 'latest'
+#: Where a call's lines name agents: (line kind, field).
+_AGENT_FIELDS = (
+    (START, 'caller'),
+    (SENDING, 'src'),
+    (EXECUTE_START, 'agent'),
+    (EXEC_AGENT, 'agent'),
+    (START, 'callee'),
+)
 
 
 class AmbiguousRunError(JournalError):
