@@ -26,7 +26,33 @@ __all__ = [
 ]
 
 
-class ProvJson:
+class _Streams:
+    """A format also written as the run is merged (bounded memory)."""
+
+    name: ClassVar[str]
+
+    def stream(
+        self,
+        run: Path,
+        out: BinaryIO,
+        *,
+        indent: bool = False,
+        lenient: bool = False,
+    ) -> int:
+        """Merge ``run`` and write the document to ``out`` as it goes.
+
+        Returns:
+            How many actions the run has.
+        """
+        from provlog.streamwrite import export_stream  # noqa: PLC0415
+
+        merge = export_stream(
+            run, self.name, out, indent=indent, lenient=lenient
+        )
+        return merge.actions
+
+
+class ProvJson(_Streams):
     """PROV-JSON, written directly from the graph."""
 
     name: ClassVar[str] = 'provjson'
@@ -37,23 +63,8 @@ class ProvJson:
         """The document; ``indent`` for people."""
         return write_provjson(graph.nx, indent=indent)
 
-    def stream(
-        self,
-        run: Path,
-        out: BinaryIO,
-        *,
-        indent: bool = False,
-        lenient: bool = False,
-    ) -> int:
-        """Merge ``run`` and write the document to ``out`` as it goes.
 
-        Returns:
-            How many actions the run has.
-        """
-        return _stream(run, self.name, out, indent=indent, lenient=lenient)
-
-
-class ProvN:
+class ProvN(_Streams):
     """PROV-N, through the ``prov`` package (slow; for interchange)."""
 
     name: ClassVar[str] = 'provn'
@@ -64,21 +75,6 @@ class ProvN:
         """The document as PROV-N text."""
         del indent
         return str(graph.to_prov().get_provn()).encode()
-
-    def stream(
-        self,
-        run: Path,
-        out: BinaryIO,
-        *,
-        indent: bool = False,
-        lenient: bool = False,
-    ) -> int:
-        """Merge ``run`` and write the document to ``out`` as it goes.
-
-        Returns:
-            How many actions the run has.
-        """
-        return _stream(run, self.name, out, indent=indent, lenient=lenient)
 
 
 class ProvXml:
@@ -114,23 +110,8 @@ class _Rdf:
         return serialize_store(graph.store, self.name)
 
 
-class _StreamedRdf(_Rdf):
+class _StreamedRdf(_Rdf, _Streams):
     """PROV-O in a line-based syntax, also written as the run is merged."""
-
-    def stream(
-        self,
-        run: Path,
-        out: BinaryIO,
-        *,
-        indent: bool = False,
-        lenient: bool = False,
-    ) -> int:
-        """Merge ``run`` and write its triples to ``out`` as they come.
-
-        Returns:
-            How many actions the run has.
-        """
-        return _stream(run, self.name, out, indent=indent, lenient=lenient)
 
 
 class Turtle(_StreamedRdf):
@@ -163,12 +144,3 @@ class JsonLd(_Rdf):
     name: ClassVar[str] = 'jsonld'
     suffix: ClassVar[str] = 'jsonld'
     summary: ClassVar[str] = 'PROV-O in JSON-LD'
-
-
-def _stream(
-    run: Path, fmt: str, out: BinaryIO, *, indent: bool, lenient: bool
-) -> int:
-    from provlog.streamwrite import export_stream  # noqa: PLC0415
-
-    merge = export_stream(run, fmt, out, indent=indent, lenient=lenient)
-    return merge.actions
