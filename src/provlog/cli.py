@@ -279,6 +279,16 @@ def _print_stats(graph: RunGraph) -> None:
             print(f'  {gap["code"]}: {gap["message"]}')
 
 
+def _bad_input(exc: Exception) -> int:
+    """One line for a damaged run, a bad value or a file error; exit 2."""
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else '<unknown>'
+        return _error(f'{where}: {exc.strerror or exc}', 2)
+    if isinstance(exc, RecursionError):
+        return _error('input nested too deeply to process', 2)
+    return _error(str(exc), 2)
+
+
 def _write(data: bytes) -> None:
     try:
         sys.stdout.buffer.write(data if data.endswith(b'\n') else data + b'\n')
@@ -514,13 +524,8 @@ def _diff(args: argparse.Namespace) -> int:
             _write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
         else:
             print_diff(result, Console(soft_wrap=True))
-    except (JournalError, ValueError) as exc:
-        return _error(str(exc), 2)
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else '<unknown>'
-        return _error(f'{where}: {exc.strerror or exc}', 2)
-    except RecursionError:
-        return _error('input nested too deeply to process', 2)
+    except (JournalError, ValueError, OSError, RecursionError) as exc:
+        return _bad_input(exc)
     return 1 if result.different else 0
 
 
@@ -592,13 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
         return _error(f'--bind {exc.name}: {exc.reason}', 2)
     except QueryError as exc:
         return _error(str(exc), 1)
-    except (JournalError, ValueError) as exc:
-        return _error(str(exc), 2)
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else '<unknown>'
-        return _error(f'{where}: {exc.strerror or exc}', 2)
-    except RecursionError:
-        return _error('input nested too deeply to process', 2)
+    except (JournalError, ValueError, OSError, RecursionError) as exc:
+        return _bad_input(exc)
     return 0
 
 
