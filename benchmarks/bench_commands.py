@@ -23,7 +23,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from provlog.merge import merge_run
+from provlog.actions.merge import merge_run
 from synthetic import make_run
 
 #: Rounds per chain in :func:`synthetic.make_run`.

@@ -23,17 +23,17 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import provlog
+from provlog.actions.merge import merge_run
 from provlog.gcpause import paused_gc
-from provlog.lineage import lineage_edges_nx
-from provlog.lineage import lineage_edges_sparql
-from provlog.merge import merge_run
-from provlog.provjson import write_provjson
-from provlog.query import canned_queries
-from provlog.query import run_sparql
-from provlog.rdf import expand
-from provlog.rdf import load_store
-from provlog.rdf import serialize_store
-from provlog.rdf import to_rdflib
+from provlog.mapping.provjson import write_provjson
+from provlog.mapping.rdf import expand
+from provlog.mapping.rdf import load_store
+from provlog.mapping.rdf import serialize_store
+from provlog.mapping.rdf import to_rdflib
+from provlog.query.lineage import lineage_edges_nx
+from provlog.query.lineage import lineage_edges_sparql
+from provlog.query.sparql import canned_queries
+from provlog.query.sparql import run_sparql
 from synthetic import make_run
 
 

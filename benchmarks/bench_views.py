@@ -25,8 +25,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_watch import measure as measure_watch
+from provlog.actions.merge import merge_run
 from provlog.graph import RunGraph
-from provlog.merge import merge_run
 from synthetic import make_run
 
 FORMATS = ('provjson', 'perfetto', 'otlp')
@@ -60,7 +60,7 @@ def report(n: int) -> dict[str, Any]:
     The time is what ``provlog report`` costs after reading the journals:
     the merge is timed apart.
     """
-    from provlog.report import render_report
+    from provlog.views.report import render_report
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = make_run(Path(tmp), n)

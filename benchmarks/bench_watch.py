@@ -22,8 +22,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from provlog.watch import RunWatch
-from provlog.watchview import view
+from provlog.views.watch import RunWatch
+from provlog.views.watchview import view
 
 HERE = Path(__file__).resolve().parent
 GOAL = 0.1  # seconds for one refresh at 1,000,000 actions

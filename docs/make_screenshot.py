@@ -20,7 +20,7 @@ from PIL import Image
 from tests.browser import chromium
 
 import provlog
-from provlog.report import write_report
+from provlog.views.report import write_report
 
 
 def main() -> int:

@@ -17,8 +17,8 @@ from examples.pipeline import run_workflow
 from rich.console import Console
 
 import provlog
-from provlog.render import why_tree
-from provlog.report import write_report
+from provlog.views.render import why_tree
+from provlog.views.report import write_report
 
 
 def _seconds(start: str | None, end: str | None) -> str:

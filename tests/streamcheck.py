@@ -14,8 +14,8 @@ import rdflib
 from rdflib.compare import to_isomorphic
 
 import provlog
-from provlog.stream import StreamMerge
-from provlog.streamwrite import export_stream
+from provlog.actions.stream import StreamMerge
+from provlog.mapping.streamwrite import export_stream
 
 ELEMENTS = ('entity', 'activity', 'agent')
 

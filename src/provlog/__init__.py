@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from provlog.capture.values import hash_value
     from provlog.graph import load
     from provlog.graph import RunGraph
-    from provlog.reader import JournalError
+    from provlog.journals.reader import JournalError
 
 __all__ = [
     'JournalError',
@@ -36,7 +36,7 @@ __all__ = [
 
 #: Public name -> the module that defines it, imported on first use.
 _LAZY = {
-    'JournalError': 'provlog.reader',
+    'JournalError': 'provlog.journals.reader',
     'ProvenanceHandler': 'provlog.capture.handler',
     'RunGraph': 'provlog.graph',
     'hash_value': 'provlog.capture.values',

@@ -4,7 +4,8 @@
 own) queries the catalogue: an Oxigraph store on disk in
 ``DIR/.provlog-store/``, one named graph per run, named by the IRI of the
 run's ``provlog:Run`` node (``plid:run/<run id>``). Each graph holds
-exactly the PROV-O that ``provlog query RUN`` queries (:mod:`provlog.rdf`).
+exactly the PROV-O that ``provlog query RUN`` queries
+(:mod:`provlog.mapping.rdf`).
 
 The store is brought up to date before each query: a manifest keeps, per
 run folder, the name, size and mtime of each journal (the key of
@@ -37,17 +38,17 @@ from typing import Any
 
 import orjson
 
+from provlog.actions.merge import JOURNAL_SUFFIX
+from provlog.actions.merge import run_folders
 from provlog.gcpause import paused_gc
 from provlog.graph import load
 from provlog.graph import RunGraph
-from provlog.merge import JOURNAL_SUFFIX
-from provlog.merge import run_folders
-from provlog.query import QueryResult
-from provlog.query import run_sparql
-from provlog.rdf import expand
-from provlog.rdf import ntriples
-from provlog.reader import JournalError
-from provlog.reader import show
+from provlog.journals.reader import JournalError
+from provlog.journals.reader import show
+from provlog.mapping.rdf import expand
+from provlog.mapping.rdf import ntriples
+from provlog.query.sparql import QueryResult
+from provlog.query.sparql import run_sparql
 from provlog.runs import journal_key
 from provlog.runs import remember_summary
 

@@ -16,13 +16,13 @@ from provlog import __version__
 from provlog import formats
 from provlog.graph import load
 from provlog.graph import RunGraph
-from provlog.query import BindingError
-from provlog.query import load_query
-from provlog.query import QueryError
-from provlog.query import QueryResult
-from provlog.rdf import NAMESPACES
-from provlog.reader import JournalError
-from provlog.reader import show
+from provlog.journals.reader import JournalError
+from provlog.journals.reader import show
+from provlog.mapping.rdf import NAMESPACES
+from provlog.query.sparql import BindingError
+from provlog.query.sparql import load_query
+from provlog.query.sparql import QueryError
+from provlog.query.sparql import QueryResult
 
 __all__ = ['main']
 
@@ -243,7 +243,7 @@ def _parser() -> argparse.ArgumentParser:
         help='output file (default: report.html in the run folder)',
     )
     _runs_parser(sub)
-    from provlog.importers.pool import add_parser  # noqa: PLC0415
+    from provlog.journals.importers.pool import add_parser  # noqa: PLC0415
 
     add_parser(sub)
     return parser
@@ -322,9 +322,9 @@ def _export_streamed(args: argparse.Namespace) -> int:
 def _why(graph: RunGraph, args: argparse.Namespace) -> None:
     from rich.console import Console  # noqa: PLC0415
 
-    from provlog.lineage import why  # noqa: PLC0415
-    from provlog.render import why_levels  # noqa: PLC0415
-    from provlog.render import why_tree  # noqa: PLC0415
+    from provlog.query.lineage import why  # noqa: PLC0415
+    from provlog.views.render import why_levels  # noqa: PLC0415
+    from provlog.views.render import why_tree  # noqa: PLC0415
 
     kwargs: dict[str, Any] = {}
     if args.value is not None:
@@ -362,7 +362,7 @@ def _why_picture(
     from provlog.formats.dot import dot_to_svg  # noqa: PLC0415
     from provlog.formats.dot import lineage_dot  # noqa: PLC0415
     from provlog.formats.dot import MAX_SVG_NODES  # noqa: PLC0415
-    from provlog.lineage import resolve_target  # noqa: PLC0415
+    from provlog.query.lineage import resolve_target  # noqa: PLC0415
 
     node = resolve_target(graph, args.target, **kwargs)
     label = graph.nx.nodes[node].get('prov:label', node)
@@ -448,8 +448,8 @@ def _query_runs(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: QueryResult, fmt: str) -> None:
-    from provlog.render import print_table  # noqa: PLC0415
-    from provlog.render import to_csv  # noqa: PLC0415
+    from provlog.views.render import print_table  # noqa: PLC0415
+    from provlog.views.render import to_csv  # noqa: PLC0415
 
     if fmt == 'json':
         _write(orjson.dumps(result.to_json()))
@@ -498,7 +498,7 @@ def _validate(graph: RunGraph, args: argparse.Namespace) -> int:
 
 
 def _report(graph: RunGraph, args: argparse.Namespace) -> None:
-    from provlog.report import render_report  # noqa: PLC0415
+    from provlog.views.report import render_report  # noqa: PLC0415
 
     target = args.output or graph.run.run_dir / 'report.html'
     _write_file(target, render_report(graph))
@@ -510,9 +510,9 @@ def _diff(args: argparse.Namespace) -> int:
     """``provlog diff``: 0 same, 1 different, 2 an error (one line)."""
     from rich.console import Console  # noqa: PLC0415
 
-    from provlog.diff import diff_runs  # noqa: PLC0415
-    from provlog.diff import Threshold  # noqa: PLC0415
-    from provlog.diffview import print_diff  # noqa: PLC0415
+    from provlog.views.diff import diff_runs  # noqa: PLC0415
+    from provlog.views.diff import Threshold  # noqa: PLC0415
+    from provlog.views.diffview import print_diff  # noqa: PLC0415
 
     threshold = Threshold(args.time_threshold / 100, args.time_min / 1000)
     try:
@@ -533,8 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     if args.command == 'watch':  # tails the journals: no merge first
-        from provlog.watchview import watch  # noqa: PLC0415
-        from provlog.watchview import WatchError  # noqa: PLC0415
+        from provlog.views.watchview import watch  # noqa: PLC0415
+        from provlog.views.watchview import WatchError  # noqa: PLC0415
 
         try:
             return watch(
@@ -548,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
     if args.command == 'diff':  # two runs: loads both itself
         return _diff(args)
     if args.command == 'import':  # writes a run: nothing to load
-        from provlog.importers.pool import run_command  # noqa: PLC0415
+        from provlog.journals.importers.pool import run_command  # noqa: PLC0415
 
         return run_command(args)
     try:

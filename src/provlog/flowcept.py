@@ -23,8 +23,8 @@ from provlog.capture.live import Channel
 from provlog.capture.live import FlowceptForwarding
 
 if TYPE_CHECKING:
-    from provlog.process import Process
-    from provlog.runview import RunView
+    from provlog.actions.process import Process
+    from provlog.mapping.runview import RunView
 
 __all__ = ['FORWARD_RECORD', 'forward_run', 'forwarded_tags']
 

@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from provlog import formats
+from provlog.actions.merge import merge_run
+from provlog.actions.merge import MergedRun
+from provlog.actions.spans import Timeline
+from provlog.actions.spans import timeline
 from provlog.flowcept import forwarded_tags
 from provlog.gcpause import paused_gc
-from provlog.lineage import why
-from provlog.lineage import WhyNode
-from provlog.merge import merge_run
-from provlog.merge import MergedRun
-from provlog.model import build_graph
-from provlog.provjson import to_provjson
-from provlog.provjson import write_provjson
-from provlog.query import load_query
-from provlog.query import QueryResult
-from provlog.query import run_sparql
-from provlog.rdf import load_store
-from provlog.rdf import to_rdflib
-from provlog.spans import Timeline
-from provlog.spans import timeline
+from provlog.mapping.model import build_graph
+from provlog.mapping.provjson import to_provjson
+from provlog.mapping.provjson import write_provjson
+from provlog.mapping.rdf import load_store
+from provlog.mapping.rdf import to_rdflib
+from provlog.query.lineage import why
+from provlog.query.lineage import WhyNode
+from provlog.query.sparql import load_query
+from provlog.query.sparql import QueryResult
+from provlog.query.sparql import run_sparql
 from provlog.validate import validate_run
 from provlog.vocab import STATES
 
@@ -74,7 +74,7 @@ class RunGraph:
 
     @property
     def timeline(self) -> Timeline:
-        """Every call with both sides on one clock (:mod:`provlog.spans`)."""
+        """Every call with both sides on one clock (:mod:`~.actions.spans`)."""
         if self._timeline is None:
             self._timeline = timeline(self.run)
         return self._timeline
@@ -154,7 +154,7 @@ class RunGraph:
         """Counts for people and scripts: actions by state, agents, ...
 
         ``complete`` is false exactly when ``gaps`` (one record per reason,
-        from :meth:`provlog.merge.MergedRun.gaps`) is not empty.
+        from :meth:`provlog.actions.merge.MergedRun.gaps`) is not empty.
         """
         gaps = self.run.gaps()
         states = Counter(a.state for a in self.run.actions.values())
@@ -238,7 +238,8 @@ def load(path: str | os.PathLike[str], *, lenient: bool = False) -> RunGraph:
         lenient: Skip and count damaged journal lines instead of failing.
 
     Raises:
-        provlog.reader.JournalError: A journal cannot be read; the message
+        provlog.journals.reader.JournalError: A journal cannot be read; the
+        message
             names the file and line.
     """
     with paused_gc():

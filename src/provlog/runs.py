@@ -22,14 +22,14 @@ from typing import Any
 
 import orjson
 
+from provlog.actions.merge import JOURNAL_SUFFIX
+from provlog.actions.merge import newest_first
+from provlog.actions.merge import run_folders
+from provlog.actions.merge import run_start
 from provlog.graph import load
 from provlog.graph import RunGraph
-from provlog.merge import JOURNAL_SUFFIX
-from provlog.merge import newest_first
-from provlog.merge import run_folders
-from provlog.merge import run_start
-from provlog.reader import JournalError
-from provlog.reader import show
+from provlog.journals.reader import JournalError
+from provlog.journals.reader import show
 
 __all__ = [
     'SUMMARY_FILE',

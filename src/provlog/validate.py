@@ -9,7 +9,8 @@ Three kinds of problem, each a :class:`Problem` with a code and a message:
   ordering, 37 generation precedes usage) checked on the recorded times
   with a tolerance for clocks of different hosts. Violations are reported,
   never "fixed": the export keeps what each host saw.
-* ``completeness``: every gap of :meth:`provlog.merge.MergedRun.gaps`, so
+* ``completeness``: every gap of :meth:`provlog.actions.merge.MergedRun.gaps`,
+so
   exactly what ``stats`` lists and the export's ``provlog:Run`` marks:
   capture off or interrupted, events dropped, lost or not encodable,
   damaged lines, cut or unclosed journals, actions that never ended,
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from provlog.runview import RunView
+    from provlog.mapping.runview import RunView
 
 __all__ = ['DEFAULT_TOLERANCE', 'Problem', 'schema_problems', 'validate_run']
 

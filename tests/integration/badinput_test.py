@@ -26,9 +26,9 @@ import orjson
 import pytest
 
 from provlog.cli import main
-from provlog.lineage import MAX_NESTING
-from provlog.model import PREFIXES
-from provlog.reader import MAX_LINE_BYTES
+from provlog.journals.reader import MAX_LINE_BYTES
+from provlog.mapping.model import PREFIXES
+from provlog.query.lineage import MAX_NESTING
 
 TIME_LIMIT = 60  # seconds; each command here takes well under 5
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for a child command

@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 import provlog
-from provlog.report import page_data
-from provlog.report import render_report
+from provlog.views.report import page_data
+from provlog.views.report import render_report
 
 #: A megabyte, added to a field.
 BIG = 1_000_000

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 import provlog
-from provlog.report import page_data
-from provlog.report import render_report
+from provlog.views.report import page_data
+from provlog.views.report import render_report
 from tests import browser
 from tests.integration.traces_test import _copy_edited
 

@@ -19,11 +19,11 @@ import pytest
 
 import provlog
 from provlog.cli import main
-from provlog.lineage import lineage_edges_nx
-from provlog.lineage import lineage_edges_sparql
-from provlog.lineage import NOT_OBSERVED
-from provlog.rdf import expand
-from provlog.rdf import PROV
+from provlog.mapping.rdf import expand
+from provlog.mapping.rdf import PROV
+from provlog.query.lineage import lineage_edges_nx
+from provlog.query.lineage import lineage_edges_sparql
+from provlog.query.lineage import NOT_OBSERVED
 from tests.workflows.gridsearch import DATASET_CONFIG
 from tests.workflows.gridsearch import GRID
 from tests.workflows.gridsearch import run_gridsearch

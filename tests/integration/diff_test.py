@@ -25,7 +25,7 @@ from examples.pipeline import WorkerB
 from provlog import load
 from provlog.academy import ProvenanceLogging
 from provlog.cli import main
-from provlog.diff import diff_runs
+from provlog.views.diff import diff_runs
 
 PIPELINE = 'Coordinator.run_pipeline[0]'
 SQUARE = PIPELINE + ' / WorkerA.square[{}]'

@@ -21,9 +21,9 @@ from academy.logging.configs.jsonpool import JSONPoolLogging
 from examples.pipeline import run_workflow
 
 import provlog
+from provlog.actions.merge import merge_run
+from provlog.actions.merge import MergedRun
 from provlog.cli import main
-from provlog.merge import merge_run
-from provlog.merge import MergedRun
 from provlog.vocab import Action
 
 

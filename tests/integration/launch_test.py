@@ -36,7 +36,7 @@ from academy.manager import Manager
 import provlog
 from provlog.academy import ProvenanceLogging
 from provlog.cli import main
-from provlog.model import PROVLOG_NS
+from provlog.mapping.model import PROVLOG_NS
 from provlog.testing import free_port
 from provlog.testing import start_redis
 from tests.integration.host_logging_test import workflow_env

@@ -9,7 +9,7 @@ import rdflib
 from rdflib.namespace import RDFS
 
 import provlog
-from provlog.model import PROVLOG_NS
+from provlog.mapping.model import PROVLOG_NS
 
 ONTOLOGY = Path(__file__).resolve().parents[2] / 'ontologies' / 'provlog.ttl'
 

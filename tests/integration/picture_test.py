@@ -15,7 +15,7 @@ import provlog
 from provlog.cli import main
 from provlog.formats.dot import lineage_dot
 from provlog.formats.dot import lineage_nodes
-from provlog.lineage import resolve_target
+from provlog.query.lineage import resolve_target
 
 needs_graphviz = pytest.mark.skipif(
     shutil.which('dot') is None, reason='Graphviz is not installed'

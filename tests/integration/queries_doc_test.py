@@ -14,8 +14,8 @@ import pytest
 import rdflib
 
 from provlog.cli import main
-from provlog.rdf import expand
-from provlog.rdf import NAMESPACES
+from provlog.mapping.rdf import expand
+from provlog.mapping.rdf import NAMESPACES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / 'docs' / 'queries.md'

@@ -12,10 +12,10 @@ from rdflib.compare import isomorphic
 
 import provlog
 from provlog.cli import main
-from provlog.lineage import lineage_edges_nx
-from provlog.lineage import lineage_edges_sparql
-from provlog.query import canned_queries
-from provlog.query import QueryError
+from provlog.query.lineage import lineage_edges_nx
+from provlog.query.lineage import lineage_edges_sparql
+from provlog.query.sparql import canned_queries
+from provlog.query.sparql import QueryError
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ROOT / 'ontologies' / 'provlog-shapes.ttl'
@@ -60,7 +60,7 @@ class TestRdfExport:
         assert len(back) > 500
         # what was written: the store's triples, read without the serialiser
         store_triples = rdflib.Graph().parse(
-            data=''.join(provlog.rdf.ntriples(graph.nx)),
+            data=''.join(provlog.mapping.rdf.ntriples(graph.nx)),
             format='nt',
         )
         assert isomorphic(back, store_triples)
@@ -68,7 +68,7 @@ class TestRdfExport:
     def test_rdflib_engine_holds_the_same_graph(self, procpool_run):
         graph = provlog.load(procpool_run['run_dir'])
         parsed = rdflib.Graph().parse(
-            data=''.join(provlog.rdf.ntriples(graph.nx)),
+            data=''.join(provlog.mapping.rdf.ntriples(graph.nx)),
             format='nt',
         )
         loaded = graph.to_rdflib(engine='rdflib')
@@ -319,12 +319,13 @@ class TestCannedQueries:
             if d['rel'] == 'wasGeneratedBy'
         )
         io = graph.sparql(
-            '@action-io', bindings={'target': provlog.rdf.expand(execution)}
+            '@action-io',
+            bindings={'target': provlog.mapping.rdf.expand(execution)},
         )
         assert sorted(io.column('direction')) == ['generated', 'used']
         derived = graph.sparql(
             '@derived-from-value',
-            bindings={'target': provlog.rdf.expand(square_result)},
+            bindings={'target': provlog.mapping.rdf.expand(square_result)},
         )
         actions = set(derived.column('action'))
         assert {'summarize', 'square'} <= actions

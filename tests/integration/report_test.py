@@ -17,9 +17,9 @@ from PIL import ImageStat
 
 import provlog
 from provlog.cli import main
-from provlog.report import page_data
-from provlog.report import render_report
-from provlog.report import write_report
+from provlog.views.report import page_data
+from provlog.views.report import render_report
+from provlog.views.report import write_report
 from tests import browser
 from tests.integration.badinput_test import _deep_run
 

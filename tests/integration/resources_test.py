@@ -320,7 +320,7 @@ class TestProcessContext:
         rdf = graph.to_rdflib()
         prov = rdflib.Namespace('http://www.w3.org/ns/prov#')
         plans = set(rdf.objects(None, prov.hadPlan))
-        assert plans == {rdflib.URIRef(provlog.rdf.expand(code))}
+        assert plans == {rdflib.URIRef(provlog.mapping.rdf.expand(code))}
 
     def test_software_query(self, procpool_run):
         result = provlog.load(procpool_run['run_dir']).sparql('@software')

@@ -28,7 +28,7 @@ import pytest
 
 import provlog
 from provlog.academy import ProvenanceLogging
-from provlog.merge import run_folders
+from provlog.actions.merge import run_folders
 from tests.integration import busy_test
 from tests.integration import completeness_test
 from tests.integration import derivation_test
@@ -241,10 +241,10 @@ def test_literal_text_is_the_stores() -> None:
     import networkx as nx
     import pyoxigraph
 
-    from provlog.model import iso_time
-    from provlog.rdf import load_store
-    from provlog.rdf import serialize_store
-    from provlog.streamwrite import NTriplesSink
+    from provlog.mapping.model import iso_time
+    from provlog.mapping.rdf import load_store
+    from provlog.mapping.rdf import serialize_store
+    from provlog.mapping.streamwrite import NTriplesSink
 
     doubles = [0.0, -0.0, 1.5, 1e20, 1e-7, 5e-324, 1.7976931348623157e308]
     doubles += [float('inf'), float('-inf'), float('nan'), 0.1 * 3]

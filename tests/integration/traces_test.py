@@ -1,7 +1,7 @@
 """``export --format perfetto`` and ``--format otlp`` of real runs.
 
 Expectations come from the journals (``graph.run``), not from
-:mod:`provlog.spans`, so a mistake there shows here too.
+:mod:`provlog.actions.spans`, so a mistake there shows here too.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from rich.console import Console
 
 import provlog
 from provlog.cli import main
-from provlog.watch import RunWatch
-from provlog.watchview import gaps
-from provlog.watchview import view
+from provlog.views.watch import RunWatch
+from provlog.views.watchview import gaps
+from provlog.views.watchview import view
 
 ROOT = Path(__file__).resolve().parents[2]
 _STATES = {

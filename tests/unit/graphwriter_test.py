@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from provlog.graphwriter import GraphWriter
+from provlog.mapping.graphwriter import GraphWriter
 
 
 def _public_copy(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:

@@ -34,9 +34,9 @@ READ_SIDE = (
     'jsonschema',
     'rich',
     'provlog.graph',
-    'provlog.merge',
-    'provlog.model',
-    'provlog.reader',
+    'provlog.actions.merge',
+    'provlog.mapping.model',
+    'provlog.journals.reader',
     'provlog.flowcept',
     'flowcept',
 )
@@ -256,7 +256,7 @@ def test_vocab_and_public_capture_modules_import_no_read_side():
     ('source', 'caught'),
     (
         ('import networkx', True),
-        ('from provlog.merge import Action', True),
+        ('from provlog.actions.merge import Action', True),
         ('from provlog import load', True),
         ('from .. import graph', True),
         ('import academy.agent', True),  # records.py reads records only

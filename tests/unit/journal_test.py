@@ -10,8 +10,8 @@ import pytest
 
 from provlog.capture.journal import FORMAT_VERSION
 from provlog.capture.journal import JournalWriter
-from provlog.reader import JournalError
-from provlog.reader import read_journal
+from provlog.journals.reader import JournalError
+from provlog.journals.reader import read_journal
 
 HEADER = {'e': 'journal', 'v': FORMAT_VERSION, 'run': 'r', 'process': 'p'}
 

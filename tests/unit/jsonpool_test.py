@@ -20,10 +20,10 @@ from academy.identifier import AgentId
 from academy.identifier import UserId
 from academy.logging.helpers import JSONHandler
 
+from provlog.actions.merge import merge_run
 from provlog.cli import main
-from provlog.importers.pool import import_config
-from provlog.importers.pool import PoolImportError
-from provlog.merge import merge_run
+from provlog.journals.importers.pool import import_config
+from provlog.journals.importers.pool import PoolImportError
 
 CONFIG = '0b6a3f1e-3d1c-4c55-9d1f-2f8f0a6b7c10'
 

@@ -87,7 +87,7 @@ class TestNoImportCycles:
     def test_provlog_has_no_import_cycle(self) -> None:
         graph = import_graph(SRC)
         assert graph.number_of_nodes() > 50, sorted(graph)
-        assert ('provlog.graph', 'provlog.lineage') in graph.edges
+        assert ('provlog.graph', 'provlog.query.lineage') in graph.edges
         cycles = import_cycles(SRC)
         assert cycles == [], '; '.join(' <-> '.join(c) for c in cycles)
 
@@ -115,3 +115,59 @@ class TestNoImportCycles:
             ['pkg.high', 'pkg.low'],
             ['pkg.sub.a', 'pkg.sub.b'],
         ]
+
+
+#: The read side's stages, in order; a module may import its own stage's
+#: modules and those of earlier stages, never a later one.
+STAGES = (
+    ('provlog.vocab', 'provlog.clip', 'provlog.gcpause'),
+    ('provlog.journals',),
+    ('provlog.actions',),
+    ('provlog.mapping',),
+    (
+        'provlog.formats',
+        'provlog.query',
+        'provlog.validate',
+        'provlog.flowcept',
+    ),
+    ('provlog.graph',),
+    ('provlog.views', 'provlog.runs', 'provlog.catalog'),
+    ('provlog.cli', 'provlog.__main__'),
+)
+
+
+def stage_of(module: str) -> int | None:
+    """The index in :data:`STAGES` of the stage ``module`` belongs to."""
+    for index, prefixes in enumerate(STAGES):
+        if any(
+            module == prefix or module.startswith(prefix + '.')
+            for prefix in prefixes
+        ):
+            return index
+    return None
+
+
+class TestStagesInOrder:
+    """The package layout is the pipeline: journals, actions, mapping, uses."""
+
+    def test_no_stage_imports_a_later_one(self) -> None:
+        graph = import_graph(SRC)
+        backwards = [
+            f'{source} -> {target}'
+            for source, target in graph.edges
+            if (low := stage_of(source)) is not None
+            and (high := stage_of(target)) is not None
+            and high > low
+        ]
+        assert backwards == []
+
+    def test_every_read_module_has_a_stage(self) -> None:
+        loose = [
+            module
+            for module in import_graph(SRC)
+            if stage_of(module) is None
+            and not module.startswith('provlog.capture')
+            and module
+            not in {'provlog', 'provlog.academy', 'provlog.testing'}
+        ]
+        assert loose == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyoxigraph
 import pytest
 
-from provlog.query import BindingError
-from provlog.query import run_sparql
+from provlog.query.sparql import BindingError
+from provlog.query.sparql import run_sparql
 
 
 class TestBindingError:

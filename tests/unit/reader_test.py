@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from provlog import reader
-from provlog.reader import _lines
-from provlog.reader import _TOO_LONG
-from provlog.reader import show
+from provlog.journals import reader
+from provlog.journals.reader import _lines
+from provlog.journals.reader import _TOO_LONG
+from provlog.journals.reader import show
 
 
 def _naive(data: bytes, max_line: int) -> list[tuple[int, object, bool]]:

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from provlog.merge import MergedRun
-from provlog.merge import Process
-from provlog.spans import lanes
-from provlog.spans import timeline
+from provlog.actions.merge import MergedRun
+from provlog.actions.merge import Process
+from provlog.actions.spans import lanes
+from provlog.actions.spans import timeline
 from provlog.vocab import Action
 
 CLIENT = str(uuid.UUID(int=1))

@@ -10,10 +10,10 @@ import pytest
 from benchmarks.synthetic import make_run
 
 import provlog
-from provlog import emit
-from provlog import streamwrite
+from provlog.actions.stream import StreamMerge
 from provlog.cli import main
-from provlog.stream import StreamMerge
+from provlog.mapping import emit
+from provlog.mapping import streamwrite
 from tests.streamcheck import provjson_sections
 from tests.streamcheck import same_provjson
 from tests.streamcheck import same_provn
@@ -295,7 +295,7 @@ def test_iso_time_is_datetimes() -> None:
     from datetime import datetime
     from datetime import UTC
 
-    from provlog.model import iso_time
+    from provlog.mapping.model import iso_time
 
     rng = random.Random(16)
     times = [0.0, 0.9999995, 1_800_000_000.9999996, 253_402_300_799.0]

@@ -242,7 +242,7 @@ def _streams(inside: object) -> dict[str, Any]:
 
 
 def _time(event: dict[str, Any]) -> str | None:
-    """An event's time as :func:`provlog.model.iso_time` writes it."""
+    """An event's time as :func:`provlog.mapping.model.iso_time` writes it."""
     t = event.get('t')
     if not isinstance(t, (int, float)):
         return None

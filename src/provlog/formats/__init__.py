@@ -21,7 +21,7 @@ from typing import Protocol
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from provlog.runview import RunView
+    from provlog.mapping.runview import RunView
 
 __all__ = [
     'BUILTIN',
@@ -70,7 +70,7 @@ class Format(Protocol):
 class Streamed(Format, Protocol):
     """A format that can also be written while the run is merged.
 
-    ``provlog export`` writes these from :mod:`provlog.streamwrite`:
+    ``provlog export`` writes these from :mod:`provlog.mapping.streamwrite`:
     memory does not grow with the run, and the document is the one
     :meth:`Format.serialize` makes, as a graph.
     """

@@ -28,7 +28,7 @@ from provlog.vocab import NOT_ENDED
 if TYPE_CHECKING:
     import networkx as nx
 
-    from provlog.runview import RunView
+    from provlog.mapping.runview import RunView
 
 __all__ = ['Dot', 'Svg', 'dot_to_svg', 'lineage_dot', 'lineage_nodes']
 

@@ -21,22 +21,22 @@ import orjson
 
 from provlog import __version__
 from provlog import clip
+from provlog.actions.merge import MergedRun
+from provlog.actions.spans import Call
+from provlog.actions.spans import Side
+from provlog.actions.spans import Timeline
 from provlog.formats.otlpattrs import attr
 from provlog.formats.otlpattrs import bool_attr
 from provlog.formats.otlpattrs import call_values
 from provlog.formats.otlpattrs import cut_preview
 from provlog.formats.otlpattrs import int_attr
 from provlog.gcpause import gc_paused
-from provlog.merge import MergedRun
-from provlog.spans import Call
-from provlog.spans import Side
-from provlog.spans import Timeline
 from provlog.vocab import CANCELLED
 from provlog.vocab import FAILED
 from provlog.vocab import NOT_ENDED
 
 if TYPE_CHECKING:
-    from provlog.runview import RunView
+    from provlog.mapping.runview import RunView
 
 __all__ = ['Otlp', 'export_request']
 

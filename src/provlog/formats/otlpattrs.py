@@ -12,7 +12,7 @@ from itertools import islice
 from typing import Any
 
 from provlog import clip
-from provlog.merge import MergedRun
+from provlog.actions.merge import MergedRun
 from provlog.vocab import START
 from provlog.vocab import SUCCESS
 

@@ -3,7 +3,7 @@
 Each agent or client is a trace process named ``name (host:pid)``; its
 requests and executions are complete slices (``ph: X``) in microseconds from
 the run's first call. Work that overlaps without nesting goes on separate
-thread tracks (:func:`provlog.spans.lanes`), because trace viewers draw
+thread tracks (:func:`provlog.actions.spans.lanes`), because trace viewers draw
 only nested slices on one track. A flow arrow joins each request to its
 execution, across processes. Read from :attr:`provlog.RunGraph.timeline`
 only, so it never builds the PROV graph.
@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from provlog.actions.spans import Call
+from provlog.actions.spans import lanes
+from provlog.actions.spans import Side
+from provlog.actions.spans import Timeline
 from provlog.gcpause import gc_paused
-from provlog.spans import Call
-from provlog.spans import lanes
-from provlog.spans import Side
-from provlog.spans import Timeline
 from provlog.vocab import NOT_ENDED
 
 if TYPE_CHECKING:
-    from provlog.runview import RunView
+    from provlog.mapping.runview import RunView
 
 __all__ = ['Perfetto', 'trace_events']
 

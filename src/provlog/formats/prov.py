@@ -9,11 +9,11 @@ from typing import cast
 from typing import ClassVar
 from typing import TYPE_CHECKING
 
-from provlog.provjson import write_provjson
-from provlog.rdf import serialize_store
+from provlog.mapping.provjson import write_provjson
+from provlog.mapping.rdf import serialize_store
 
 if TYPE_CHECKING:
-    from provlog.runview import RunView
+    from provlog.mapping.runview import RunView
 
 __all__ = [
     'JsonLd',
@@ -44,7 +44,7 @@ class _Streams:
         Returns:
             How many actions the run has.
         """
-        from provlog.streamwrite import export_stream  # noqa: PLC0415
+        from provlog.mapping.streamwrite import export_stream  # noqa: PLC0415
 
         merge = export_stream(
             run, self.name, out, indent=indent, lenient=lenient

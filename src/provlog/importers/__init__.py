@@ -1,5 +1,0 @@
-"""Importers: logs written by other tools, turned into provlog runs.
-
-:mod:`provlog.importers.jsonpool` reads the logs of Academy's
-``JSONPoolLogging`` (``provlog import jsonpool``).
-"""

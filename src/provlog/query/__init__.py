@@ -1,0 +1,1 @@
+"""Stage 4, queries: SPARQL over a run, and the lineage of a result."""
