@@ -167,7 +167,6 @@ class TestStagesInOrder:
             for module in import_graph(SRC)
             if stage_of(module) is None
             and not module.startswith('provlog.capture')
-            and module
-            not in {'provlog', 'provlog.academy', 'provlog.testing'}
+            and module not in {'provlog', 'provlog.academy', 'provlog.testing'}
         ]
         assert loose == []
