@@ -398,7 +398,7 @@ def _earlier(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
     )
 
 
-def _fold(  # noqa: C901 - one pass, one branch per case
+def _fold(
     result: ReadResult,
     actions: dict[str, Action],
     agents: dict[str, dict[str, Any]],
@@ -420,23 +420,8 @@ def _fold(  # noqa: C901 - one pass, one branch per case
     for event in result.events:
         kind = event['e']
         try:
-            if not isinstance(event.get('t', 0.0), (int, float)):
-                raise JournalError(
-                    f'{_where(result, event)}: time {event.get("t")!r} '
-                    'is not a number'
-                )
-            if kind == AGENT:
-                uid = _check_uuid(event.get('uid'), _where(result, event))
-                agents.setdefault(uid, {}).update(
-                    {k: v for k, v in event.items() if not k.startswith('_')},
-                )
-                continue
-            if kind in AGENT_KINDS:
-                if lives is not None:
-                    lives.fold(event, agents, host, _where(result, event))
-                continue
-            if kind not in ACTION_KINDS:
-                continue  # close, dropped, lost, gap, ... and future kinds
+            if not fold_other(result, event, kind, agents, lives, host=host):
+                continue  # an agent's, folded; or close, dropped, lost, ...
             raw = event.get('tag')
             tag = tags.get(raw) if isinstance(raw, str) else None
             if tag is None:
@@ -451,12 +436,66 @@ def _fold(  # noqa: C901 - one pass, one branch per case
         action = actions.get(tag)
         if action is None:
             action = actions[tag] = Action(tag)
-        if _earlier(event, action.events.get(kind)):
-            event['_process'] = process
-            action.events[kind] = event
-            if host is not None:
-                action.hosts[kind] = host
+        keep_earliest(action, kind, event, process, host)
     return rejected
+
+
+def fold_other(
+    result: ReadResult,
+    event: dict[str, Any],
+    kind: str,
+    agents: dict[str, dict[str, Any]],
+    lives: _Lives | None,
+    *,
+    host: str | None,
+) -> bool:
+    """Check ``event``'s time; fold it into ``agents`` if an agent's.
+
+    The part of a fold both merges share (:func:`merge_run` and
+    :class:`provlog.actions.stream.StreamMerge`).
+
+    Returns:
+        Whether it is an action's event, for the caller to fold.
+
+    Raises:
+        JournalError: Its time is not a number, or its agent is not named.
+    """
+    if not isinstance(event.get('t', 0.0), (int, float)):
+        raise JournalError(
+            f'{_where(result, event)}: time {event.get("t")!r} is not a number'
+        )
+    if kind == AGENT:
+        uid = _check_uuid(event.get('uid'), _where(result, event))
+        agents.setdefault(uid, {}).update(
+            {k: v for k, v in event.items() if not k.startswith('_')},
+        )
+        return False
+    if kind in AGENT_KINDS:
+        if lives is not None:
+            lives.fold(event, agents, host, _where(result, event))
+        return False
+    return kind in ACTION_KINDS
+
+
+def keep_earliest(
+    action: Action,
+    kind: str,
+    event: dict[str, Any],
+    process: str,
+    host: str | None,
+) -> bool:
+    """Keep ``event`` as ``action``'s of ``kind`` if it is the earliest.
+
+    Returns:
+        Whether it was kept.
+    """
+    if not _earlier(event, action.events.get(kind)):
+        return False
+    event['_process'] = process
+    action.events[kind] = event
+    if host is not None:
+        action.hosts[kind] = host
+    return True
 
 
 _LATEST = frozenset({LIFE_STOPPING, LIFE_SHUTDOWN})

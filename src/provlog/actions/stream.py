@@ -39,18 +39,16 @@ from provlog.actions.gaps import Gap
 from provlog.actions.gaps import run_gaps
 from provlog.actions.merge import _add_process
 from provlog.actions.merge import _check_uuid
-from provlog.actions.merge import _earlier
 from provlog.actions.merge import _Lives
 from provlog.actions.merge import find_run
+from provlog.actions.merge import fold_other
 from provlog.actions.merge import JOURNAL_SUFFIX
+from provlog.actions.merge import keep_earliest
 from provlog.actions.merge import MergedRun
 from provlog.journals.reader import JournalError
 from provlog.journals.reader import JournalStream
 from provlog.journals.reader import ReadResult
 from provlog.vocab import Action
-from provlog.vocab import ACTION_KINDS
-from provlog.vocab import AGENT
-from provlog.vocab import AGENT_KINDS
 from provlog.vocab import CALLER_ENDS
 from provlog.vocab import CONTEXT
 from provlog.vocab import EXEC_AGENT
@@ -171,6 +169,8 @@ class _Journal:
     def __init__(self, path: Path, *, lenient: bool) -> None:
         self.stream = JournalStream(path, lenient=lenient)
         self.header = self.stream.result.header
+        host = self.header.get('host')
+        self.host = None if host is None else str(host)
         self.events = iter(self.stream)
         first = next(self.events, None)
         self.first = first
@@ -342,39 +342,26 @@ class StreamMerge:
             idents.append(start.get('callee'))
         return tuple(idents)
 
-    def _fold(  # noqa: C901, PLR0912, PLR0915 - one pass, a branch per case
+    def _fold(  # noqa: C901, PLR0912 - one pass, a branch per case
         self, journal: _Journal, event: dict[str, Any]
     ) -> None:
         """Fold one event, as :func:`provlog.actions.merge._fold` does."""
         kind = event['e']
         result = journal.stream.result
         try:
-            if not isinstance(event.get('t', 0.0), (int, float)):
-                raise JournalError(
-                    f'{_where(result, event)}: time {event.get("t")!r} '
-                    'is not a number'
-                )
-            if kind == AGENT:
-                uid = _check_uuid(event.get('uid'), _where(result, event))
-                self.run.agents.setdefault(uid, {}).update(
-                    {k: v for k, v in event.items() if not k.startswith('_')},
-                )
-                return
-            if kind in AGENT_KINDS:
-                host = journal.header.get('host')
-                self.lives.fold(
-                    event,
-                    self.run.agents,
-                    None if host is None else str(host),
-                    _where(result, event),
-                )
+            if not fold_other(
+                result,
+                event,
+                kind,
+                self.run.agents,
+                self.lives,
+                host=journal.host,
+            ):
                 if kind == LAUNCH:
                     found = self._parent(event.get('parent'))
                     if found is not None:
                         event[PARENT] = found
-                return
-            if kind not in ACTION_KINDS:
-                if kind in _LOSS_KINDS:
+                elif kind in _LOSS_KINDS:
                     journal.markers.append(event)
                 return
             raw = event.get('tag')
@@ -396,13 +383,10 @@ class StreamMerge:
             entry = self.open[tag] = [Action(tag), event['t']]
             self.high_water = max(self.high_water, len(self.open))
         action: Action = entry[0]
-        if not _earlier(event, action.events.get(kind)):
+        if not keep_earliest(
+            action, kind, event, journal.header['process'], journal.host
+        ):
             return
-        event['_process'] = journal.header['process']
-        action.events[kind] = event
-        host = journal.header.get('host')
-        if host is not None:
-            action.hosts[kind] = str(host)
         if kind == START:
             found = self._parent(event.get('parent'))
             if found is not None:
