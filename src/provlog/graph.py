@@ -238,9 +238,8 @@ def load(path: str | os.PathLike[str], *, lenient: bool = False) -> RunGraph:
         lenient: Skip and count damaged journal lines instead of failing.
 
     Raises:
-        provlog.journals.reader.JournalError: A journal cannot be read; the
-        message
-            names the file and line.
+        provlog.journals.reader.JournalError: A journal cannot be read;
+            the message names the file and line.
     """
     with paused_gc():
         return RunGraph(merge_run(Path(path), lenient=lenient))

@@ -9,12 +9,11 @@ Three kinds of problem, each a :class:`Problem` with a code and a message:
   ordering, 37 generation precedes usage) checked on the recorded times
   with a tolerance for clocks of different hosts. Violations are reported,
   never "fixed": the export keeps what each host saw.
-* ``completeness``: every gap of :meth:`provlog.actions.merge.MergedRun.gaps`,
-so
-  exactly what ``stats`` lists and the export's ``provlog:Run`` marks:
-  capture off or interrupted, events dropped, lost or not encodable,
-  damaged lines, cut or unclosed journals, actions that never ended,
-  executions or requests never observed.
+* ``completeness``: every gap of :meth:`.MergedRun.gaps`, so exactly what
+  ``stats`` lists and the export's ``provlog:Run`` marks: capture off or
+  interrupted, events dropped, lost or not encodable, damaged lines, cut or
+  unclosed journals, actions that never ended, executions or requests never
+  observed.
 """
 
 from __future__ import annotations

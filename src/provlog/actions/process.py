@@ -1,8 +1,8 @@
 """One process that journalled into a run, and the spans its capture was off.
 
 Below :mod:`provlog.actions.gaps` (which reads these to say what a run lacks)
-and
-:mod:`provlog.actions.merge` (which builds them); imports nothing of provlog.
+and :mod:`provlog.actions.merge` (which builds them); imports nothing of
+provlog.
 """
 
 from __future__ import annotations

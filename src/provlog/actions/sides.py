@@ -1,9 +1,9 @@
 """A call's two sides from its journal events, and the fields views show.
 
 :mod:`provlog.actions.spans` builds its calls from these: each side's interval
-in
-the run's window (:mod:`provlog.actions.runwindow`), and every text a journal
-gave (names, ids, threads, errors, hosts) bounded by :mod:`provlog.clip`.
+in the run's window (:mod:`provlog.actions.runwindow`), and every text a
+journal gave (names, ids, threads, errors, hosts) bounded by
+:mod:`provlog.clip`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
 """The streaming merge: journals read as time-ordered streams, one pass.
 
 :func:`provlog.actions.merge.merge_run` holds every action of a run; this merge
-holds only the actions still open. Each journal is read as a stream (one
-writer thread writes it, so it is in time order) and the streams are
-merged by time with :func:`heapq.merge`. Events are folded by action tag
-exactly as :func:`provlog.actions.merge.merge_run` folds them (the earliest
-event
-of each kind is kept); an action leaves the open table once both its sides
-(the caller's and the executing agent's, possibly in different journals)
-have ended and the merged stream has moved ``window`` seconds past its last
-event, or at the end of input. Memory follows how many actions are open at
-once, not how long the run is.
+holds only the actions still open. Each journal is read as a stream (one writer
+thread writes it, so it is in time order) and the streams are merged by time
+with :func:`heapq.merge`. Events are folded by action tag exactly as
+:func:`provlog.actions.merge.merge_run` folds them (the earliest event of each
+kind is kept); an action leaves the open table once both its sides (the
+caller's and the executing agent's, possibly in different journals) have ended
+and the merged stream has moved ``window`` seconds past its last event, or at
+the end of input. Memory follows how many actions are open at once, not how
+long the run is.
 
 The ``window`` (:data:`WINDOW`, 5 s) is the stated tolerance for clock skew
 between hosts and for lines a journal holds slightly out of time order: an

@@ -1,11 +1,10 @@
 """``RunView``: what the later stages of the read side read of a run.
 
-:class:`provlog.graph.RunGraph` (``provlog.load``) is the public façade
-and satisfies this protocol structurally; the modules it delegates to
+:class:`provlog.graph.RunGraph` (``provlog.load``) is the public façade and
+satisfies this protocol structurally; the modules it delegates to
 (:mod:`provlog.query.lineage`, :mod:`provlog.validate`,
-:mod:`provlog.flowcept`,
-:mod:`provlog.formats`) take a ``RunView``, so none of them imports
-:mod:`provlog.graph` back. Each member is one some of them use.
+:mod:`provlog.flowcept`, :mod:`provlog.formats`) take a ``RunView``, so none of
+them imports :mod:`provlog.graph` back. Each member is one some of them use.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """Exports written as the graph is produced: NT, Turtle, PROV-JSON, PROV-N.
 
 Each writer is a :class:`provlog.mapping.emit.Sink`: it gets every node and
-edge
-once, from :func:`provlog.mapping.emit.stream_graph`, and writes them out at
-once
-(N-Triples and Turtle) or spools them (PROV-JSON), so peak memory does not
-depend on the length of the run. The text of each node and relation is
-made by the same functions as the in-memory exports
-(:mod:`provlog.mapping.rdf`,
+edge once, from :func:`provlog.mapping.emit.stream_graph`, and writes them out
+at once (N-Triples and Turtle) or spools them (PROV-JSON), so peak memory does
+not depend on the length of the run. The text of each node and relation is made
+by the same functions as the in-memory exports (:mod:`provlog.mapping.rdf`,
 :mod:`provlog.mapping.provjson`), so a streamed export is the in-memory one as
-a
-graph; only the order of records and the blank-node labels differ.
+a graph; only the order of records and the blank-node labels differ.
 
 Turtle is written as N-Triples after ``@prefix`` lines: every N-Triples
 document is a Turtle document. PROV-JSON's sections (``entity``,

@@ -1,12 +1,11 @@
 """The live state of a run while it goes: what ``provlog watch`` shows.
 
 Each journal is tailed (:class:`provlog.journals.tail.Tail`): a refresh reads
-only
-the bytes it gained since the last one and folds its complete lines into
-:class:`RunWatch`, which keeps counts, not actions: per agent the
-executions running, completed, failed and cancelled; throughput; the
-latest failures; capture gaps. An action is held only while it is in
-flight, so memory stays bounded however long the run.
+only the bytes it gained since the last one and folds its complete lines into
+:class:`RunWatch`, which keeps counts, not actions: per agent the executions
+running, completed, failed and cancelled; throughput; the latest failures;
+capture gaps. An action is held only while it is in flight, so memory stays
+bounded however long the run.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """``provlog watch``: a live terminal view of a run while it goes.
 
 The state comes from :class:`provlog.views.watch.RunWatch`; this module draws
-it
-with ``rich`` (a header, a table per agent, the latest failures, the gaps)
-and runs the refresh loop until the run is over: every journal closed,
-none joining for a grace period.
+it with ``rich`` (a header, a table per agent, the latest failures, the gaps)
+and runs the refresh loop until the run is over: every journal closed, none
+joining for a grace period.
 """
 
 from __future__ import annotations

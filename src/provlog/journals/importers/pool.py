@@ -1,15 +1,13 @@
 """``provlog import jsonpool``: Academy ``JSONPoolLogging`` logs to runs.
 
-``JSONPoolLogging`` writes ``<home>/logs/<config uuid>/<uuid4>.jsonlog``,
-one file per process (per ``init_logging``). Each config folder becomes
-one run, ``OUTPUT_DIR/<config uuid>/``, with one journal per ``.jsonlog``
-(its records turned into journal lines by
+``JSONPoolLogging`` writes ``<home>/logs/<config uuid>/<uuid4>.jsonlog``, one
+file per process (per ``init_logging``). Each config folder becomes one run,
+``OUTPUT_DIR/<config uuid>/``, with one journal per ``.jsonlog`` (its records
+turned into journal lines by
 :class:`provlog.journals.importers.jsonpool.Converter`). The journals' headers
-say
-``imported`` (from where, and what could not be carried), which
+say ``imported`` (from where, and what could not be carried), which
 :func:`provlog.actions.gaps.find_gaps` reports, so ``stats`` and ``validate``
-say
-the run was imported and what it lacks.
+say the run was imported and what it lacks.
 
 Files are streamed a line at a time (lines longer than ``max_line`` are
 damage), read twice (identities first, then lines), written into a hidden

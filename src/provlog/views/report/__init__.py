@@ -1,12 +1,11 @@
 """``provlog report``: one self-contained HTML page about a run.
 
-The page needs nothing but itself: its style, its script and the run's
-data (:mod:`provlog.views.report.data`) are written into it, so it opens from
-an
+The page needs nothing but itself: its style, its script and the run's data
+(:mod:`provlog.views.report.data`) are written into it, so it opens from an
 e-mail attachment or a login node's file system with no network. Its
-Content-Security-Policy allows only the page's own script and style (by
-hash) and no requests at all; every value from the run is put into the
-page as text by the script, never as markup.
+Content-Security-Policy allows only the page's own script and style (by hash)
+and no requests at all; every value from the run is put into the page as text
+by the script, never as markup.
 """
 
 from __future__ import annotations
