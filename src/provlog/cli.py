@@ -550,7 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
     if args.command == 'import':  # writes a run: nothing to load
         from provlog.journals.importers.pool import run_command  # noqa: PLC0415
 
-        return run_command(args)
+        try:
+            return run_command(args)
+        except (JournalError, OSError, RecursionError) as exc:
+            return _bad_input(exc)
     try:
         if args.command == 'runs':
             from provlog.runs import list_runs  # noqa: PLC0415

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -343,34 +342,27 @@ def add_parser(sub: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """``provlog import jsonpool``: one line per run; exit 2 on error."""
+    """``provlog import jsonpool``: one line per run imported.
+
+    Raises:
+        JournalError: A log cannot be imported, or a run exists already.
+        OSError: A file cannot be read or written; names the file.
+    """
     logdir = args.logdir if args.logdir is not None else default_home()
-    try:
-        configs = find_configs(logdir)
-        for config in configs:
-            target = args.output / config.name
-            if target.exists():
-                raise PoolImportError(f'{show(target)}: exists already')
-        for config in configs:
-            done = import_config(config, args.output, lenient=args.lenient)
-            extra = ''
-            if done.skipped or done.cut:
-                extra = (
-                    f', {done.skipped} damaged lines skipped, '
-                    f'{done.cut} cut lines'
-                )
-            print(
-                f'{show(done.run_dir)}  {done.journals} journals, '
-                f'{done.actions} actions{extra} (from {show(config)})'
+    configs = find_configs(logdir)
+    for config in configs:
+        target = args.output / config.name
+        if target.exists():
+            raise PoolImportError(f'{target}: exists already')
+    for config in configs:
+        done = import_config(config, args.output, lenient=args.lenient)
+        extra = ''
+        if done.skipped or done.cut:
+            extra = (
+                f', {done.skipped} damaged lines skipped, {done.cut} cut lines'
             )
-    except JournalError as exc:
-        print(f'provlog: error: {show(str(exc))}', file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else '<unknown>'
         print(
-            f'provlog: error: {show(where)}: {exc.strerror or exc}',
-            file=sys.stderr,
+            f'{show(done.run_dir)}  {done.journals} journals, '
+            f'{done.actions} actions{extra} (from {show(config)})'
         )
-        return 2
     return 0
