@@ -1,0 +1,465 @@
+"""A run's merged form, kept on disk next to its journals.
+
+After a merge, :func:`save` writes what it found to
+``<run>/.provlog-cache/merged.lines`` (``merged-lenient.lines`` for a
+``--lenient`` merge), and :func:`load` gives it back to the next command
+while every journal has the name, size and modification time it had.
+A journal that grows, appears or goes, a damaged or foreign file, a
+folder that cannot be written: the run is merged again, as without it.
+
+The file is JSON (never pickle: a run folder can be hostile, and nothing
+read from it is executed), in lines: the key (format, ``lenient`` and
+every journal's ``[name, size, mtime_ns]``); the run (processes, agents,
+launches and lifetimes, the identities the calls name); an index of the
+actions (tag, the kinds of line each has, the length of its line); then
+one line per action, its lines by kind and their hosts. An action's line
+is read and checked, as the journals' lines are checked, only when that
+action's lines are first asked for: ``stats`` reads the first three
+lines; ``why`` the actions on its target's lineage.
+
+A journal is taken as settled when its modification time is more than
+:data:`SETTLED` seconds old, so that a later write cannot give it the
+same time again (file systems keep coarse clocks): a run still being
+written is not stored, and is merged each time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import stat
+import tempfile
+import time
+import weakref
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from provlog.actions.process import CaptureGap
+from provlog.actions.process import Process
+from provlog.journals.reader import _check_event
+from provlog.vocab import Action
+from provlog.vocab import ACTION_KINDS
+
+__all__ = [
+    'CACHE_DIR',
+    'FORMAT',
+    'SETTLED',
+    'Stored',
+    'StoredAction',
+    'journal_key',
+    'load',
+    'save',
+    'transient',
+]
+
+#: The folder, inside the run folder, that holds the merged form.
+CACHE_DIR = '.provlog-cache'
+#: The layout's version: a file of another version is merged again.
+FORMAT = 1
+#: Seconds since a journal last changed before its run is stored.
+SETTLED = 1.0
+JOURNAL_SUFFIX = '.jsonl'
+_KINDS = tuple(sorted(ACTION_KINDS))
+_BIT = {kind: 1 << n for n, kind in enumerate(_KINDS)}
+_TAG = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+_HEAD_BYTES = 1 << 30
+
+Key = list[list[Any]]
+
+
+class Damaged(ValueError):
+    """The stored form is not what :func:`save` writes."""
+
+
+def journal_key(run_dir: Path) -> Key:
+    """Name, size and mtime (ns) of every journal: changes when one does.
+
+    Raises:
+        OSError: A journal cannot be listed or stat'ed.
+    """
+    key = []
+    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
+        st = path.stat()
+        key.append([path.name, st.st_size, st.st_mtime_ns])
+    return key
+
+
+def _file(run_dir: Path, lenient: bool) -> Path:
+    name = 'merged-lenient.lines' if lenient else 'merged.lines'
+    return run_dir / CACHE_DIR / name
+
+
+# ------------------------------------------------------------------ write
+
+
+def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
+    """Store the merged ``run`` (a ``MergedRun``) if its journals are still
+    ``key`` and settled; any failure only means it is not stored.
+
+    Returns:
+        Whether it was stored.
+    """
+    settled = time.time_ns() - int(SETTLED * 1e9)
+    if not key or any(mtime >= settled for _, _, mtime in key):
+        return False
+    try:
+        actions = run.actions.values()
+        lines = [orjson.dumps([a.events, a.hosts]) + b'\n' for a in actions]
+        index = {
+            'tags': list(run.actions),
+            'kinds': [_mask(a.kinds) for a in actions],
+            'sizes': [len(line) for line in lines],
+        }
+        head = {'format': FORMAT, 'lenient': lenient, 'journals': key}
+        about = {
+            'run': run.run_id,
+            'agents': run.agents,
+            'processes': list(run.processes.values()),
+            'forwarded': sorted(run.forwarded),
+            'launches': run.launches,
+            'lifecycles': run.lifecycles,
+            'idents': run.call_idents(),
+        }
+        parts = [orjson.dumps(x) + b'\n' for x in (head, about, index)]
+        if journal_key(run_dir) != key:
+            return False  # a journal changed while it was merged
+        folder = run_dir / CACHE_DIR
+        if not folder.is_dir():
+            folder.mkdir()
+        if folder.is_symlink():
+            return False  # write nowhere a run folder points to
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+        try:
+            with os.fdopen(fd, 'wb') as fh:
+                fh.writelines(itertools.chain(parts, lines))
+            os.replace(tmp, _file(run_dir, lenient))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except (OSError, TypeError, ValueError):
+        return False  # read-only, full, or not JSON: merged next time too
+    return True
+
+
+def _mask(kinds: Any) -> int:
+    return sum(_BIT[k] for k in kinds)
+
+
+# ------------------------------------------------------------------- read
+
+
+@dataclass
+class Stored:
+    """A run's merged form, as :func:`load` read it; actions read lazily."""
+
+    run_id: str
+    actions: dict[str, Action]
+    agents: dict[str, dict[str, Any]]
+    processes: dict[str, Process]
+    forwarded: set[str]
+    launches: dict[str, dict[str, Any]]
+    lifecycles: dict[str, dict[str, dict[str, Any]]]
+    idents: list[dict[str, Any]]
+
+
+#: Gives every action of the run merged again (the fallback for a line
+#: found damaged after the stored form was taken).
+Remerge = Callable[[], dict[str, Action]]
+
+
+def load(run_dir: Path, key: Key, lenient: bool, remerge: Remerge) -> Stored | None:
+    """The stored form of the run, if it is there for journals ``key``.
+
+    ``None`` when there is none, it is for other journals or another
+    format, or it is damaged; ``remerge`` answers for an action whose line
+    turns out damaged when it is read.
+    """
+    try:
+        fd = _open(_file(run_dir, lenient))
+    except OSError:
+        return None
+    try:
+        with open(fd, 'rb', closefd=False) as fh:  # noqa: PTH123
+            head = orjson.loads(fh.readline(_HEAD_BYTES))
+            if not (
+                isinstance(head, dict)
+                and head.get('format') == FORMAT
+                and head.get('lenient') is lenient
+                and head.get('journals') == key
+            ):
+                os.close(fd)
+                return None
+            about = orjson.loads(fh.readline(_HEAD_BYTES))
+            index = orjson.loads(fh.readline(_HEAD_BYTES))
+            base = fh.tell()
+        stored = _stored(about, index)
+        lines = _Lines(fd, base, index['sizes'], remerge)
+        if lines.end != os.fstat(fd).st_size:
+            raise Damaged('cut or extended')
+    except (OSError, ValueError, TypeError, KeyError):
+        os.close(fd)
+        return None
+    weakref.finalize(lines, os.close, fd)
+    stored.actions = {
+        tag: StoredAction(tag, _unmask(mask), lines, n)
+        for n, (tag, mask) in enumerate(
+            zip(index['tags'], index['kinds'], strict=True)
+        )
+    }
+    return stored
+
+
+def _open(path: Path) -> int:
+    """A descriptor of ``path`` if it is a regular file (no symlink)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f'{path}: not a regular file')
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _unmask(mask: int) -> frozenset[str]:
+    return _MASKS.get(mask) or _MASKS.setdefault(
+        mask, frozenset(k for k in _KINDS if mask & _BIT[k])
+    )
+
+
+_MASKS: dict[int, frozenset[str]] = {}
+
+
+def _stored(about: Any, index: Any) -> Stored:
+    """The run's part of the stored form, checked.
+
+    Raises:
+        Damaged: It is not what :func:`save` writes.
+    """
+    _need(isinstance(about, dict) and isinstance(index, dict))
+    tags, kinds, sizes = index['tags'], index['kinds'], index['sizes']
+    _need(
+        isinstance(tags, list)
+        and isinstance(kinds, list)
+        and isinstance(sizes, list)
+        and len(tags) == len(kinds) == len(sizes) == len(set(tags))
+        and all(type(t) is str and _TAG.fullmatch(t) for t in tags)
+        and all(type(k) is int and 0 < k < 1 << len(_KINDS) for k in kinds)
+        and all(type(s) is int and s > 1 for s in sizes)
+    )
+    run_id, agents, forwarded = about['run'], about['agents'], about['forwarded']
+    launches, lifecycles = about['launches'], about['lifecycles']
+    idents = about['idents']
+    _need(
+        isinstance(run_id, str)
+        and _dict_of(agents, dict)
+        and isinstance(forwarded, list)
+        and all(isinstance(t, str) for t in forwarded)
+        and _dict_of(launches, dict)
+        and all(_event(e) for e in launches.values())
+        and _dict_of(lifecycles, dict)
+        and all(
+            _dict_of(states, dict) and all(_event(e) for e in states.values())
+            for states in lifecycles.values()
+        )
+        and isinstance(idents, list)
+        and all(isinstance(i, dict) for i in idents)
+        and isinstance(about['processes'], list)
+    )
+    processes = {}
+    for fields in about['processes']:
+        process = _process(fields)
+        processes[process.process] = process
+    return Stored(
+        run_id,
+        {},
+        agents,
+        processes,
+        set(forwarded),
+        launches,
+        lifecycles,
+        idents,
+    )
+
+
+def _need(ok: object) -> None:
+    if not ok:
+        raise Damaged('not the stored form')
+
+
+def _dict_of(value: object, kind: type) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, kind) for k, v in value.items()
+    )
+
+
+def _event(event: dict[str, Any]) -> bool:
+    return _check_event(event.get('e'), event) is None
+
+
+_PROCESS_TYPES: dict[str, tuple[type, ...]] = {
+    'process': (str,),
+    'host': (str, type(None)),
+    'pid': (int, type(None)),
+    'files': (list,),
+    'closed': (bool,),
+    'dropped': (int,),
+    'skipped': (int,),
+    'partial_tail': (bool,),
+    'header': (dict,),
+    'lost': (int,),
+    'lost_since': (float, int, type(None)),
+    'encode_errors': (int,),
+    'capture_gaps': (list,),
+    'context': (dict,),
+}
+_GAP_TYPES: dict[str, tuple[type, ...]] = {
+    'kind': (str,),
+    'since': (float, int, type(None)),
+    'noticed': (float, int, type(None)),
+    'reason': (str,),
+    'resumed': (float, int, type(None)),
+}
+
+
+def _process(fields: object) -> Process:
+    """One process of the stored form, checked field by field."""
+    _need(
+        isinstance(fields, dict)
+        and fields.keys() == _PROCESS_TYPES.keys()
+        and all(isinstance(fields[k], t) for k, t in _PROCESS_TYPES.items())
+    )
+    assert isinstance(fields, dict)  # noqa: S101 - for the type checker
+    gaps = []
+    for gap in fields['capture_gaps']:
+        _need(
+            isinstance(gap, dict)
+            and gap.keys() == _GAP_TYPES.keys()
+            and all(isinstance(gap[k], t) for k, t in _GAP_TYPES.items())
+        )
+        gaps.append(CaptureGap(**gap))
+    return Process(**{**fields, 'capture_gaps': gaps})
+
+
+class _Lines:
+    """The actions' lines of one stored form, read by position."""
+
+    def __init__(
+        self, fd: int, base: int, sizes: list[int], remerge: Remerge
+    ) -> None:
+        self.fd = fd
+        self.starts = list(itertools.accumulate(sizes, initial=base))
+        self.end = self.starts[-1]
+        self.sizes = sizes
+        self.remerge = remerge
+        self.fresh: dict[str, Action] | None = None
+
+    def read(
+        self, n: int, tag: str, kinds: frozenset[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """The lines of action ``n`` by kind, and their hosts."""
+        if self.fresh is None:
+            try:
+                return _action_line(
+                    os.pread(self.fd, self.sizes[n], self.starts[n]),
+                    tag,
+                    kinds,
+                )
+            except (OSError, ValueError, TypeError):
+                self.fresh = self.remerge()  # damaged: as if not stored
+        action = self.fresh.get(tag)
+        if action is None:
+            raise Damaged(f'action {tag} is gone: its run changed')
+        return action.events, action.hosts
+
+
+def _action_line(
+    raw: bytes, tag: str, kinds: frozenset[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """One action's line, checked as the journals' lines are."""
+    events, hosts = orjson.loads(raw)
+    _need(
+        isinstance(events, dict)
+        and events.keys() == kinds
+        and isinstance(hosts, dict)
+        and hosts.keys() <= kinds
+        and all(isinstance(h, str) for h in hosts.values())
+    )
+    for kind, event in events.items():
+        _need(
+            isinstance(event, dict)
+            and event.get('e') == kind
+            and event.get('tag') == tag
+            and isinstance(event.get('_process'), str)
+            and _event(event)
+        )
+    return events, hosts
+
+
+class StoredAction(Action):
+    """An action of a stored run: its lines are read when first used."""
+
+    def __init__(
+        self, tag: str, kinds: frozenset[str], lines: _Lines, n: int
+    ) -> None:
+        self.tag = tag
+        self._kinds = kinds
+        self._lines = lines
+        self._n = n
+        self._events: dict[str, dict[str, Any]] | None = None
+        self._hosts: dict[str, str] = {}
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        if self._events is None:
+            self._events, self._hosts = self._lines.read(
+                self._n, self.tag, self._kinds
+            )
+        return self._events
+
+    @property  # type: ignore[override]
+    def events(self) -> dict[str, dict[str, Any]]:
+        """The action's lines by kind (read now if not yet)."""
+        return self._read()
+
+    @events.setter
+    def events(self, value: dict[str, dict[str, Any]]) -> None:
+        self._events = value
+        self._kinds = frozenset(value)
+
+    @property  # type: ignore[override]
+    def hosts(self) -> dict[str, str]:
+        """The host that wrote each line (read now if not yet)."""
+        self._read()
+        return self._hosts
+
+    @hosts.setter
+    def hosts(self, value: dict[str, str]) -> None:
+        self._read()
+        self._hosts = value
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds of line the action has, known without reading them."""
+        return self._kinds
+
+    def transient(self) -> Action:
+        """The action with its lines, read without keeping them here."""
+        if self._events is not None:
+            return self
+        events, hosts = self._lines.read(self._n, self.tag, self._kinds)
+        return Action(self.tag, events, hosts)
+
+
+def transient(actions: Iterable[Action]) -> Iterator[Action]:
+    """Each action with its lines; a stored one's are not kept after use."""
+    for action in actions:
+        if isinstance(action, StoredAction):
+            yield action.transient()
+        else:
+            yield action
