@@ -181,6 +181,12 @@ class Action:
         return self.events.keys()
 
     @property
+    def first_time(self) -> float:
+        """The earliest time of its lines (0 when none has one)."""
+        times = [e.get('t', 0.0) for e in self.events.values()]
+        return float(min(times)) if times else 0.0
+
+    @property
     def name(self) -> str | None:
         """The action's name, from whichever side logged it."""
         for kind in (START, EXECUTE_START):

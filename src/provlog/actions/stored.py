@@ -29,6 +29,7 @@ import itertools
 import os
 import re
 import stat
+import struct
 import tempfile
 import time
 import weakref
@@ -38,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from typing import BinaryIO
 
 import orjson
 
@@ -70,6 +72,8 @@ _KINDS = tuple(sorted(ACTION_KINDS))
 _BIT = {kind: 1 << n for n, kind in enumerate(_KINDS)}
 _TAG = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 _HEAD_BYTES = 1 << 30
+#: The file's last bytes: where the run and the index begin.
+_TRAILER = struct.Struct('>QQ')
 
 Key = list[list[Any]]
 
@@ -110,24 +114,6 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
     if not key or any(mtime >= settled for _, _, mtime in key):
         return False
     try:
-        actions = run.actions.values()
-        lines = [orjson.dumps([a.events, a.hosts]) + b'\n' for a in actions]
-        index = {
-            'tags': list(run.actions),
-            'kinds': [_mask(a.kinds) for a in actions],
-            'sizes': [len(line) for line in lines],
-        }
-        head = {'format': FORMAT, 'lenient': lenient, 'journals': key}
-        about = {
-            'run': run.run_id,
-            'agents': run.agents,
-            'processes': list(run.processes.values()),
-            'forwarded': sorted(run.forwarded),
-            'launches': run.launches,
-            'lifecycles': run.lifecycles,
-            'idents': run.call_idents(),
-        }
-        parts = [orjson.dumps(x) + b'\n' for x in (head, about, index)]
         if journal_key(run_dir) != key:
             return False  # a journal changed while it was merged
         folder = run_dir / CACHE_DIR
@@ -138,7 +124,9 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
         try:
             with os.fdopen(fd, 'wb') as fh:
-                fh.writelines(itertools.chain(parts, lines))
+                _write(fh, run, key, lenient)
+            mode = (run_dir / key[0][0]).stat().st_mode
+            os.chmod(tmp, stat.S_IMODE(mode) & 0o666)
             os.replace(tmp, _file(run_dir, lenient))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -146,6 +134,46 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
     except (OSError, TypeError, ValueError):
         return False  # read-only, full, or not JSON: merged next time too
     return True
+
+
+def _write(fh: BinaryIO, run: Any, key: Key, lenient: bool) -> None:
+    """The key, each action's line, the run, the index, and the trailer."""
+    fh.write(orjson.dumps({'format': FORMAT, 'lenient': lenient}))
+    fh.write(b'\n' + orjson.dumps(key) + b'\n')
+    actions = run.actions.values()
+    sizes = []
+    for action in actions:
+        line = orjson.dumps([action.events, action.hosts]) + b'\n'
+        fh.write(line)
+        sizes.append(len(line))
+    about = fh.tell()
+    fh.write(
+        orjson.dumps(
+            {
+                'run': run.run_id,
+                'agents': run.agents,
+                'processes': list(run.processes.values()),
+                'forwarded': sorted(run.forwarded),
+                'launches': run.launches,
+                'lifecycles': run.lifecycles,
+                'idents': run.call_idents(),
+            }
+        )
+        + b'\n'
+    )
+    index = fh.tell()
+    fh.write(
+        orjson.dumps(
+            {
+                'tags': list(run.actions),
+                'kinds': [_mask(a.kinds) for a in actions],
+                'first': [a.first_time for a in actions],
+                'sizes': sizes,
+            }
+        )
+        + b'\n'
+    )
+    fh.write(_TRAILER.pack(about, index))
 
 
 def _mask(kinds: Any) -> int:
@@ -192,25 +220,28 @@ def load(run_dir: Path, key: Key, lenient: bool, remerge: Remerge) -> Stored | N
                 isinstance(head, dict)
                 and head.get('format') == FORMAT
                 and head.get('lenient') is lenient
-                and head.get('journals') == key
+                and orjson.loads(fh.readline(_HEAD_BYTES)) == key
             ):
                 os.close(fd)
                 return None
-            about = orjson.loads(fh.readline(_HEAD_BYTES))
-            index = orjson.loads(fh.readline(_HEAD_BYTES))
             base = fh.tell()
-        stored = _stored(about, index)
+        size = os.fstat(fd).st_size
+        about, at = _TRAILER.unpack(
+            os.pread(fd, _TRAILER.size, size - _TRAILER.size)
+        )
+        _need(base <= about < at < size)
+        index = orjson.loads(os.pread(fd, size - _TRAILER.size - at, at))
+        stored = _stored(orjson.loads(os.pread(fd, at - about, about)), index)
         lines = _Lines(fd, base, index['sizes'], remerge)
-        if lines.end != os.fstat(fd).st_size:
-            raise Damaged('cut or extended')
-    except (OSError, ValueError, TypeError, KeyError):
+        _need(lines.end == about)
+    except (OSError, ValueError, TypeError, KeyError, struct.error):
         os.close(fd)
         return None
     weakref.finalize(lines, os.close, fd)
     stored.actions = {
-        tag: StoredAction(tag, _unmask(mask), lines, n)
-        for n, (tag, mask) in enumerate(
-            zip(index['tags'], index['kinds'], strict=True)
+        tag: StoredAction(tag, _unmask(mask), first, lines, n)
+        for n, (tag, mask, first) in enumerate(
+            zip(index['tags'], index['kinds'], index['first'], strict=True)
         )
     }
     return stored
@@ -248,7 +279,10 @@ def _stored(about: Any, index: Any) -> Stored:
         isinstance(tags, list)
         and isinstance(kinds, list)
         and isinstance(sizes, list)
+        and isinstance(index['first'], list)
+        and all(type(t) is float for t in index['first'])
         and len(tags) == len(kinds) == len(sizes) == len(set(tags))
+        == len(index['first'])
         and all(type(t) is str and _TAG.fullmatch(t) for t in tags)
         and all(type(k) is int and 0 < k < 1 << len(_KINDS) for k in kinds)
         and all(type(s) is int and s > 1 for s in sizes)
@@ -406,10 +440,16 @@ class StoredAction(Action):
     """An action of a stored run: its lines are read when first used."""
 
     def __init__(
-        self, tag: str, kinds: frozenset[str], lines: _Lines, n: int
+        self,
+        tag: str,
+        kinds: frozenset[str],
+        first: float,
+        lines: _Lines,
+        n: int,
     ) -> None:
         self.tag = tag
         self._kinds = kinds
+        self._first = first
         self._lines = lines
         self._n = n
         self._events: dict[str, dict[str, Any]] | None = None
@@ -447,6 +487,11 @@ class StoredAction(Action):
     def kinds(self) -> frozenset[str]:
         """The kinds of line the action has, known without reading them."""
         return self._kinds
+
+    @property
+    def first_time(self) -> float:
+        """The earliest time of its lines, known without reading them."""
+        return self._first
 
     def transient(self) -> Action:
         """The action with its lines, read without keeping them here."""
