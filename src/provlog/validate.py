@@ -154,9 +154,7 @@ class _Schema:
         return ('{', tuple(items))
 
     def problems(self, top: dict[str, Any]) -> list[Problem]:
-        """Every problem: of ``top`` (the sections left empty), then of the
-        records checked.
-        """
+        """Every problem: of ``top`` (sections left empty), then records."""
         if 'wasEndedBy' in top:
             top['wasEndedby'] = top.pop('wasEndedBy')
         errors = [
@@ -272,7 +270,7 @@ class _Checker:
         record[src_key] = u
         record[dst_key] = v
         self.sections.add(rel)
-        assert self.schema is not None  # noqa: S101
+        assert self.schema is not None
         self.schema.record(rel, f'_:r{self.relations}', record)
 
     def _activity(
@@ -281,15 +279,18 @@ class _Checker:
         start = _seconds(data.get('prov:startTime'))
         end = _seconds(data.get('prov:endTime'))
         self.starts[node] = start
-        if start is not None and end is not None:
-            if end < start - self.tolerance:
-                self.nodes.append(
-                    Problem(
-                        'constraint',
-                        '30-start-precedes-end',
-                        f'{node} ends {start - end:.3f} s before it starts',
-                    ),
-                )
+        if (
+            start is not None
+            and end is not None
+            and (end < start - self.tolerance)
+        ):
+            self.nodes.append(
+                Problem(
+                    'constraint',
+                    '30-start-precedes-end',
+                    f'{node} ends {start - end:.3f} s before it starts',
+                ),
+            )
         return start, end
 
     def _edge(

@@ -157,9 +157,10 @@ class MergedRun:
             yield {'uid': uid, **self.agents.get(uid, {})}
 
     def call_idents(self) -> list[dict[str, Any]]:
-        """The identities the calls name (caller, sender, executing agent,
-        callee), in the graph's order: the first of each ``uid`` only,
-        which is all :meth:`agent_count` reads.
+        """The identities the calls name, the first of each ``uid``.
+
+        Callers, senders, executing agents and callees, in the graph's
+        order; :meth:`agent_count` reads no more than the first of each.
         """
         if self._idents is None:
             seen: set[object] = set()

@@ -70,7 +70,9 @@ SETTLED = 1.0
 JOURNAL_SUFFIX = '.jsonl'
 _KINDS = tuple(sorted(ACTION_KINDS))
 _BIT = {kind: 1 << n for n, kind in enumerate(_KINDS)}
-_TAG = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+_TAG = re.compile(
+    r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+)
 _HEAD_BYTES = 1 << 30
 #: The file's last bytes: where the run and the index begin.
 _TRAILER = struct.Struct('>QQ')
@@ -78,7 +80,7 @@ _TRAILER = struct.Struct('>QQ')
 Key = list[list[Any]]
 
 
-class Damaged(ValueError):
+class DamagedError(ValueError):
     """The stored form is not what :func:`save` writes."""
 
 
@@ -104,8 +106,10 @@ def _file(run_dir: Path, lenient: bool) -> Path:
 
 
 def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
-    """Store the merged ``run`` (a ``MergedRun``) if its journals are still
-    ``key`` and settled; any failure only means it is not stored.
+    """Store the merged ``run`` (a ``MergedRun``) for journals ``key``.
+
+    Only while the journals are still ``key`` and settled; any failure
+    (a read-only folder, a full disk) only means it is not stored.
 
     Returns:
         Whether it was stored.
@@ -202,7 +206,9 @@ class Stored:
 Remerge = Callable[[], dict[str, Action]]
 
 
-def load(run_dir: Path, key: Key, lenient: bool, remerge: Remerge) -> Stored | None:
+def load(
+    run_dir: Path, key: Key, lenient: bool, remerge: Remerge
+) -> Stored | None:
     """The stored form of the run, if it is there for journals ``key``.
 
     ``None`` when there is none, it is for other journals or another
@@ -214,7 +220,7 @@ def load(run_dir: Path, key: Key, lenient: bool, remerge: Remerge) -> Stored | N
     except OSError:
         return None
     try:
-        with open(fd, 'rb', closefd=False) as fh:  # noqa: PTH123
+        with open(fd, 'rb', closefd=False) as fh:
             head = orjson.loads(fh.readline(_HEAD_BYTES))
             if not (
                 isinstance(head, dict)
@@ -271,7 +277,7 @@ def _stored(about: Any, index: Any) -> Stored:
     """The run's part of the stored form, checked.
 
     Raises:
-        Damaged: It is not what :func:`save` writes.
+        DamagedError: It is not what :func:`save` writes.
     """
     _need(isinstance(about, dict) and isinstance(index, dict))
     tags, kinds, sizes = index['tags'], index['kinds'], index['sizes']
@@ -281,13 +287,20 @@ def _stored(about: Any, index: Any) -> Stored:
         and isinstance(sizes, list)
         and isinstance(index['first'], list)
         and all(type(t) is float for t in index['first'])
-        and len(tags) == len(kinds) == len(sizes) == len(set(tags))
+        and len(tags)
+        == len(kinds)
+        == len(sizes)
+        == len(set(tags))
         == len(index['first'])
         and all(type(t) is str and _TAG.fullmatch(t) for t in tags)
         and all(type(k) is int and 0 < k < 1 << len(_KINDS) for k in kinds)
         and all(type(s) is int and s > 1 for s in sizes)
     )
-    run_id, agents, forwarded = about['run'], about['agents'], about['forwarded']
+    run_id, agents, forwarded = (
+        about['run'],
+        about['agents'],
+        about['forwarded'],
+    )
     launches, lifecycles = about['launches'], about['lifecycles']
     idents = about['idents']
     _need(
@@ -324,7 +337,7 @@ def _stored(about: Any, index: Any) -> Stored:
 
 def _need(ok: object) -> None:
     if not ok:
-        raise Damaged('not the stored form')
+        raise DamagedError('not the stored form')
 
 
 def _dict_of(value: object, kind: type) -> bool:
@@ -369,7 +382,7 @@ def _process(fields: object) -> Process:
         and fields.keys() == _PROCESS_TYPES.keys()
         and all(isinstance(fields[k], t) for k, t in _PROCESS_TYPES.items())
     )
-    assert isinstance(fields, dict)  # noqa: S101 - for the type checker
+    assert isinstance(fields, dict)
     gaps = []
     for gap in fields['capture_gaps']:
         _need(
@@ -409,7 +422,7 @@ class _Lines:
                 self.fresh = self.remerge()  # damaged: as if not stored
         action = self.fresh.get(tag)
         if action is None:
-            raise Damaged(f'action {tag} is gone: its run changed')
+            raise DamagedError(f'action {tag} is gone: its run changed')
         return action.events, action.hosts
 
 
@@ -462,7 +475,7 @@ class StoredAction(Action):
             )
         return self._events
 
-    @property  # type: ignore[override]
+    @property
     def events(self) -> dict[str, dict[str, Any]]:
         """The action's lines by kind (read now if not yet)."""
         return self._read()
@@ -472,7 +485,7 @@ class StoredAction(Action):
         self._events = value
         self._kinds = frozenset(value)
 
-    @property  # type: ignore[override]
+    @property
     def hosts(self) -> dict[str, str]:
         """The host that wrote each line (read now if not yet)."""
         self._read()

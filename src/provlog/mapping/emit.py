@@ -129,8 +129,10 @@ class _Buffer:
 
 
 class _Received(_Builder):
-    """The results each caller received, packed: ``(caller, sha256)`` ->
-    entries of time, action tag and member, in order.
+    """The results each caller received, packed, by content.
+
+    ``(caller, sha256)`` -> entries of time, action tag and member, in
+    order.
     """
 
     compact: dict[bytes, bytes | list[bytes]]

@@ -65,9 +65,7 @@ class LineageBuilder(_Received):
         """Indexed already, by :meth:`index`."""
 
     def edge(self, u: str, v: str, rel: str, **attrs: Any) -> None:
-        """Add a relation; a derivation leads to the earlier result's
-        action.
-        """
+        """Add a relation; a derivation leads to the result's action."""
         super().edge(u, v, rel, **attrs)
         if rel == 'wasDerivedFrom':
             self._todo.append(v[_TAG])
@@ -90,7 +88,11 @@ class LineageBuilder(_Received):
             for action in transient(run.actions.values()):
                 start = action.get(START)
                 parent = start.get('parent') if start is not None else None
-                if isinstance(parent, str) and self.is_action(parent, start):
+                if (
+                    start is not None
+                    and isinstance(parent, str)
+                    and self.is_action(parent, start)
+                ):
                     self.children.setdefault(parent, []).append(action.tag)
                 if action.get(SUCCESS) is not None:
                     self.index(action)

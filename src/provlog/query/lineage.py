@@ -262,7 +262,9 @@ def _digests(action: Action) -> set[str]:
         members = desc.get('members')
         if isinstance(members, list):
             stack += [
-                m[1] for m in members if isinstance(m, list) and len(m) == 2  # noqa: PLR2004
+                m[1]
+                for m in members
+                if isinstance(m, list) and len(m) == 2  # noqa: PLR2004
             ]
     return found
 
@@ -517,9 +519,7 @@ def why(
             rest of ``why``).
     """
     if engine == 'networkx':
-        g, node = lineage_graph(
-            run, target, value=value, has_value=has_value
-        )
+        g, node = lineage_graph(run, target, value=value, has_value=has_value)
         edges = lineage_edges_nx(g, node)
     else:
         g = run.nx
