@@ -254,8 +254,16 @@ def load(
 
 
 def _open(path: Path) -> int:
-    """A descriptor of ``path`` if it is a regular file (no symlink)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    """A descriptor of ``path`` if it is a regular file (no symlink).
+
+    Raises:
+        OSError: It is not, or it cannot be read by position here.
+    """
+    if not hasattr(os, 'pread'):
+        raise OSError(f'{path}: no positional reads on this system')
+    flags = os.O_RDONLY
+    for name in ('O_NONBLOCK', 'O_NOFOLLOW', 'O_CLOEXEC'):
+        flags |= getattr(os, name, 0)
     fd = os.open(path, flags)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
