@@ -22,11 +22,11 @@ from typing import Any
 
 import orjson
 
+from provlog.actions.merge import journal_key
 from provlog.actions.merge import JOURNAL_SUFFIX
 from provlog.actions.merge import newest_first
 from provlog.actions.merge import run_folders
 from provlog.actions.merge import run_start
-from provlog.actions.stored import journal_key
 from provlog.graph import load
 from provlog.graph import RunGraph
 from provlog.journals.reader import JournalError

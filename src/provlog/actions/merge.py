@@ -49,6 +49,7 @@ __all__ = [
     'MergedRun',
     'Process',
     'find_run',
+    'journal_key',
     'merge_run',
 ]
 
@@ -311,6 +312,23 @@ def _check_uuid(value: object, where: str) -> str:
         raise JournalError(f'{where}: {value!r} is not a UUID') from None
 
 
+def journal_key(run_dir: Path) -> list[list[Any]]:
+    """Name, size and mtime (ns) of every journal: changes when one does.
+
+    What the caches of a run are keyed by (``provlog runs``' summary, the
+    catalogue, the run's store): a journal that appears, grows or is
+    rewritten changes it.
+
+    Raises:
+        OSError: A journal cannot be listed or stat'ed.
+    """
+    key = []
+    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
+        st = path.stat()
+        key.append([path.name, st.st_size, st.st_mtime_ns])
+    return key
+
+
 def merge_run(
     path: Path, *, lenient: bool = False, cache: bool = True
 ) -> MergedRun:
@@ -328,20 +346,16 @@ def merge_run(
     if not cache:
         return _merge(run_dir, lenient=lenient)
     try:
-        key = stored.journal_key(run_dir)
+        key = journal_key(run_dir)
     except OSError:
         return _merge(run_dir, lenient=lenient)
 
     def remerge() -> dict[str, Action]:
-        run = _merge(run_dir, lenient=lenient)
-        stored.save(run_dir, stored.journal_key(run_dir), lenient, run)
-        return run.actions
+        return _merge_and_store(run_dir, lenient=lenient).actions
 
     found = stored.load(run_dir, key, lenient, remerge)
     if found is None:
-        run = _merge(run_dir, lenient=lenient)
-        stored.save(run_dir, key, lenient, run)
-        return run
+        return _merge_and_store(run_dir, lenient=lenient, key=key)
     run = MergedRun(
         run_dir,
         found.run_id,
@@ -353,6 +367,24 @@ def merge_run(
         lifecycles=found.lifecycles,
     )
     run._idents = found.idents
+    return run
+
+
+def _merge_and_store(
+    run_dir: Path, *, lenient: bool, key: list[list[Any]] | None = None
+) -> MergedRun:
+    """Merge the journals, and store the result if they did not change."""
+    try:
+        before = journal_key(run_dir) if key is None else key
+    except OSError:
+        before = None
+    run = _merge(run_dir, lenient=lenient)
+    try:
+        after = journal_key(run_dir)
+    except OSError:
+        after = None
+    if before is not None and after == before:
+        stored.save(run_dir, before, lenient, run)  # what was merged
     return run
 
 

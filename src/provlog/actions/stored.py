@@ -55,7 +55,6 @@ __all__ = [
     'SETTLED',
     'Stored',
     'StoredAction',
-    'journal_key',
     'load',
     'save',
     'transient',
@@ -67,7 +66,6 @@ CACHE_DIR = '.provlog-cache'
 FORMAT = 1
 #: Seconds since a journal last changed before its run is stored.
 SETTLED = 1.0
-JOURNAL_SUFFIX = '.jsonl'
 _KINDS = tuple(sorted(ACTION_KINDS))
 _BIT = {kind: 1 << n for n, kind in enumerate(_KINDS)}
 _TAG = re.compile(
@@ -84,19 +82,6 @@ class DamagedError(ValueError):
     """The stored form is not what :func:`save` writes."""
 
 
-def journal_key(run_dir: Path) -> Key:
-    """Name, size and mtime (ns) of every journal: changes when one does.
-
-    Raises:
-        OSError: A journal cannot be listed or stat'ed.
-    """
-    key = []
-    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
-        st = path.stat()
-        key.append([path.name, st.st_size, st.st_mtime_ns])
-    return key
-
-
 def _file(run_dir: Path, lenient: bool) -> Path:
     name = 'merged-lenient.lines' if lenient else 'merged.lines'
     return run_dir / CACHE_DIR / name
@@ -106,9 +91,11 @@ def _file(run_dir: Path, lenient: bool) -> Path:
 
 
 def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
-    """Store the merged ``run`` (a ``MergedRun``) for journals ``key``.
+    """Store the merged ``run`` (a ``MergedRun``) of the journals ``key``.
 
-    Only while the journals are still ``key`` and settled; any failure
+    ``key`` must be what the journals were before and after the merge
+    (:func:`provlog.actions.merge.journal_key`). Only settled journals
+    are stored; any failure
     (a read-only folder, a full disk) only means it is not stored.
 
     Returns:
@@ -118,8 +105,6 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
     if not key or any(mtime >= settled for _, _, mtime in key):
         return False
     try:
-        if journal_key(run_dir) != key:
-            return False  # a journal changed while it was merged
         folder = run_dir / CACHE_DIR
         if not folder.is_dir():
             folder.mkdir()
