@@ -293,6 +293,31 @@ class TestWhy:
         assert subgraph == [self._tree(graph, t) for t in targets]
         assert any(t and 'children' in t for t in subgraph)
 
+    def test_picture_same(
+        self,
+        procpool_run: dict[str, Any],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        run_dir = _copy(procpool_run, tmp_path)
+        tags = list(merge_run(run_dir).actions)
+        assert _is_stored(merge_run(run_dir))
+
+        def pictures() -> list[str]:
+            found = []
+            for tag in tags:
+                for depth in ([], ['--depth', '1']):
+                    args = ['why', str(run_dir), tag, '-f', 'dot', *depth]
+                    assert main(args) == 0
+                    found.append(capsys.readouterr().out)
+            return found
+
+        subgraph = pictures()
+        self._whole(monkeypatch)
+        assert subgraph == pictures()
+        assert any(' -> ' in dot for dot in subgraph)
+
     @staticmethod
     def _tree(graph: Any, kwargs: dict[str, Any]) -> Any:
         try:

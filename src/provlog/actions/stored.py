@@ -71,7 +71,8 @@ _BIT = {kind: 1 << n for n, kind in enumerate(_KINDS)}
 _TAG = re.compile(
     r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 )
-_HEAD_BYTES = 1 << 30
+#: The longest key line read (some 100 bytes a journal).
+_HEAD_BYTES = 1 << 26
 #: The file's last bytes: where the run and the index begin.
 _TRAILER = struct.Struct('>QQ')
 
@@ -302,10 +303,10 @@ def _stored(about: Any, index: Any) -> Stored:
         and isinstance(forwarded, list)
         and all(isinstance(t, str) for t in forwarded)
         and _dict_of(launches, dict)
-        and all(_event(e) for e in launches.values())
+        and all(_timed(e) for e in launches.values())
         and _dict_of(lifecycles, dict)
         and all(
-            _dict_of(states, dict) and all(_event(e) for e in states.values())
+            _dict_of(states, dict) and all(_timed(e) for e in states.values())
             for states in lifecycles.values()
         )
         and isinstance(idents, list)
@@ -341,6 +342,11 @@ def _dict_of(value: object, kind: type) -> bool:
 
 def _event(event: dict[str, Any]) -> bool:
     return _check_event(event.get('e'), event) is None
+
+
+def _timed(event: dict[str, Any]) -> bool:
+    """A launch or lifecycle line, as the merge keeps them: with a time."""
+    return 't' in event and _event(event)
 
 
 _PROCESS_TYPES: dict[str, tuple[type, ...]] = {
