@@ -5,7 +5,9 @@ PROV-O graph (the shipped ``lineage`` query, and a second query for the
 roles of inputs); the labels, states and previews shown for each node are
 read from the graph's attributes. :func:`lineage_edges_nx` computes the
 same edge set with a breadth-first walk of the NetworkX graph, and the
-tests hold the two equal.
+tests hold the two equal. The walk needs only the actions the lineage
+reaches: :func:`lineage_graph` builds those alone
+(:mod:`provlog.mapping.subgraph`).
 """
 
 from __future__ import annotations
@@ -512,8 +514,9 @@ def why(
         value: With ``has_value``, find the entity holding this content.
         has_value: Look the target up by ``value``.
         depth: Expand at most this many action levels (``None``: all).
-        engine: ``'networkx'`` (the default) walks the run's graph, which
-            the details are read from anyway; ``'oxigraph'`` or
+        engine: ``'networkx'`` (the default) walks a graph of only the
+            actions the lineage reaches (:func:`lineage_graph`), which
+            the details are read from too; ``'oxigraph'`` or
             ``'rdflib'`` run the SPARQL :func:`_sparql_text` gives (the
             same edges; on 40,000 actions, loading the store takes 5x the
             rest of ``why``).
