@@ -130,6 +130,22 @@ class TestStored:
         assert _is_stored(again)
         _same_run(again, grown)
 
+    def test_killed_writers_files_removed(
+        self, procpool_run: dict[str, Any], tmp_path: Path
+    ) -> None:
+        run_dir = _copy(procpool_run, tmp_path)
+        (run_dir / CACHE).mkdir()
+        stray, recent = run_dir / CACHE / '.tmp-a', run_dir / CACHE / '.tmp-b'
+        stray.write_bytes(b'half a file')
+        recent.write_bytes(b'being written')
+        then = time.time() - 7200
+        os.utime(stray, (then, then))
+        merge_run(run_dir)
+        assert sorted(p.name for p in (run_dir / CACHE).iterdir()) == [
+            '.tmp-b',
+            'merged.lines',
+        ]
+
     def test_lenient_kept_apart(
         self, procpool_run: dict[str, Any], tmp_path: Path
     ) -> None:

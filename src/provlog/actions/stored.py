@@ -25,6 +25,7 @@ written is not stored, and is merged each time.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -73,6 +74,9 @@ _TAG = re.compile(
 )
 #: The longest key line read (some 100 bytes a journal).
 _HEAD_BYTES = 1 << 26
+_TMP = '.tmp-'
+#: Seconds after which a temporary file is taken as a killed writer's.
+_STRAY_AGE = 3600.0
 #: The file's last bytes: where the run and the index begin.
 _TRAILER = struct.Struct('>QQ')
 
@@ -111,7 +115,8 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
             folder.mkdir()
         if folder.is_symlink():
             return False  # write nowhere a run folder points to
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+        _drop_strays(folder)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP)
         try:
             with os.fdopen(fd, 'wb') as fh:
                 _write(fh, run, key, lenient)
@@ -124,6 +129,15 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
     except (OSError, TypeError, ValueError):
         return False  # read-only, full, or not JSON: merged next time too
     return True
+
+
+def _drop_strays(folder: Path) -> None:
+    """Remove what writers killed mid-write left (an hour old or more)."""
+    old = time.time() - _STRAY_AGE
+    for path in folder.glob(f'{_TMP}*'):
+        with contextlib.suppress(OSError):
+            if path.lstat().st_mtime < old:
+                path.unlink()
 
 
 def _write(fh: BinaryIO, run: Any, key: Key, lenient: bool) -> None:
