@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
 import stat
 import struct
 import tempfile
@@ -37,18 +36,19 @@ import weakref
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from typing import BinaryIO
 
 import orjson
 
-from provlog.actions.process import CaptureGap
-from provlog.actions.process import Process
-from provlog.journals.reader import _check_event
+from provlog.actions.storedcheck import action_line
+from provlog.actions.storedcheck import DamagedError
+from provlog.actions.storedcheck import KINDS
+from provlog.actions.storedcheck import need
+from provlog.actions.storedcheck import run_part
+from provlog.actions.storedcheck import Stored
 from provlog.vocab import Action
-from provlog.vocab import ACTION_KINDS
 
 __all__ = [
     'CACHE_DIR',
@@ -67,11 +67,7 @@ CACHE_DIR = '.provlog-cache'
 FORMAT = 1
 #: Seconds since a journal last changed before its run is stored.
 SETTLED = 1.0
-_KINDS = tuple(sorted(ACTION_KINDS))
-_BIT = {kind: 1 << n for n, kind in enumerate(_KINDS)}
-_TAG = re.compile(
-    r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
-)
+_BIT = {kind: 1 << n for n, kind in enumerate(KINDS)}
 #: The longest key line read (some 100 bytes a journal).
 _HEAD_BYTES = 1 << 26
 _TMP = '.tmp-'
@@ -81,10 +77,6 @@ _STRAY_AGE = 3600.0
 _TRAILER = struct.Struct('>QQ')
 
 Key = list[list[Any]]
-
-
-class DamagedError(ValueError):
-    """The stored form is not what :func:`save` writes."""
 
 
 def _file(run_dir: Path, lenient: bool) -> Path:
@@ -187,20 +179,6 @@ def _mask(kinds: Any) -> int:
 # ------------------------------------------------------------------- read
 
 
-@dataclass
-class Stored:
-    """A run's merged form, as :func:`load` read it; actions read lazily."""
-
-    run_id: str
-    actions: dict[str, Action]
-    agents: dict[str, dict[str, Any]]
-    processes: dict[str, Process]
-    forwarded: set[str]
-    launches: dict[str, dict[str, Any]]
-    lifecycles: dict[str, dict[str, dict[str, Any]]]
-    idents: list[dict[str, Any]]
-
-
 #: Gives every action of the run merged again (the fallback for a line
 #: found damaged after the stored form was taken).
 Remerge = Callable[[], dict[str, Action]]
@@ -235,11 +213,11 @@ def load(
         about, at = _TRAILER.unpack(
             os.pread(fd, _TRAILER.size, size - _TRAILER.size)
         )
-        _need(base <= about < at < size)
+        need(base <= about < at < size)
         index = orjson.loads(os.pread(fd, size - _TRAILER.size - at, at))
-        stored = _stored(orjson.loads(os.pread(fd, at - about, about)), index)
+        stored = run_part(orjson.loads(os.pread(fd, at - about, about)), index)
         lines = _Lines(fd, base, index['sizes'], remerge)
-        _need(lines.end == about)
+        need(lines.end == about)
     except (OSError, ValueError, TypeError, KeyError, struct.error):
         os.close(fd)
         return None
@@ -274,137 +252,11 @@ def _open(path: Path) -> int:
 
 def _unmask(mask: int) -> frozenset[str]:
     return _MASKS.get(mask) or _MASKS.setdefault(
-        mask, frozenset(k for k in _KINDS if mask & _BIT[k])
+        mask, frozenset(k for k in KINDS if mask & _BIT[k])
     )
 
 
 _MASKS: dict[int, frozenset[str]] = {}
-
-
-def _stored(about: Any, index: Any) -> Stored:
-    """The run's part of the stored form, checked.
-
-    Raises:
-        DamagedError: It is not what :func:`save` writes.
-    """
-    _need(isinstance(about, dict) and isinstance(index, dict))
-    tags, kinds, sizes = index['tags'], index['kinds'], index['sizes']
-    _need(
-        isinstance(tags, list)
-        and isinstance(kinds, list)
-        and isinstance(sizes, list)
-        and isinstance(index['first'], list)
-        and all(type(t) is float for t in index['first'])
-        and len(tags)
-        == len(kinds)
-        == len(sizes)
-        == len(set(tags))
-        == len(index['first'])
-        and all(type(t) is str and _TAG.fullmatch(t) for t in tags)
-        and all(type(k) is int and 0 < k < 1 << len(_KINDS) for k in kinds)
-        and all(type(s) is int and s > 1 for s in sizes)
-    )
-    run_id, agents, forwarded = (
-        about['run'],
-        about['agents'],
-        about['forwarded'],
-    )
-    launches, lifecycles = about['launches'], about['lifecycles']
-    idents = about['idents']
-    _need(
-        isinstance(run_id, str)
-        and _dict_of(agents, dict)
-        and isinstance(forwarded, list)
-        and all(isinstance(t, str) for t in forwarded)
-        and _dict_of(launches, dict)
-        and all(_timed(e) for e in launches.values())
-        and _dict_of(lifecycles, dict)
-        and all(
-            _dict_of(states, dict) and all(_timed(e) for e in states.values())
-            for states in lifecycles.values()
-        )
-        and isinstance(idents, list)
-        and all(isinstance(i, dict) for i in idents)
-        and isinstance(about['processes'], list)
-    )
-    processes = {}
-    for fields in about['processes']:
-        process = _process(fields)
-        processes[process.process] = process
-    return Stored(
-        run_id,
-        {},
-        agents,
-        processes,
-        set(forwarded),
-        launches,
-        lifecycles,
-        idents,
-    )
-
-
-def _need(ok: object) -> None:
-    if not ok:
-        raise DamagedError('not the stored form')
-
-
-def _dict_of(value: object, kind: type) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, kind) for k, v in value.items()
-    )
-
-
-def _event(event: dict[str, Any]) -> bool:
-    return _check_event(event.get('e'), event) is None
-
-
-def _timed(event: dict[str, Any]) -> bool:
-    """A launch or lifecycle line, as the merge keeps them: with a time."""
-    return 't' in event and _event(event)
-
-
-_PROCESS_TYPES: dict[str, tuple[type, ...]] = {
-    'process': (str,),
-    'host': (str, type(None)),
-    'pid': (int, type(None)),
-    'files': (list,),
-    'closed': (bool,),
-    'dropped': (int,),
-    'skipped': (int,),
-    'partial_tail': (bool,),
-    'header': (dict,),
-    'lost': (int,),
-    'lost_since': (float, int, type(None)),
-    'encode_errors': (int,),
-    'capture_gaps': (list,),
-    'context': (dict,),
-}
-_GAP_TYPES: dict[str, tuple[type, ...]] = {
-    'kind': (str,),
-    'since': (float, int, type(None)),
-    'noticed': (float, int, type(None)),
-    'reason': (str,),
-    'resumed': (float, int, type(None)),
-}
-
-
-def _process(fields: object) -> Process:
-    """One process of the stored form, checked field by field."""
-    _need(
-        isinstance(fields, dict)
-        and fields.keys() == _PROCESS_TYPES.keys()
-        and all(isinstance(fields[k], t) for k, t in _PROCESS_TYPES.items())
-    )
-    assert isinstance(fields, dict)
-    gaps = []
-    for gap in fields['capture_gaps']:
-        _need(
-            isinstance(gap, dict)
-            and gap.keys() == _GAP_TYPES.keys()
-            and all(isinstance(gap[k], t) for k, t in _GAP_TYPES.items())
-        )
-        gaps.append(CaptureGap(**gap))
-    return Process(**{**fields, 'capture_gaps': gaps})
 
 
 class _Lines:
@@ -426,7 +278,7 @@ class _Lines:
         """The lines of action ``n`` by kind, and their hosts."""
         if self.fresh is None:
             try:
-                return _action_line(
+                return action_line(
                     os.pread(self.fd, self.sizes[n], self.starts[n]),
                     tag,
                     kinds,
@@ -437,29 +289,6 @@ class _Lines:
         if action is None:
             raise DamagedError(f'action {tag} is gone: its run changed')
         return action.events, action.hosts
-
-
-def _action_line(
-    raw: bytes, tag: str, kinds: frozenset[str]
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """One action's line, checked as the journals' lines are."""
-    events, hosts = orjson.loads(raw)
-    _need(
-        isinstance(events, dict)
-        and events.keys() == kinds
-        and isinstance(hosts, dict)
-        and hosts.keys() <= kinds
-        and all(isinstance(h, str) for h in hosts.values())
-    )
-    for kind, event in events.items():
-        _need(
-            isinstance(event, dict)
-            and event.get('e') == kind
-            and event.get('tag') == tag
-            and isinstance(event.get('_process'), str)
-            and _event(event)
-        )
-    return events, hosts
 
 
 class StoredAction(Action):
