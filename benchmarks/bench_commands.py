@@ -4,7 +4,10 @@ Each command runs as users run it, in a fresh process, on a synthetic run
 of N actions (``synthetic.py``); its wall time and its peak resident set
 size come from the operating system (``wait4``), not from estimates.
 ``why`` asks for the deepest call: the last round of the first chain,
-whose lineage spans the whole chain. Prints one JSON object.
+whose lineage spans the whole chain. Each command is timed twice: cold,
+the first command on the run (it merges the journals and stores the
+merged form in ``<run>/.provlog-cache``), and warm, a later one (it reads
+the stored form). Prints one JSON object.
 
 Usage: ``python benchmarks/bench_commands.py N``
 """
@@ -12,6 +15,7 @@ Usage: ``python benchmarks/bench_commands.py N``
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +27,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from provlog.actions import stored
 from provlog.actions.merge import merge_run
 from synthetic import make_run
 
@@ -32,7 +37,7 @@ CHAIN = 50
 
 def deepest_call(run_dir: Path) -> str:
     """The tag of the last ``run_pipeline`` call of the first chain."""
-    run = merge_run(run_dir)
+    run = merge_run(run_dir, cache=False)
     rounds = sorted(
         (min(e['t'] for e in a.events.values()), a.tag)
         for a in run.actions.values()
@@ -60,9 +65,15 @@ def main() -> None:
         run_dir = make_run(Path(tmp), n)
         run = str(run_dir)
         out: dict[str, Any] = {'actions': n}
-        out['stats'] = timed(['stats', run])
-        out['validate'] = timed(['validate', run])
-        out['why'] = timed(['why', run, deepest_call(run_dir)])
+        commands = {
+            'stats': ['stats', run],
+            'validate': ['validate', run],
+            'why': ['why', run, deepest_call(run_dir)],
+        }
+        time.sleep(stored.SETTLED)  # a run that has finished
+        for name, args in commands.items():
+            shutil.rmtree(run_dir / stored.CACHE_DIR, ignore_errors=True)
+            out[name] = {'cold': timed(args), 'warm': timed(args)}
     sys.stdout.write(orjson.dumps(out).decode() + '\n')
 
 

@@ -362,12 +362,12 @@ def _why_picture(
     from provlog.formats.dot import dot_to_svg  # noqa: PLC0415
     from provlog.formats.dot import lineage_dot  # noqa: PLC0415
     from provlog.formats.dot import MAX_SVG_NODES  # noqa: PLC0415
-    from provlog.query.lineage import resolve_target  # noqa: PLC0415
+    from provlog.query.lineage import lineage_graph  # noqa: PLC0415
 
-    node = resolve_target(graph, args.target, **kwargs)
-    label = graph.nx.nodes[node].get('prov:label', node)
+    g, node = lineage_graph(graph, args.target, **kwargs)
+    label = g.nodes[node].get('prov:label', node)
     dot = lineage_dot(
-        graph.nx,
+        g,
         node,
         title=f'how was {label} produced?',
         depth=args.depth,

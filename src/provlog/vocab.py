@@ -16,6 +16,7 @@ An action's lines give its state: the caller's end (``success``,
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -170,6 +171,22 @@ class Action:
         return self.events.get(kind)
 
     @property
+    def kinds(self) -> Collection[str]:
+        """The kinds of line the journals hold for this action.
+
+        The state and sides below read only these, so an action whose
+        lines are read when first used (:mod:`provlog.actions.stored`)
+        answers them without reading its lines.
+        """
+        return self.events.keys()
+
+    @property
+    def first_time(self) -> float:
+        """The earliest time of its lines (0 when none has one)."""
+        times = [e.get('t', 0.0) for e in self.events.values()]
+        return float(min(times)) if times else 0.0
+
+    @property
     def name(self) -> str | None:
         """The action's name, from whichever side logged it."""
         for kind in (START, EXECUTE_START):
@@ -181,36 +198,39 @@ class Action:
     @property
     def caller_state(self) -> str | None:
         """``success``/``exception``/``cancelled`` as the caller saw it."""
+        kinds = self.kinds
         for kind in CALLER_ENDS:
-            if kind in self.events:
+            if kind in kinds:
                 return kind
         return None
 
     @property
     def execution_state(self) -> str | None:
         """The agent side's final state, without the ``execute_`` prefix."""
+        kinds = self.kinds
         for kind in EXECUTION_ENDS:
-            if kind in self.events:
+            if kind in kinds:
                 return _CALLER_END_OF[kind]
         return None
 
     @property
     def execution_end(self) -> str | None:
         """The agent side's end kind (``execute_success``, ...), if any."""
+        kinds = self.kinds
         for kind in EXECUTION_ENDS:
-            if kind in self.events:
+            if kind in kinds:
                 return kind
         return None
 
     @property
     def has_caller_side(self) -> bool:
         """Whether a journal holds the caller's side of this action."""
-        return not CALLER_KINDS.isdisjoint(self.events)
+        return not CALLER_KINDS.isdisjoint(self.kinds)
 
     @property
     def has_execution_side(self) -> bool:
         """Whether a journal holds the executing agent's side."""
-        return not EXECUTION_KINDS.isdisjoint(self.events)
+        return not EXECUTION_KINDS.isdisjoint(self.kinds)
 
     @property
     def state(self) -> str:

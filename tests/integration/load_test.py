@@ -124,7 +124,7 @@ def test_every_action_once_under_load(tmp_path: Path) -> None:
     assert nested == 12 * n  # every leaf call points at its drive
     # the handler's memory: the writer's backlog stayed bounded
     backlogs = []
-    for journal in Path(config.run_dir).iterdir():
+    for journal in Path(config.run_dir).glob('*.jsonl'):
         for line in journal.read_bytes().splitlines():
             event = orjson.loads(line)
             if event.get('e') == 'close':

@@ -39,7 +39,7 @@ class TestMerge:
     def test_file_order_irrelevant(self, procpool_run, tmp_path):
         run_dir = _copy(procpool_run, tmp_path)
         before = _signature(provlog.load(run_dir))
-        files = sorted(run_dir.iterdir())
+        files = sorted(run_dir.glob('*.jsonl'))
         for n, f in enumerate(reversed(files)):  # reverse the name order
             f.rename(run_dir / f'{n:02d}-{f.name}')
         assert _signature(provlog.load(run_dir)) == before
@@ -50,7 +50,7 @@ class TestMerge:
         run_dir = _copy(procpool_run, tmp_path)
         graph = provlog.load(run_dir)
         before, stats = _signature(graph), graph.stats()
-        biggest = max(run_dir.iterdir(), key=lambda p: p.stat().st_size)
+        biggest = max(run_dir.glob('*.jsonl'), key=lambda p: p.stat().st_size)
         shutil.copy(biggest, run_dir / 'copy-of-a-journal.jsonl')
         data = biggest.read_bytes()
         (run_dir / 'half-a-journal.jsonl').write_bytes(data[: len(data) // 2])
@@ -61,7 +61,7 @@ class TestMerge:
 
     def test_mixed_runs_rejected(self, procpool_run, local_run, tmp_path):
         run_dir = _copy(procpool_run, tmp_path)
-        other = next(local_run['run_dir'].iterdir())
+        other = next(local_run['run_dir'].glob('*.jsonl'))
         shutil.copy(other, run_dir / other.name)
         with pytest.raises(provlog.JournalError, match='runs mixed'):
             provlog.load(run_dir)
@@ -118,7 +118,7 @@ class TestCli:
         self, procpool_run, tmp_path, capsys
     ):
         run_dir = _copy(procpool_run, tmp_path)
-        victim = sorted(run_dir.iterdir())[0]
+        victim = sorted(run_dir.glob('*.jsonl'))[0]
         lines = victim.read_bytes().split(b'\n')
         lines.insert(2, b'{"e": "start", "tag": oops}')
         victim.write_bytes(b'\n'.join(lines))
@@ -133,7 +133,7 @@ class TestCli:
 
     def test_bad_tag_names_line(self, procpool_run, tmp_path, capsys):
         run_dir = _copy(procpool_run, tmp_path)
-        victim = sorted(run_dir.iterdir())[0]
+        victim = sorted(run_dir.glob('*.jsonl'))[0]
         with victim.open('ab') as fh:
             fh.write(b'{"e": "start", "tag": "../../etc/passwd", "t": 1.0}\n')
         assert main(['export', str(run_dir)]) == 2
@@ -144,7 +144,7 @@ class TestCli:
     ):
         """An event --lenient leaves out is a gap, not a silent loss."""
         run_dir = _copy(procpool_run, tmp_path)
-        victim = sorted(run_dir.iterdir())[0]
+        victim = sorted(run_dir.glob('*.jsonl'))[0]
         with victim.open('ab') as fh:
             fh.write(b'{"e": "execute_start", "tag": "nope", "t": 1.0}\n')
         assert main(['stats', str(run_dir), '--lenient', '--json']) == 0

@@ -21,7 +21,7 @@ def _copy(run: dict, tmp_path: Path) -> Path:
 
 def _shift_agent_clocks(run_dir: Path, seconds: float) -> None:
     """Rewrite every journal except the client's as if its host's clock ran off."""
-    for journal in run_dir.iterdir():
+    for journal in run_dir.glob('*.jsonl'):
         lines = journal.read_bytes().splitlines()
         events = [orjson.loads(line) for line in lines]
         if any(e.get('e') == 'sending' for e in events):
@@ -58,7 +58,7 @@ class TestValidate:
 
     def test_incomplete_run_reported(self, procpool_run, tmp_path, capsys):
         run_dir = _copy(procpool_run, tmp_path)
-        journal = max(run_dir.iterdir(), key=lambda p: p.stat().st_size)
+        journal = max(run_dir.glob('*.jsonl'), key=lambda p: p.stat().st_size)
         lines = journal.read_bytes().splitlines(keepends=True)
         # the process was killed: no close line, the last actions cut off
         kept = [line for line in lines if b'"e":"close"' not in line]
@@ -74,7 +74,7 @@ class TestValidate:
         self, procpool_run, tmp_path, capsys
     ):
         run_dir = _copy(procpool_run, tmp_path)
-        journal = sorted(run_dir.iterdir())[0]
+        journal = sorted(run_dir.glob('*.jsonl'))[0]
         with journal.open('ab') as fh:
             fh.write(b'{"e":"dropped","n":7,"t":1.0}\n')
         graph = provlog.load(run_dir)

@@ -47,7 +47,7 @@ class Echo(Agent):
 
 
 def _all_bytes(run_dir: Path) -> bytes:
-    return b''.join(p.read_bytes() for p in sorted(run_dir.iterdir()))
+    return b''.join(p.read_bytes() for p in sorted(run_dir.glob('*.jsonl')))
 
 
 def _entities(

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from provlog.actions import stored
 from provlog.actions.gaps import find_gaps
 from provlog.actions.gaps import Gap
 from provlog.actions.gaps import read_losses
@@ -48,6 +49,7 @@ __all__ = [
     'MergedRun',
     'Process',
     'find_run',
+    'journal_key',
     'merge_run',
 ]
 
@@ -74,6 +76,9 @@ class MergedRun:
         default_factory=dict
     )
     _gaps: list[Gap] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _idents: list[dict[str, Any]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -145,17 +150,33 @@ class MergedRun:
         """Every identity the journals give, in the graph's order."""
         for uid, info in self.agents.items():
             yield {'uid': uid, **info}
-        found = [
-            event.get(key)
-            for action in self.actions.values()
-            for kind, key in _AGENT_FIELDS
-            if (event := action.events.get(kind)) is not None
-        ]
+        found: list[Any] = list(self.call_idents())
         for event in self.launches.values():
             found += [event.get('launcher'), event.get('manager')]
         yield from (i for i in found if isinstance(i, dict))
         for uid in self.launches.keys() | self.lifecycles.keys():
             yield {'uid': uid, **self.agents.get(uid, {})}
+
+    def call_idents(self) -> list[dict[str, Any]]:
+        """The identities the calls name, the first of each ``uid``.
+
+        Callers, senders, executing agents and callees, in the graph's
+        order; :meth:`agent_count` reads no more than the first of each.
+        """
+        if self._idents is None:
+            seen: set[object] = set()
+            idents = []
+            for action in self.actions.values():
+                for kind, key in _AGENT_FIELDS:
+                    event = action.events.get(kind)
+                    ident = event.get(key) if event is not None else None
+                    if isinstance(ident, dict):
+                        uid = ident.get('uid')
+                        if isinstance(uid, str) and uid not in seen:
+                            seen.add(uid)
+                            idents.append(ident)
+            self._idents = idents
+        return self._idents
 
     def executions_not_observed(self) -> list[Action]:
         """Actions whose caller got a result but no journal has the run."""
@@ -291,14 +312,84 @@ def _check_uuid(value: object, where: str) -> str:
         raise JournalError(f'{where}: {value!r} is not a UUID') from None
 
 
-def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
+def journal_key(run_dir: Path) -> list[list[Any]]:
+    """Name, size and mtime (ns) of every journal: changes when one does.
+
+    What the caches of a run are keyed by (``provlog runs``' summary, the
+    catalogue, the run's store): a journal that appears, grows or is
+    rewritten changes it.
+
+    Raises:
+        OSError: A journal cannot be listed or stat'ed.
+    """
+    key = []
+    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
+        st = path.stat()
+        key.append([path.name, st.st_size, st.st_mtime_ns])
+    return key
+
+
+def merge_run(
+    path: Path, *, lenient: bool = False, cache: bool = True
+) -> MergedRun:
     """Read and merge every journal in the run folder ``path``.
+
+    With ``cache`` (the default) the merged form stored in the run folder
+    (:mod:`provlog.actions.stored`) is used when the journals are those
+    it was stored for, and stored after a merge otherwise.
 
     Raises:
         JournalError: A journal is damaged (unless ``lenient``), from a
             newer format, or from another run.
     """
     run_dir = find_run(path)
+    if not cache:
+        return _merge(run_dir, lenient=lenient)
+    try:
+        key = journal_key(run_dir)
+    except OSError:
+        return _merge(run_dir, lenient=lenient)
+
+    def remerge() -> dict[str, Action]:
+        return _merge_and_store(run_dir, lenient=lenient).actions
+
+    found = stored.load(run_dir, key, lenient, remerge)
+    if found is None:
+        return _merge_and_store(run_dir, lenient=lenient, key=key)
+    run = MergedRun(
+        run_dir,
+        found.run_id,
+        found.actions,
+        found.agents,
+        found.processes,
+        found.forwarded,
+        launches=found.launches,
+        lifecycles=found.lifecycles,
+    )
+    run._idents = found.idents
+    return run
+
+
+def _merge_and_store(
+    run_dir: Path, *, lenient: bool, key: list[list[Any]] | None = None
+) -> MergedRun:
+    """Merge the journals, and store the result if they did not change."""
+    try:
+        before = journal_key(run_dir) if key is None else key
+    except OSError:
+        before = None
+    run = _merge(run_dir, lenient=lenient)
+    try:
+        after = journal_key(run_dir)
+    except OSError:
+        after = None
+    if before is not None and after == before:
+        stored.save(run_dir, before, lenient, run)  # what was merged
+    return run
+
+
+def _merge(run_dir: Path, *, lenient: bool) -> MergedRun:
+    """Merge the journals of ``run_dir`` (no stored form)."""
     files = sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}'))
     results = [read_journal(f, lenient=lenient) for f in files]
     run_ids = {r.header['run'] for r in results}

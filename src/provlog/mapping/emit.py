@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from typing import Protocol
 
+from provlog.actions.merge import MergedRun
+from provlog.actions.stored import transient
 from provlog.actions.stream import PARENT
 from provlog.actions.stream import StreamMerge
 from provlog.actions.stream import StreamRun
@@ -41,7 +43,7 @@ from provlog.mapping.model import agent_node
 from provlog.vocab import Action
 from provlog.vocab import SUCCESS
 
-__all__ = ['Sink', 'StreamBuilder', 'stream_graph']
+__all__ = ['RunEmitter', 'Sink', 'StreamBuilder', 'emit_run', 'stream_graph']
 
 #: Actions emitted between two prunings of the derivation index.
 _PRUNE_EVERY = 10_000
@@ -126,63 +128,14 @@ class _Buffer:
         self.edges = []
 
 
-class StreamBuilder(_Builder):
-    """Builds a streamed run's graph into ``sink``, one action at a time."""
+class _Received(_Builder):
+    """The results each caller received, packed, by content.
 
-    def __init__(self, merge: StreamMerge, sink: Sink) -> None:
-        super().__init__(merge.run)
-        self.merge = merge
-        self.stream_run: StreamRun = merge.run
-        self.sink = sink
-        self.buffer = _Buffer()
-        self.graph = self.buffer
-        #: Agent node -> the first identity that named it.
-        self.idents: dict[str, object] = {}
-        #: Digest of (caller, sha256) -> what it received: one entry, or
-        #: several in order; an entry packs time, tag and member.
-        self.compact: dict[bytes, bytes | list[bytes]] = {}
-        self.emitted = 0
-        merge.on_result = self.index
+    ``(caller, sha256)`` -> entries of time, action tag and member, in
+    order.
+    """
 
-    # -- the hooks of the in-memory builder, answered from bounded state ---
-
-    def agent(self, ident: object) -> str | None:
-        """The agent's node; the node itself is added at the end."""
-        uid = ident.get('uid') if isinstance(ident, dict) else None
-        node = self.agents.get(uid) if isinstance(uid, str) else None
-        if node is None:
-            node = agent_id(ident)
-            if node is not None and isinstance(uid, str):
-                self.agents[uid] = node
-                self.idents.setdefault(node, ident)
-        return node
-
-    def unseen_count(self) -> int:
-        """Executions not observed, as the merge counted them."""
-        return self.stream_run.unseen.count
-
-    def is_action(self, tag: str, event: dict[str, Any]) -> bool:
-        """Whether the merge found ``tag`` (``event``'s parent) an action."""
-        del tag
-        return PARENT in event
-
-    def parent_executor(self, tag: str, event: dict[str, Any]) -> str | None:
-        """The parent's executor, from what the merge kept of it."""
-        del tag
-        for ident in event[PARENT]:
-            node = self.agent(ident)
-            if node is not None:
-                return node
-        return None
-
-    def input(self, caller: str, node: str, t_start: float) -> None:
-        """Link the input now: every result it can match is indexed."""
-        self.derive(caller, node, t_start)
-
-    def receive(self, caller: str, result: str, t: float) -> None:
-        """Indexed already, when the ``success`` line was folded."""
-
-    # -- the stream -------------------------------------------------------
+    compact: dict[bytes, bytes | list[bytes]]
 
     def index(self, action: Action) -> bool:
         """Index the result of ``action`` (and its members) as received.
@@ -243,6 +196,65 @@ class StreamBuilder(_Builder):
             return _entity(known) if known <= until else None
         n = bisect.bisect_right(known, until)
         return _entity(known[n - 1]) if n else None
+
+
+class StreamBuilder(_Received):
+    """Builds a streamed run's graph into ``sink``, one action at a time."""
+
+    def __init__(self, merge: StreamMerge, sink: Sink) -> None:
+        super().__init__(merge.run)
+        self.merge = merge
+        self.stream_run: StreamRun = merge.run
+        self.sink = sink
+        self.buffer = _Buffer()
+        self.graph = self.buffer
+        #: Agent node -> the first identity that named it.
+        self.idents: dict[str, object] = {}
+        #: Digest of (caller, sha256) -> what it received: one entry, or
+        #: several in order; an entry packs time, tag and member.
+        self.compact: dict[bytes, bytes | list[bytes]] = {}
+        self.emitted = 0
+        merge.on_result = self.index
+
+    # -- the hooks of the in-memory builder, answered from bounded state ---
+
+    def agent(self, ident: object) -> str | None:
+        """The agent's node; the node itself is added at the end."""
+        uid = ident.get('uid') if isinstance(ident, dict) else None
+        node = self.agents.get(uid) if isinstance(uid, str) else None
+        if node is None:
+            node = agent_id(ident)
+            if node is not None and isinstance(uid, str):
+                self.agents[uid] = node
+                self.idents.setdefault(node, ident)
+        return node
+
+    def unseen_count(self) -> int:
+        """Executions not observed, as the merge counted them."""
+        return self.stream_run.unseen.count
+
+    def is_action(self, tag: str, event: dict[str, Any]) -> bool:
+        """Whether the merge found ``tag`` (``event``'s parent) an action."""
+        del tag
+        return PARENT in event
+
+    def parent_executor(self, tag: str, event: dict[str, Any]) -> str | None:
+        """The parent's executor, from what the merge kept of it."""
+        del tag
+        for ident in event[PARENT]:
+            node = self.agent(ident)
+            if node is not None:
+                return node
+        return None
+
+    def input(self, caller: str, node: str, t_start: float) -> None:
+        """Link the input now: every result it can match is indexed."""
+        self.derive(caller, node, t_start)
+
+    def receive(self, caller: str, result: str, t: float) -> None:
+        """Indexed already, when the ``success`` line was folded."""
+
+    # -- the stream -------------------------------------------------------
 
     def begin(self) -> None:
         """The processes, their software and code: from the headers."""
@@ -316,3 +328,100 @@ def stream_graph(
         builder.emit(action)
     builder.finish()
     return merge
+
+
+class _RunBuffer(_Buffer):
+    """An action's nodes and edges, and what is kept across actions.
+
+    Agents, processes, their software and code, and the run entity are
+    handed to the sink when first added and kept (they are few), so that
+    later actions find them as the in-memory builder does.
+    """
+
+    __slots__ = ('kept',)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, dict[str, Any]] = {}
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.nodes or node in self.kept
+
+    def attrs(self, node: str) -> dict[str, Any]:
+        found = self.nodes.get(node)
+        return self.kept[node] if found is None else found
+
+    def node(self, node: str, attrs: dict[str, Any]) -> None:
+        if node in self.kept:
+            self.kept[node].update(attrs)
+        elif attrs.get('kind') == 'agent' or node.startswith(_KEPT):
+            self.kept[node] = attrs
+            self.nodes[node] = attrs
+        else:
+            super().node(node, attrs)
+
+
+_KEPT = ('plid:software/', 'plid:code/', 'plid:run/')
+
+
+class RunEmitter(_Received):
+    """Builds a merged run's graph into ``sink``, one action at a time.
+
+    The same nodes and edges as :func:`~provlog.mapping.model.build_graph`
+    with the run's actions, in the same order, but never the whole graph:
+    a first pass indexes the results every caller received (reading each
+    action's lines without keeping them), the second builds each action,
+    links its inputs and hands it to the sink.
+    """
+
+    def __init__(self, run: MergedRun, sink: Sink) -> None:
+        super().__init__(run)
+        self.sink = sink
+        self.buffer = _RunBuffer()
+        self.graph = self.buffer
+        self.compact = {}
+
+    def input(self, caller: str, node: str, t_start: float) -> None:
+        """Link the input now: every result is indexed already."""
+        self.derive(caller, node, t_start)
+
+    def receive(self, caller: str, result: str, t: float) -> None:
+        """Indexed already, by the first pass."""
+
+    def emit(self) -> None:
+        """Every node and edge of the run, into the sink."""
+        run = self.run
+        buffer = self.buffer
+        self.run_entity()
+        for key, process in sorted(run.processes.items()):
+            self.processes[key] = self.process(process)
+        for uid, info in sorted(run.agents.items()):
+            agent_node(buffer, {'uid': uid, **info}, run.agents)
+        buffer.flush(self.sink)
+        ordered = sorted(
+            run.actions.values(), key=lambda a: (a.first_time, a.tag)
+        )
+        # callers are resolved on scratch state: the agents' nodes are
+        # made in the second pass, in the order the graph makes them
+        graph, agents = self.graph, self.agents
+        self.graph, self.agents = _Buffer(), {}
+        try:
+            for action in transient(ordered):
+                self.index(action)
+        finally:
+            self.graph, self.agents = graph, agents
+        for action in transient(ordered):
+            self.action(action)
+            buffer.flush(self.sink)
+            self.members.clear()
+        for uid in sorted(run.launches.keys() | run.lifecycles.keys()):
+            self.lifetime(uid)
+        for (u, v), attrs in buffer.shared.items():
+            buffer.edges.append((u, v, attrs))
+        buffer.shared = {}
+        buffer.flush(self.sink)
+
+
+def emit_run(run: MergedRun, sink: Sink) -> None:
+    """Hand the PROV graph of ``run`` to ``sink``, action by action."""
+    RunEmitter(run, sink).emit()

@@ -983,8 +983,7 @@ def _duration(start: dict[str, Any], end: dict[str, Any]) -> float:
 
 
 def _first_time(action: Action) -> float:
-    times = [e.get('t', 0.0) for e in action.events.values()]
-    return float(min(times)) if times else 0.0
+    return action.first_time
 
 
 def build_graph(run: MergedRun) -> nx.MultiDiGraph:

@@ -5,7 +5,9 @@ PROV-O graph (the shipped ``lineage`` query, and a second query for the
 roles of inputs); the labels, states and previews shown for each node are
 read from the graph's attributes. :func:`lineage_edges_nx` computes the
 same edge set with a breadth-first walk of the NetworkX graph, and the
-tests hold the two equal.
+tests hold the two equal. The walk needs only the actions the lineage
+reaches: :func:`lineage_graph` builds those alone
+(:mod:`provlog.mapping.subgraph`).
 """
 
 from __future__ import annotations
@@ -21,15 +23,20 @@ from urllib.parse import unquote
 
 import networkx as nx
 
+from provlog.actions.stored import transient
 from provlog.capture.values import hash_value
 from provlog.mapping.model import PREFIXES
 from provlog.mapping.rdf import expand
 from provlog.mapping.rdf import NAMESPACES
 from provlog.mapping.rdf import PROV
+from provlog.mapping.subgraph import LineageBuilder
 from provlog.query.execinfo import execution_details
 from provlog.query.sparql import canned_queries
 from provlog.query.sparql import QueryError
 from provlog.query.sparql import run_sparql
+from provlog.vocab import Action
+from provlog.vocab import START
+from provlog.vocab import SUCCESS
 
 if TYPE_CHECKING:
     from provlog.mapping.runview import RunView
@@ -42,6 +49,7 @@ __all__ = [
     'WhyNode',
     'lineage_edges_nx',
     'lineage_edges_sparql',
+    'lineage_graph',
     'resolve_target',
     'why',
 ]
@@ -127,7 +135,17 @@ def resolve_target(
     Raises:
         TargetError: Nothing in the run matches.
     """
-    g = run.nx
+    return _resolve(run.nx, run.run_id, target, value, has_value)
+
+
+def _resolve(
+    g: nx.MultiDiGraph,
+    run_id: str,
+    target: str | None,
+    value: object,
+    has_value: bool,
+) -> str:
+    """:func:`resolve_target` in the graph ``g``."""
     if has_value:
         sha = hash_value(value)
         found = [
@@ -137,8 +155,7 @@ def resolve_target(
         ]
         if not found:
             raise TargetError(
-                f'no value with content hash {sha[:16]}... in run '
-                f'{run.run_id}',
+                f'no value with content hash {sha[:16]}... in run {run_id}',
             )
         generated = [n for _, n in found if _out(g, n, 'wasGeneratedBy')]
         pool = generated or [n for _, n in found]
@@ -160,7 +177,98 @@ def resolve_target(
     compact = _compact(node)
     if compact in g:
         return compact
-    raise TargetError(f'{target!r} is not in run {run.run_id}')
+    raise TargetError(f'{target!r} is not in run {run_id}')
+
+
+def lineage_graph(
+    run: RunView,
+    target: str | None = None,
+    *,
+    value: object = None,
+    has_value: bool = False,
+) -> tuple[nx.MultiDiGraph, str]:
+    """A graph holding the lineage of the target, and the target's node.
+
+    For a target in an action (its execution, request or values, by tag,
+    IRI or content) only the actions its lineage reaches are built
+    (:mod:`provlog.mapping.subgraph`); for any other node, the whole
+    graph. Walking either from the node gives the same relations.
+
+    Raises:
+        TargetError: Nothing in the run matches.
+    """
+    merged = run.run
+    tags: list[str] = []
+    if has_value:
+        sha = hash_value(value)
+        tags = [
+            a.tag
+            for a in transient(merged.actions.values())
+            if sha in _digests(a)
+        ]
+        if not tags:
+            raise TargetError(
+                f'no value with content hash {sha[:16]}... in run '
+                f'{run.run_id}',
+            )
+    elif target:
+        tags = [
+            tag
+            for tag in (_tag_of(target.strip('<>')), _tag_of(target))
+            if tag in merged.actions
+        ][:1]
+    if tags:
+        builder = LineageBuilder(merged)
+        builder.add(tags)
+        g = builder.graph_nx
+        try:
+            return g, _resolve(g, run.run_id, target, value, has_value)
+        except TargetError:
+            pass  # a node of the run's own (an agent, a process, ...)
+    return run.nx, resolve_target(
+        run, target, value=value, has_value=has_value
+    )
+
+
+def _tag_of(target: str) -> str:
+    """The action tag ``target`` (a tag, or a node of one) names, if any."""
+    if _UUID.match(target):
+        try:
+            return str(uuid.UUID(target))
+        except ValueError:
+            return ''
+    node = _compact(target)
+    if node.startswith(('uuid:', 'plid:')):
+        return node[5:41]
+    return ''
+
+
+def _digests(action: Action) -> set[str]:
+    """Every content hash in the values ``action`` was given and gave."""
+    found: set[str] = set()
+    start = action.get(START)
+    success = action.get(SUCCESS)
+    stack: list[Any] = []
+    if start is not None:
+        stack += start.get('args') or []
+        stack += (start.get('kwargs') or {}).values()
+    if success is not None:
+        stack.append(success.get('result'))
+    while stack:
+        desc = stack.pop()
+        if not isinstance(desc, dict):
+            continue
+        sha = desc.get('sha256')
+        if isinstance(sha, str):
+            found.add(sha)
+        members = desc.get('members')
+        if isinstance(members, list):
+            stack += [
+                m[1]
+                for m in members
+                if isinstance(m, list) and len(m) == 2  # noqa: PLR2004
+            ]
+    return found
 
 
 def _out(g: nx.MultiDiGraph, node: str, rel: str) -> list[str]:
@@ -406,21 +514,24 @@ def why(
         value: With ``has_value``, find the entity holding this content.
         has_value: Look the target up by ``value``.
         depth: Expand at most this many action levels (``None``: all).
-        engine: ``'networkx'`` (the default) walks the run's graph, which
-            the details are read from anyway; ``'oxigraph'`` or
+        engine: ``'networkx'`` (the default) walks a graph of only the
+            actions the lineage reaches (:func:`lineage_graph`), which
+            the details are read from too; ``'oxigraph'`` or
             ``'rdflib'`` run the SPARQL :func:`_sparql_text` gives (the
             same edges; on 40,000 actions, loading the store takes 5x the
             rest of ``why``).
     """
-    node = resolve_target(run, target, value=value, has_value=has_value)
     if engine == 'networkx':
-        edges = lineage_edges_nx(run.nx, node)
+        g, node = lineage_graph(run, target, value=value, has_value=has_value)
+        edges = lineage_edges_nx(g, node)
     else:
+        g = run.nx
+        node = resolve_target(run, target, value=value, has_value=has_value)
         store = run.query_store(engine)
         edges = lineage_edges_sparql(store, node, engine=engine)
     root = expand(node)
     nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
-    details = {iri: _details(run.nx, iri) for iri in nodes}
+    details = {iri: _details(g, iri) for iri in nodes}
     index = _Index(edges)
     built: set[str] = set()
     root_node = WhyNode(root, '', {})
