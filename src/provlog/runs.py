@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from provlog.actions.merge import JOURNAL_SUFFIX
+from provlog.actions.merge import journal_key
 from provlog.actions.merge import newest_first
 from provlog.actions.merge import run_folders
 from provlog.actions.merge import run_start
@@ -78,19 +79,6 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     summary = _compute(run_dir)
     _write_cache(cache, key, summary)
     return summary
-
-
-def journal_key(run_dir: Path) -> list[list[Any]]:
-    """Name, size and mtime (ns) of every journal: changes when one does.
-
-    Raises:
-        OSError: A journal cannot be listed or stat'ed.
-    """
-    key = []
-    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
-        st = path.stat()
-        key.append([path.name, st.st_size, st.st_mtime_ns])
-    return key
 
 
 def _read_cache(cache: Path, key: list[list[Any]]) -> dict[str, Any] | None:

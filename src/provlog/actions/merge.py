@@ -48,6 +48,7 @@ __all__ = [
     'MergedRun',
     'Process',
     'find_run',
+    'journal_key',
     'merge_run',
 ]
 
@@ -289,6 +290,23 @@ def _check_uuid(value: object, where: str) -> str:
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
         raise JournalError(f'{where}: {value!r} is not a UUID') from None
+
+
+def journal_key(run_dir: Path) -> list[list[Any]]:
+    """Name, size and mtime (ns) of every journal: changes when one does.
+
+    What the caches of a run are keyed by (``provlog runs``' summary, the
+    catalogue, the run's store): a journal that appears, grows or is
+    rewritten changes it.
+
+    Raises:
+        OSError: A journal cannot be listed or stat'ed.
+    """
+    key = []
+    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
+        st = path.stat()
+        key.append([path.name, st.st_size, st.st_mtime_ns])
+    return key
 
 
 def merge_run(path: Path, *, lenient: bool = False) -> MergedRun:
