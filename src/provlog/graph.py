@@ -29,11 +29,11 @@ from provlog.query.lineage import WhyNode
 from provlog.query.sparql import load_query
 from provlog.query.sparql import QueryResult
 from provlog.query.sparql import run_sparql
-from provlog.query.storewhy import why_in_store
 from provlog.query.store import count_actions
 from provlog.query.store import open_store
 from provlog.query.store import RunStore
 from provlog.query.store import store_is_fresh
+from provlog.query.storewhy import why_in_store
 from provlog.validate import validate_run
 from provlog.vocab import STATES
 
@@ -231,16 +231,19 @@ class RunGraph:
         """
         if self._disk is None:
             try:
-                self._disk = open_store(
-                    self.run.run_dir,
-                    lenient=self.lenient,
-                    temporary=self.too_large,
-                ) or False
+                self._disk = (
+                    open_store(
+                        self.run.run_dir,
+                        lenient=self.lenient,
+                        temporary=self.too_large,
+                    )
+                    or False
+                )
             except (OSError, JournalError):
                 if self.too_large:
                     raise
                 self._disk = False  # e.g. the folder went: keep to memory
-        return self._disk or None
+        return self._disk if isinstance(self._disk, RunStore) else None
 
     def query_store(
         self, engine: str = 'oxigraph'
@@ -298,9 +301,7 @@ class RunGraph:
                 depth=depth,
             )
             if kwargs:
-                raise TypeError(
-                    f'unexpected arguments: {", ".join(kwargs)}'
-                )
+                raise TypeError(f'unexpected arguments: {", ".join(kwargs)}')
             return tree
         tree, _ = why(
             self,
@@ -394,7 +395,8 @@ class RunGraph:
 
     def __repr__(self) -> str:
         nodes = '' if self._nx is None else f' nodes={len(self._nx)}'
-        return f'<RunGraph {self.run_id} actions={len(self.run.actions)}{nodes}>'
+        actions = len(self.run.actions)
+        return f'<RunGraph {self.run_id} actions={actions}{nodes}>'
 
 
 def load(

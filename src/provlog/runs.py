@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from provlog.actions.merge import JOURNAL_SUFFIX
 from provlog.actions.merge import journal_key
+from provlog.actions.merge import JOURNAL_SUFFIX
 from provlog.actions.merge import newest_first
 from provlog.actions.merge import run_folders
 from provlog.actions.merge import run_start

@@ -50,8 +50,8 @@ from typing import BinaryIO
 import orjson
 
 from provlog.actions.merge import find_run
-from provlog.actions.merge import JOURNAL_SUFFIX
 from provlog.actions.merge import journal_key
+from provlog.actions.merge import JOURNAL_SUFFIX
 from provlog.journals.reader import JournalError
 from provlog.journals.reader import show
 from provlog.mapping.rdf import NAMESPACES
@@ -387,9 +387,7 @@ class _Chunks:
                         lenient=True,
                     )
             except (SyntaxError, OSError, ValueError) as exc:
-                self.error = JournalError(
-                    f'{path}: loading the store: {exc}'
-                )
+                self.error = JournalError(f'{path}: loading the store: {exc}')
             finally:
                 path.unlink(missing_ok=True)
 
@@ -521,7 +519,7 @@ def open_store(
     folder = run_dir / STORE_DIR
     manifest = _read_manifest(folder)
     if _fresh(manifest, key, lenient):
-        assert manifest is not None  # noqa: S101 - for mypy
+        assert manifest is not None
         opened = _open_db(folder, manifest, run_dir)
         if opened is not None:
             return opened
@@ -536,7 +534,7 @@ def open_store(
         key = journal_key(run_dir)
         manifest = _read_manifest(folder)  # another command may have built
         if _fresh(manifest, key, lenient):
-            assert manifest is not None  # noqa: S101 - for mypy
+            assert manifest is not None
             opened = _open_db(folder, manifest, run_dir)
             if opened is not None:
                 return opened

@@ -1,11 +1,12 @@
 """``why`` on a SPARQL store alone: no merge, no NetworkX graph.
 
 :func:`provlog.query.lineage.why` reads the target and what the tree shows
-of each node from the run's graph. Here both come from the store, by a few
-queries over the lineage's nodes (their attributes, the executing agent,
-the result, who sent a value, what an execution logged), so ``why`` on a
-store built on disk (:mod:`provlog.query.store`) costs the queries, not
-the run's length. The details are the graph's, value for value: the
+of each node from the run's graph. Here both come from the store, by
+lookups over the lineage's nodes (their attributes, the executing agent,
+the result, who sent a value, what an execution logged), read by index
+lookups on the store, so ``why`` on a store built on disk
+(:mod:`provlog.query.store`) costs the lineage's size, not the run's
+length. The details are the graph's, value for value: the
 tests hold the two trees equal.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from provlog.capture.values import hash_value
 from provlog.mapping.model import PREFIXES
@@ -29,34 +31,107 @@ from provlog.query.lineage import _DETAIL_KEYS
 from provlog.query.lineage import _NOTES
 from provlog.query.lineage import _UUID
 from provlog.query.lineage import build_tree
-from provlog.query.lineage import lineage_edges_sparql
+from provlog.query.lineage import Edge
 from provlog.query.lineage import sparql_text
 from provlog.query.lineage import TargetError
 from provlog.query.lineage import WhyNode
-from provlog.query.sparql import QueryResult
-from provlog.query.sparql import run_sparql
 
-__all__ = ['resolve_in_store', 'store_details', 'why_in_store']
+__all__ = [
+    'lineage_edges_store',
+    'resolve_in_store',
+    'store_details',
+    'why_in_store',
+]
 
 _PROVLOG = NAMESPACES['provlog']
 _ROLE = PREFIXES['plid'] + 'role/'
-_OUTPUT_ROLES = ('log', 'stdout', 'stderr', 'warning')
+_OUTPUT_ROLES = frozenset({'log', 'stdout', 'stderr', 'warning'})
 #: PROV-O predicates whose graph attribute is not ``provlog:<name>``.
 _PREDICATES = {
     RDFS + 'label': 'prov:label',
     PROV + 'startedAtTime': 'prov:startTime',
     PROV + 'endedAtTime': 'prov:endTime',
 }
+#: The relations the lineage follows out of a node.
+_FOLLOW = {
+    PROV + rel: rel
+    for rel in ('wasGeneratedBy', 'used', 'wasDerivedFrom', 'hadMember')
+}
+_LABEL = RDFS + 'label'
+_TYPE = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#type'
+_ACTIVITY = PROV + 'Activity'
 
 
-def _ask(store: Any, query: str) -> QueryResult:
-    return run_sparql(store, query, engine='oxigraph', trusted=True)
+class _Reader:
+    """Index lookups on a store, each asked once: the triples of a node."""
+
+    def __init__(self, store: Any) -> None:
+        import pyoxigraph  # noqa: PLC0415
+
+        self.ox = pyoxigraph
+        self.store = store
+        self._out: dict[Any, list[tuple[str, Any]]] = {}
+        self.iri = {
+            name: pyoxigraph.NamedNode(PROV + name)
+            for name in (
+                'wasGeneratedBy',
+                'used',
+                'wasInformedBy',
+                'hadMember',
+                'activity',
+                'qualifiedGeneration',
+            )
+        }
+
+    def out(self, node: Any) -> list[tuple[str, Any]]:
+        """``(predicate IRI, object)`` of every triple about ``node``."""
+        found = self._out.get(node)
+        if found is None:
+            found = self._out[node] = [
+                (q.predicate.value, q.object)
+                for q in self.store.quads_for_pattern(node, None, None)
+            ]
+        return found
+
+    def into(self, relation: str, node: Any) -> list[Any]:
+        """The subjects of ``relation`` (a PROV name) to ``node``."""
+        return [
+            q.subject
+            for q in self.store.quads_for_pattern(
+                None, self.iri[relation], node
+            )
+        ]
+
+    def one(self, node: Any, predicate: str) -> Any:
+        """The first object of ``predicate`` about ``node``, or ``None``."""
+        return next((o for p, o in self.out(node) if p == predicate), None)
+
+    def is_activity(self, node: Any) -> bool:
+        """Whether ``node`` is a ``prov:Activity``.
+
+        Only activities are informed and generate; only entities are used.
+        """
+        return any(
+            p == _TYPE and o.value == _ACTIVITY for p, o in self.out(node)
+        )
+
+    def literals(self, node: Any) -> dict[str, Any]:
+        """The node's literal attributes, as the graph holds them."""
+        data: dict[str, Any] = {}
+        for predicate, obj in self.out(node):
+            if isinstance(obj, self.ox.Literal):
+                key = _attribute(predicate)
+                if key is not None:
+                    data[key] = _python(obj.value, obj.datatype.value)
+        return data
 
 
-def _exists(store: Any, iri: str) -> bool:
-    if any(c in iri for c in '<>"{}|^`\\ \n'):
+def _exists(reader: _Reader, iri: str) -> bool:
+    try:
+        node = reader.ox.NamedNode(iri)
+    except ValueError:
         return False
-    return bool(_ask(store, f'ASK {{ <{iri}> a ?type }}').boolean)
+    return any(p == _TYPE for p, _ in reader.out(node))
 
 
 def resolve_in_store(
@@ -67,30 +142,46 @@ def resolve_in_store(
     value: object = None,
     has_value: bool = False,
 ) -> str:
-    """What :func:`provlog.query.lineage.resolve_target` finds, by SPARQL.
+    """What :func:`provlog.query.lineage.resolve_target` finds, in a store.
 
     Raises:
         TargetError: Nothing in the run matches.
     """
+    reader = _Reader(store)
+    return _resolve(reader, run_id, target, value, has_value=has_value)
+
+
+def _resolve(  # noqa: C901 - one branch per kind of target
+    reader: _Reader,
+    run_id: str,
+    target: str | None,
+    value: object,
+    *,
+    has_value: bool,
+) -> str:
     if has_value:
         sha = hash_value(value)
-        rows = _ask(
-            store,
-            'SELECT ?n ?t ?g WHERE { ?n provlog:sha256 "%s" . '
-            'OPTIONAL { ?n prov:wasGeneratedBy ?g } '
-            'OPTIONAL { ?n prov:qualifiedGeneration/prov:atTime ?t } }'
-            % sha,
-        ).rows
-        if not rows:
+        found = [
+            q.subject
+            for q in reader.store.quads_for_pattern(
+                None,
+                reader.ox.NamedNode(_PROVLOG + 'sha256'),
+                reader.ox.Literal(sha),
+            )
+        ]
+        if not found:
             raise TargetError(
                 f'no value with content hash {sha[:16]}... in run {run_id}',
             )
-        generated = [r for r in rows if 'g' in r] or rows
-        best = max(
-            generated,
-            key=lambda r: (_time(r['t']['value']) if 't' in r else ''),
-        )
-        return _compact(best['n']['value'])
+        generated = [
+            n for n in found if reader.one(n, PROV + 'wasGeneratedBy')
+        ] or found
+
+        def when(node: Any) -> str:
+            time = reader.one(node, PROV + 'generatedAtTime')
+            return '' if time is None else _time(time.value)
+
+        return _compact(max(generated, key=when).value)
     if not target:
         raise TargetError('give a target: an action tag, an IRI, or a value')
     if _UUID.match(target):
@@ -99,12 +190,12 @@ def resolve_in_store(
         except ValueError:
             tag = ''
         for node in (f'plid:{tag}/result', f'uuid:{tag}'):
-            if tag and _exists(store, expand(node)):
+            if tag and _exists(reader, expand(node)):
                 return node
     node = target.strip('<>')
-    for found in (node, _compact(node)):
-        if ':' in found and _exists(store, expand(found)):
-            return _compact(expand(found))
+    for found_iri in (node, _compact(node)):
+        if ':' in found_iri and _exists(reader, expand(found_iri)):
+            return _compact(expand(found_iri))
     raise TargetError(f'{target!r} is not in run {run_id}')
 
 
@@ -117,10 +208,9 @@ def _time(text: str) -> str:
     return when.isoformat(timespec='microseconds')
 
 
-def _python(term: dict[str, str]) -> Any:
+def _python(text: str, datatype: str) -> Any:
     """A literal as the graph holds it: ``int``, ``float``, ``bool``, text."""
-    kind = term.get('datatype', '').removeprefix(XSD)
-    text = term['value']
+    kind = datatype.removeprefix(XSD)
     if kind == 'integer':
         return int(text)
     if kind == 'double':
@@ -139,115 +229,157 @@ def _attribute(predicate: str) -> str | None:
     return found
 
 
-def _values(iris: list[str]) -> str:
-    return ' '.join(f'<{iri}>' for iri in iris)
+def lineage_edges_store(store: Any, target: str) -> set[Edge]:
+    """The lineage relations of ``target``, by index lookups.
+
+    The relations :func:`~provlog.query.lineage.lineage_edges_sparql`
+    finds, by the walk of :func:`~provlog.query.lineage.lineage_edges_nx`.
+    """
+    return _edges(_Reader(store), target)
+
+
+def _edges(  # noqa: C901 - the walk of lineage_edges_nx, on triples
+    reader: _Reader, target: str
+) -> set[Edge]:
+    named = reader.ox.NamedNode
+    root = named(expand(target))
+    seen = {root}
+    todo = [root]
+    edges: set[Edge] = set()
+    usage, entity, role_of = (
+        PROV + 'qualifiedUsage',
+        PROV + 'entity',
+        PROV + 'hadRole',
+    )
+    while todo:
+        node = todo.pop()
+        found: list[tuple[str, Any]] = []
+        roles: dict[Any, str] = {}
+        for predicate, obj in reader.out(node):
+            rel = _FOLLOW.get(predicate)
+            if rel is not None and isinstance(obj, named):
+                found.append((rel, obj))
+            elif predicate == usage:
+                used = reader.one(obj, entity)
+                role = reader.one(obj, role_of)
+                if role is not None and role.value.startswith(_ROLE):
+                    roles[used] = unquote(role.value[len(_ROLE) :])
+        for rel, obj in found:
+            role = roles.get(obj) if rel == 'used' else None
+            edges.add((node.value, rel, obj.value, role))
+            ahead = [obj]
+            if rel == 'wasDerivedFrom':  # a member of an earlier result
+                ahead += reader.into('hadMember', obj)
+            for nxt in ahead:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        if not reader.is_activity(node):
+            continue
+        for caused in reader.into('wasInformedBy', node):
+            edges.add((caused.value, 'wasInformedBy', node.value, None))
+            if caused not in seen:
+                seen.add(caused)
+                todo.append(caused)
+    return edges
 
 
 def store_details(store: Any, iris: list[str]) -> dict[str, dict[str, str]]:
     """What the tree shows of each node, as ``lineage._details`` reads it."""
-    if not iris:
-        return {}
-    values = _values(iris)
-    attrs: dict[str, dict[str, Any]] = {iri: {} for iri in iris}
-    for row in _ask(
-        store,
-        f'SELECT ?n ?p ?o WHERE {{ VALUES ?n {{ {values} }} ?n ?p ?o . '
-        'FILTER(isLiteral(?o)) }',
-    ).rows:
-        key = _attribute(row['p']['value'])
-        if key is not None:
-            attrs[row['n']['value']][key] = _python(row['o'])
-    agents = _first(
-        store,
-        f'SELECT ?n ?a ?label WHERE {{ VALUES ?n {{ {values} }} '
-        '?n prov:qualifiedAssociation ?q . '
-        f'?q prov:hadRole <{_ROLE}executor> ; prov:agent ?a . '
-        'OPTIONAL { ?a rdfs:label ?label } }',
-        lambda r: r['label']['value'] if 'label' in r else _compact(
-            r['a']['value']
-        ),
-    )
-    results = _first(
-        store,
-        f'SELECT ?n ?preview WHERE {{ VALUES ?n {{ {values} }} '
-        '?u prov:wasGeneratedBy ?n . ?u provlog:preview ?preview }',
-        lambda r: r['preview']['value'],
-    )
-    callers = _first(
-        store,
-        f'SELECT ?n ?label WHERE {{ VALUES ?n {{ {values} }} '
-        '?x prov:used ?n . ?x prov:wasInformedBy ?request . '
-        'FILTER(STRENDS(STR(?request), "/request")) '
-        '?request prov:wasAssociatedWith ?who . '
-        'OPTIONAL { ?who rdfs:label ?label } }',
-        lambda r: r['label']['value'] if 'label' in r else 'None',
-    )
-    outputs = _outputs(store, values)
-    out: dict[str, dict[str, str]] = {}
-    for iri in iris:
-        data = attrs[iri]
-        shown = {
-            short: str(data[key])
-            for key, short in _DETAIL_KEYS.items()
-            if key in data
-        }
-        for flag in ('redacted', 'capped'):
-            if data.get(f'provlog:{flag}'):
-                shown[flag] = 'true'
-        shown.update(_NOTES.get(shown.get('executionState', ''), {}))
-        if 'provlog:actionName' in data and not iri.endswith('/request'):
-            lines = outputs.get(iri)
-            if lines:
-                shown['output'] = '\n'.join(text for _, text in sorted(lines))
-            cost = cost_text(data)
-            if cost is not None:
-                shown['cost'] = cost
-        for name, found in (
-            ('agent', agents),
-            ('result', results),
-            ('caller', callers),
-        ):
-            if iri in found:
-                shown[name] = found[iri]
-        out[iri] = shown
+    reader = _Reader(store)
+    return {iri: _details(reader, iri) for iri in iris}
+
+
+def _details(  # noqa: C901 - one branch per detail, as lineage._details
+    reader: _Reader, iri: str
+) -> dict[str, str]:
+    node = reader.ox.NamedNode(iri)
+    data = reader.literals(node)
+    out = {
+        short: str(data[key])
+        for key, short in _DETAIL_KEYS.items()
+        if key in data
+    }
+    for flag in ('redacted', 'capped'):
+        if data.get(f'provlog:{flag}'):
+            out[flag] = 'true'
+    out.update(_NOTES.get(out.get('executionState', ''), {}))
+    if 'provlog:actionName' in data and not iri.endswith('/request'):
+        lines = _output_lines(reader, node)
+        if lines:
+            out['output'] = '\n'.join(lines)
+        cost = cost_text(data)
+        if cost is not None:
+            out['cost'] = cost
+    if reader.is_activity(node):  # only activities generate
+        agent = _executor(reader, node)
+        if agent is not None:
+            out['agent'] = agent
+        for made in reader.into('wasGeneratedBy', node):
+            preview = reader.one(made, _PROVLOG + 'preview')
+            if preview is not None:
+                out['result'] = preview.value
+                break
+    else:  # only entities are used
+        caller = _caller(reader, node)
+        if caller is not None:
+            out['caller'] = caller
     return out
 
 
-def _first(store: Any, query: str, pick: Any) -> dict[str, str]:
-    """Node -> one text from the query's rows (the same for every row)."""
-    found: dict[str, str] = {}
-    for row in _ask(store, query).rows:
-        found.setdefault(row['n']['value'], str(pick(row)))
+def _label(reader: _Reader, node: Any) -> str | None:
+    label = reader.one(node, _LABEL)
+    return None if label is None else str(label.value)
+
+
+def _executor(reader: _Reader, node: Any) -> str | None:
+    """The label of the agent that executed ``node`` (an execution)."""
+    executor = _ROLE + 'executor'
+    for predicate, qualified in reader.out(node):
+        if predicate != PROV + 'qualifiedAssociation':
+            continue
+        role = reader.one(qualified, PROV + 'hadRole')
+        agent = reader.one(qualified, PROV + 'agent')
+        if role is not None and role.value == executor and agent:
+            return _label(reader, agent) or _compact(agent.value)
+    return None
+
+
+def _caller(reader: _Reader, node: Any) -> str | None:
+    """Who sent the value ``node``: the caller of its user's request."""
+    found = None
+    for user in reader.into('used', node):
+        for predicate, request in reader.out(user):
+            if (
+                predicate != PROV + 'wasInformedBy'
+                or not request.value.endswith('/request')
+            ):
+                continue
+            for pred, who in reader.out(request):
+                if pred == PROV + 'wasAssociatedWith':
+                    found = str(_label(reader, who))
     return found
 
 
-def _outputs(store: Any, values: str) -> dict[str, list[tuple[int, str]]]:
-    """Execution -> (order, line) of what it logged, printed and warned."""
-    roles = _values([_ROLE + role for role in _OUTPUT_ROLES])
-    entities: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in _ask(
-        store,
-        f'SELECT ?n ?u ?r ?p ?o WHERE {{ VALUES ?n {{ {values} }} '
-        f'VALUES ?r {{ {roles} }} '
-        '?u prov:qualifiedGeneration ?g . '
-        '?g prov:activity ?n ; prov:hadRole ?r . '
-        '?u ?p ?o . FILTER(isLiteral(?o)) }',
-    ).rows:
-        role = row['r']['value'][len(_ROLE) :]
-        data = entities.setdefault(
-            (row['n']['value'], row['u']['value'] + '\0' + role), {}
-        )
-        key = _attribute(row['p']['value'])
-        if key is not None:
-            data[key] = _python(row['o'])
-    out: dict[str, list[tuple[int, str]]] = {}
-    for (execution, entity), data in entities.items():
-        iri, role = entity.split('\0')
-        order = iri.rsplit('/', 1)[-1]
-        out.setdefault(execution, []).append(
-            (int(order) if order.isdigit() else 0, line_text(role, data))
-        )
-    return out
+def _output_lines(reader: _Reader, node: Any) -> list[str]:
+    """What an execution logged, printed and warned, one line each."""
+    found: list[tuple[int, str]] = []
+    for generation in reader.into('activity', node):
+        role = reader.one(generation, PROV + 'hadRole')
+        if role is None or not role.value.startswith(_ROLE):
+            continue
+        name = unquote(role.value[len(_ROLE) :])
+        if name not in _OUTPUT_ROLES:
+            continue
+        for entity in reader.into('qualifiedGeneration', generation):
+            order = entity.value.rsplit('/', 1)[-1]
+            found.append(
+                (
+                    int(order) if order.isdigit() else 0,
+                    line_text(name, reader.literals(entity)),
+                )
+            )
+    return [text for _, text in sorted(found)]
 
 
 def why_in_store(
@@ -261,6 +393,11 @@ def why_in_store(
 ) -> tuple[WhyNode, str]:
     """The derivation tree of a target, and its SPARQL, from ``store``.
 
+    The lineage is walked by index lookups (the relations the SPARQL
+    :func:`~provlog.query.lineage.sparql_text` gives would find, which
+    Oxigraph plans slower than the walk runs), and the details read from
+    the same lookups.
+
     Args:
         store: A ``pyoxigraph.Store`` holding the run's PROV-O.
         run_id: The run's id, for messages.
@@ -269,12 +406,11 @@ def why_in_store(
         has_value: Look the target up by ``value``.
         depth: Expand at most this many action levels (``None``: all).
     """
-    node = resolve_in_store(
-        store, run_id, target, value=value, has_value=has_value
-    )
-    edges = lineage_edges_sparql(store, node, engine='oxigraph')
+    reader = _Reader(store)
+    node = _resolve(reader, run_id, target, value, has_value=has_value)
+    edges = _edges(reader, node)
     root = expand(node)
     nodes = sorted({root} | {e[0] for e in edges} | {e[2] for e in edges})
-    details = store_details(store, nodes)
+    details = {iri: _details(reader, iri) for iri in nodes}
     tree = build_tree(root, edges, details, depth)
     return tree, sparql_text(node, 'oxigraph')
