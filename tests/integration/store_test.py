@@ -12,6 +12,7 @@ what to use instead.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyoxigraph
 import pytest
 
 import provlog
@@ -248,7 +250,7 @@ class TestReadOnlyFolder:
 
 
 class TestDamagedStore:
-    @pytest.mark.parametrize('damage', ('manifest', 'database', 'emptied'))
+    @pytest.mark.parametrize('damage', ('manifest', 'database', 'files', 'emptied'))
     def test_rebuilt(self, local_run, tmp_path, capsys, damage):
         run_dir = _copy(local_run, tmp_path)
         want = _query_json(capsys, str(run_dir), COUNT)
@@ -258,8 +260,12 @@ class TestDamagedStore:
             (folder / 'manifest.json').write_bytes(b'{"v": 1, "db": "../x"')
         elif damage == 'database':
             (db / 'CURRENT').write_bytes(b'garbage\n')
-        else:
+        elif damage == 'files':
             for path in db.glob('*.sst'):
                 path.unlink()
+        else:  # a database that opens, without the run
+            shutil.rmtree(db)
+            pyoxigraph.Store(str(db)).flush()
+            gc.collect()
         assert _query_json(capsys, str(run_dir), COUNT) == want
         assert folder / _db(run_dir) / 'data' != db
