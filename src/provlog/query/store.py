@@ -9,12 +9,14 @@ catalogue of a folder of runs (:mod:`provlog.catalog`) names its own:
   the database's folder; the run, its action count, whether it was read
   ``lenient``). A store whose key is not the journals' is stale and built
   again; the database of a manifest that cannot be read is rebuilt.
-* ``db-<id>/``: the Oxigraph database. It is built in ``build-<id>/`` by
-  the bulk loader, fed N-Triples through a pipe by a thread that runs the
-  streaming merge and mapping (:mod:`provlog.mapping.streamwrite`), so
-  neither the run nor its triples are ever held in Python; it is renamed
-  to ``db-<id>`` when whole, and the manifest replaced after it. A build
-  cut short leaves a ``build-`` folder the next build removes.
+* ``db-<id>/data/``: the Oxigraph database. It is built in ``build-<id>/``:
+  the streaming merge and mapping (:mod:`provlog.mapping.streamwrite`)
+  write N-Triples in pieces of :data:`_CHUNK_BYTES`, which a thread hands
+  to Oxigraph's bulk loader as each fills (the loader reads the file
+  itself, without the GIL, and its memory follows the piece), so neither
+  the run nor its triples are ever held in Python. The folder is renamed
+  ``db-<id>`` when whole, and the manifest replaced after it. A build cut
+  short leaves a ``build-`` folder the next build removes.
 * ``lock``: held (exclusively) while a store is built, so two commands
   never build at once; the second waits, then finds the store built.
   Readers do not take it: each holds a shared lock on ``db-<id>.lock``
@@ -523,14 +525,13 @@ def open_store(
         opened = _open_db(folder, manifest, run_dir)
         if opened is not None:
             return opened
-    try:
-        locking = hold_lock(folder)
-        locking.__enter__()
-    except OSError as exc:
-        if not temporary:
-            return None
-        return _temporary(run_dir, exc, lenient)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(hold_lock(folder))
+        except OSError as exc:  # a read-only run folder
+            if not temporary:
+                return None
+            return _temporary(run_dir, exc, lenient)
         key = journal_key(run_dir)
         manifest = _read_manifest(folder)  # another command may have built
         if _fresh(manifest, key, lenient):
@@ -546,5 +547,3 @@ def open_store(
         opened.built = True
         opened.seconds = float(manifest['seconds'])
         return opened
-    finally:
-        locking.__exit__(None, None, None)
