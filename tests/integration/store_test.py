@@ -250,7 +250,9 @@ class TestReadOnlyFolder:
 
 
 class TestDamagedStore:
-    @pytest.mark.parametrize('damage', ('manifest', 'database', 'files', 'emptied'))
+    @pytest.mark.parametrize(
+        'damage', ('manifest', 'database', 'files', 'emptied')
+    )
     def test_rebuilt(self, local_run, tmp_path, capsys, damage):
         run_dir = _copy(local_run, tmp_path)
         want = _query_json(capsys, str(run_dir), COUNT)
