@@ -418,6 +418,11 @@ def _build(run_dir: Path, target: Path, *, lenient: bool) -> dict[str, Any]:
         chunks.abandon()
         raise
     chunks.finish()
+    if chunks.count > 1:
+        # one compaction of the pieces' files: at 1M actions 185 s (a
+        # seventh of the build) and 0.1 GiB, for a store 40% smaller and
+        # lookups 6x faster
+        store.optimize()
     store.flush()
     del store, chunks
     gc.collect()
