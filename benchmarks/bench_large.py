@@ -194,7 +194,7 @@ def _store(run_dir: Path, n: int) -> tuple[list[str], list[str]]:
     goals = [
         f'- {n} actions, building the store within 2 GiB: '
         f'{build["s"]:.0f} s, {build["peak"] / GIB:.2f} GiB, '
-        f'{size / 1e9:.1f} GB on disk, {_goal(build["peak"] < 2 * GIB)}',
+        f'{size / 1e6:,.0f} MB on disk, {_goal(build["peak"] < 2 * GIB)}',
         f'- {n} actions, `why` on the deepest result, store built, warm '
         f'< 100 ms: median {why_ms:.0f} ms of 5 (fresh process '
         f'{cold["s"] * 1000:.0f} ms), {_goal(why_ms < 100)}; `@lineage` of '
