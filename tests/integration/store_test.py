@@ -136,6 +136,41 @@ class TestSameAnswers:
                 want = run_sparql(memory, text, bindings=bindings)
                 assert _rows(got) == _rows(want), name
 
+    def test_built_in_pieces_as_in_memory(
+        self, local_run, tmp_path, monkeypatch
+    ):
+        """Small pieces: blank nodes never split, the compaction runs."""
+        from provlog.mapping import streamwrite
+        from provlog.query import store
+
+        monkeypatch.setattr(streamwrite, '_CHUNK', 1 << 12)  # writes
+        monkeypatch.setattr(store, '_CHUNK_BYTES', 1 << 14)  # pieces
+        passed = []
+        hand_over = store._Chunks._pass
+
+        def counted(chunks: Any) -> None:
+            passed.append(chunks.count)
+            hand_over(chunks)
+
+        monkeypatch.setattr(store._Chunks, '_pass', counted)
+        run_dir = _copy(local_run, tmp_path)
+        graph = provlog.load(run_dir)
+        memory = load_store(graph.nx)
+        text = canned_queries()['call-tree']
+        with open_store(run_dir) as opened:
+            assert opened.built
+            for query in (
+                COUNT,
+                text,
+                'SELECT ?q ?p ?o WHERE { ?q a prov:Usage ; ?p ?o }',
+            ):
+                assert _rows(opened.sparql(query)) == _rows(
+                    run_sparql(memory, query)
+                )
+            tag = max(graph.run.actions)
+            assert opened.why(tag).to_json() == graph.why(tag).to_json()
+        assert len(passed) > 3
+
     def test_why_as_the_graph(self, workflow_run):
         graph = provlog.load(workflow_run['run_dir'])
         with open_store(workflow_run['run_dir']) as opened:
