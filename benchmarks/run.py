@@ -28,6 +28,9 @@ from bench_capture import WARMUP
 from provlog.testing import free_port
 from provlog.testing import start_redis
 
+# make bench measures the in-memory graph itself, at sizes (100,003 actions)
+# above the limit provlog keeps it to by default (provlog.graph)
+os.environ.setdefault('PROVLOG_MAX_GRAPH_ACTIONS', '10_000_000')
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the fork server imports bench_capture
 ROOT = HERE.parent

@@ -23,15 +23,21 @@ if TYPE_CHECKING:
     from provlog.capture.values import hash_value
     from provlog.graph import load
     from provlog.graph import RunGraph
+    from provlog.graph import RunTooLargeError
     from provlog.journals.reader import JournalError
+    from provlog.query.store import open_store
+    from provlog.query.store import RunStore
 
 __all__ = [
     'JournalError',
     'ProvenanceHandler',
     'RunGraph',
+    'RunStore',
+    'RunTooLargeError',
     '__version__',
     'hash_value',
     'load',
+    'open_store',
 ]
 
 #: Public name -> the module that defines it, imported on first use.
@@ -41,6 +47,9 @@ _LAZY = {
     'RunGraph': 'provlog.graph',
     'hash_value': 'provlog.capture.values',
     'load': 'provlog.graph',
+    'open_store': 'provlog.query.store',
+    'RunStore': 'provlog.query.store',
+    'RunTooLargeError': 'provlog.graph',
 }
 
 

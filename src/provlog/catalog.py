@@ -17,14 +17,14 @@ tried again when its journals change. Loading a run also writes its
 ``provlog runs`` summary, so listing the folder afterwards merges nothing.
 
 Two commands on the same folder do not run together: an exclusive lock
-(``DIR/.provlog-store/lock``) is held while the store is updated and
-queried; the second command waits.
+(``DIR/.provlog-store/lock``, :func:`provlog.query.store.hold_lock`, as
+for one run's store) is held while the store is updated and queried; the
+second command waits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import os
 import sys
@@ -49,6 +49,8 @@ from provlog.mapping.rdf import expand
 from provlog.mapping.rdf import ntriples
 from provlog.query.sparql import QueryResult
 from provlog.query.sparql import run_sparql
+from provlog.query.store import hold_lock
+from provlog.query.store import STORE_DIR
 from provlog.runs import journal_key
 from provlog.runs import remember_summary
 
@@ -60,11 +62,8 @@ __all__ = [
     'open_catalogue',
 ]
 
-#: The catalogue's folder inside the folder of runs.
-STORE_DIR = '.provlog-store'
 _DB = 'oxigraph'
 _MANIFEST = 'manifest.json'
-_LOCK = 'lock'
 _VERSION = 1
 #: An update that loads this many runs compacts the store at its end (the
 #: database compacts itself in the background too, but lags bulk loads).
@@ -338,21 +337,11 @@ def open_catalogue(folder: Path) -> Iterator[Catalogue]:
     if not folder.is_dir():
         raise JournalError(f'{folder}: no such folder')
     path = folder / STORE_DIR
-    try:
-        path.mkdir(exist_ok=True)
-        lock = (path / _LOCK).open('ab')
-    except OSError as exc:
-        raise JournalError(f'{path}: {exc.strerror or exc}') from None
-    with lock:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(
-                'provlog: waiting for another command using '
-                + show(str(path)),
-                file=sys.stderr,
-            )
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            stack.enter_context(hold_lock(path))
+        except OSError as exc:
+            raise JournalError(f'{path}: {exc.strerror or exc}') from None
         try:
             store = pyoxigraph.Store(str(path / _DB))
         except OSError as exc:

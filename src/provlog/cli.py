@@ -9,11 +9,15 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from provlog import __version__
 from provlog import formats
+from provlog.actions.merge import find_run
+from provlog.graph import choose_engine
+from provlog.graph import graph_limit
 from provlog.graph import load
 from provlog.graph import RunGraph
 from provlog.journals.reader import JournalError
@@ -23,6 +27,12 @@ from provlog.query.sparql import BindingError
 from provlog.query.sparql import load_query
 from provlog.query.sparql import QueryError
 from provlog.query.sparql import QueryResult
+from provlog.query.store import count_actions
+from provlog.query.store import open_store
+from provlog.query.store import RunStore
+
+if TYPE_CHECKING:
+    from provlog.query.lineage import WhyNode
 
 __all__ = ['main']
 
@@ -169,8 +179,9 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument(
         '--engine',
         choices=('networkx', *_ENGINES),
-        default='networkx',
-        help='walk the graph (default), or run the SPARQL on an engine',
+        help='walk the in-memory graph, or run the SPARQL on an engine '
+        "(default: the run's on-disk store when it is built or the run "
+        'is too large for the graph, else the graph)',
     )
 
     query = sub.add_parser(
@@ -319,13 +330,8 @@ def _export_streamed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _why(graph: RunGraph, args: argparse.Namespace) -> None:
-    from rich.console import Console  # noqa: PLC0415
-
-    from provlog.query.lineage import why  # noqa: PLC0415
-    from provlog.views.render import why_levels  # noqa: PLC0415
-    from provlog.views.render import why_tree  # noqa: PLC0415
-
+def _why_value(args: argparse.Namespace) -> dict[str, Any]:
+    """``--value`` as the keyword arguments of ``why``."""
     kwargs: dict[str, Any] = {}
     if args.value is not None:
         try:
@@ -333,18 +339,67 @@ def _why(graph: RunGraph, args: argparse.Namespace) -> None:
         except orjson.JSONDecodeError as exc:
             raise QueryError(f'--value is not JSON: {exc}') from None
         kwargs['has_value'] = True
+    return kwargs
+
+
+def _open_store(args: argparse.Namespace) -> RunStore | None:
+    """The run's on-disk store; ``None``: keep a small run in memory.
+
+    A run folder that cannot hold the store gets it in a temporary folder
+    when the run is too large for the graph, else the in-memory store.
+    """
+    opened = open_store(args.run, lenient=args.lenient, temporary=False)
+    if opened is None and count_actions(find_run(args.run)) > graph_limit():
+        opened = open_store(args.run, lenient=args.lenient)
+    return opened
+
+
+def _why_in_store(args: argparse.Namespace) -> int:
+    """``provlog why`` on the run's store: no merge, no graph."""
+    from provlog.query.storewhy import why_in_store  # noqa: PLC0415
+
+    kwargs = _why_value(args)
+    opened = _open_store(args)
+    if opened is None:
+        _why(load(args.run, lenient=args.lenient), args)
+        return 0
+    with opened:
+        tree, sparql = why_in_store(
+            opened.store,
+            opened.run_id,
+            args.target,
+            depth=args.depth,
+            **kwargs,
+        )
+        _show_why(tree, sparql, args)
+    return 0
+
+
+def _why(graph: RunGraph, args: argparse.Namespace) -> None:
+    from provlog.query.lineage import why  # noqa: PLC0415
+
+    kwargs = _why_value(args)
     if args.format in {'dot', 'svg'}:
         _why_picture(graph, args, kwargs)
         return
-    if args.format == 'json':
-        args.json = True
     tree, sparql = why(
         graph,
         args.target,
         depth=args.depth,
-        engine=args.engine,
+        engine=args.engine or 'networkx',
         **kwargs,
     )
+    _show_why(tree, sparql, args)
+
+
+def _show_why(tree: WhyNode, sparql: str, args: argparse.Namespace) -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from provlog.views.render import why_levels  # noqa: PLC0415
+    from provlog.views.render import why_tree  # noqa: PLC0415
+
+    if args.format == 'json':
+        args.json = True
     if args.show_sparql:
         print(sparql, file=sys.stderr if args.json else sys.stdout)
     if args.json:
@@ -403,6 +458,20 @@ def _bindings(pairs: list[str]) -> dict[str, str]:
                 iri = NAMESPACES[prefix] + local
         out[name] = iri
     return out
+
+
+def _query_store(args: argparse.Namespace) -> int:
+    """``provlog query RUN`` on Oxigraph: the run's on-disk store."""
+    text = load_query(args.query)
+    bindings = _bindings(args.bind)
+    opened = _open_store(args)
+    if opened is None:
+        _query(load(args.run, lenient=args.lenient), args)
+        return 0
+    with opened:
+        result = opened.sparql(text, bindings=bindings, timeout=args.timeout)
+    _print_result(result, args.format)
+    return 0
 
 
 def _query(graph: RunGraph, args: argparse.Namespace) -> None:
@@ -529,6 +598,38 @@ def _diff(args: argparse.Namespace) -> int:
     return 1 if result.different else 0
 
 
+def _without_graph(args: argparse.Namespace) -> int | None:
+    """Answer the commands that need no merged run in memory, else None.
+
+    ``runs``, a catalogue query, a streamed export, a query or ``why``
+    answered from the run's on-disk store.
+    """
+    if args.command == 'runs':
+        from provlog.runs import list_runs  # noqa: PLC0415
+        from provlog.runs import print_runs  # noqa: PLC0415
+
+        rows = list_runs(args.dir)
+        if args.json:
+            _write(orjson.dumps(rows))
+        else:
+            print_runs(rows)
+        return 0
+    if args.command == 'query' and _is_catalogue(args.run):
+        return _query_runs(args)
+    if args.command == 'export' and formats.streamed(args.format):
+        return _export_streamed(args)
+    if args.command == 'query' and args.engine == 'oxigraph':
+        return _query_store(args)
+    if (
+        args.command == 'why'
+        and args.format not in {'dot', 'svg'}
+        and choose_engine(args.run, args.engine, lenient=args.lenient)
+        == 'oxigraph'
+    ):
+        return _why_in_store(args)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -555,20 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
         except (JournalError, OSError, RecursionError) as exc:
             return _bad_input(exc)
     try:
-        if args.command == 'runs':
-            from provlog.runs import list_runs  # noqa: PLC0415
-            from provlog.runs import print_runs  # noqa: PLC0415
-
-            rows = list_runs(args.dir)
-            if args.json:
-                _write(orjson.dumps(rows))
-            else:
-                print_runs(rows)
-            return 0
-        if args.command == 'query' and _is_catalogue(args.run):
-            return _query_runs(args)
-        if args.command == 'export' and formats.streamed(args.format):
-            return _export_streamed(args)
+        done = _without_graph(args)
+        if done is not None:
+            return done
         graph = load(args.run, lenient=args.lenient)
         if args.command == 'stats':
             if args.json:

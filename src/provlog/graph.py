@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from provlog import formats
+from provlog.actions.merge import find_run
 from provlog.actions.merge import merge_run
 from provlog.actions.merge import MergedRun
 from provlog.actions.spans import Timeline
 from provlog.actions.spans import timeline
 from provlog.flowcept import forwarded_tags
 from provlog.gcpause import paused_gc
+from provlog.journals.reader import JournalError
 from provlog.mapping.model import build_graph
 from provlog.mapping.provjson import to_provjson
 from provlog.mapping.provjson import write_provjson
@@ -27,6 +29,11 @@ from provlog.query.lineage import WhyNode
 from provlog.query.sparql import load_query
 from provlog.query.sparql import QueryResult
 from provlog.query.sparql import run_sparql
+from provlog.query.store import count_actions
+from provlog.query.store import open_store
+from provlog.query.store import RunStore
+from provlog.query.store import store_is_fresh
+from provlog.query.storewhy import why_in_store
 from provlog.validate import validate_run
 from provlog.vocab import STATES
 
@@ -35,11 +42,92 @@ if TYPE_CHECKING:
     import rdflib
     from prov.model import ProvDocument
 
-__all__ = ['FORMATS', 'RunGraph', 'load']
+__all__ = [
+    'FORMATS',
+    'LIMIT_VARIABLE',
+    'MAX_GRAPH_ACTIONS',
+    'RunGraph',
+    'RunTooLargeError',
+    'choose_engine',
+    'graph_limit',
+    'load',
+    'open_store',
+]
 
 #: Export formats (:mod:`provlog.formats`): PROV-JSON, PROV-N, PROV-XML,
 #: PROV-O as Turtle, N-Triples, RDF/XML and JSON-LD, and the views' formats.
 FORMATS = tuple(formats.BUILTIN)
+
+#: The most actions :attr:`RunGraph.nx` builds into memory: the graph
+#: takes about 15 KiB per action (a 100,000-action run, merged and built,
+#: peaks near 1.5 GiB), so larger runs are answered from the on-disk store
+#: (:mod:`provlog.query.store`) and exported as streams. The environment
+#: variable :data:`LIMIT_VARIABLE`, or ``load(..., max_graph_actions=N)``,
+#: sets another limit.
+MAX_GRAPH_ACTIONS = 100_000
+#: The environment variable that overrides :data:`MAX_GRAPH_ACTIONS`.
+LIMIT_VARIABLE = 'PROVLOG_MAX_GRAPH_ACTIONS'
+
+
+def graph_limit() -> int:
+    """:data:`MAX_GRAPH_ACTIONS`, or the number :data:`LIMIT_VARIABLE` says.
+
+    Raises:
+        ValueError: The variable is set to something else than a number.
+    """
+    text = os.environ.get(LIMIT_VARIABLE, '').strip()
+    if not text:
+        return MAX_GRAPH_ACTIONS
+    try:
+        return int(text.replace('_', ''))
+    except ValueError:
+        raise ValueError(
+            f'{LIMIT_VARIABLE}={text[:40]!r} is not a number of actions'
+        ) from None
+
+
+class RunTooLargeError(ValueError):
+    """The run has more actions than the in-memory graph takes.
+
+    Attributes:
+        actions: The run's actions.
+        limit: The most the graph takes (:func:`graph_limit`).
+    """
+
+    def __init__(self, run_dir: Path, actions: int, limit: int) -> None:
+        super().__init__(
+            f'{run_dir}: {actions:,} actions, more than the {limit:,} the '
+            'in-memory graph (RunGraph.nx) takes. Ask the on-disk store '
+            'instead (provlog why/query RUN use it, or '
+            'provlog.open_store(RUN) from Python), export it as a stream '
+            '(provlog export RUN --format nt|turtle|provjson), or raise '
+            f'the limit ({LIMIT_VARIABLE}=N, or '
+            'provlog.load(RUN, max_graph_actions=N))'
+        )
+        self.actions = actions
+        self.limit = limit
+
+
+def choose_engine(
+    path: str | os.PathLike[str],
+    engine: str | None = None,
+    *,
+    lenient: bool = False,
+) -> str:
+    """What answers ``why`` on the run at ``path``, when not told.
+
+    The one place the choice is made: ``engine`` when given, else
+    ``'oxigraph'`` (the on-disk store) when the run has a store built from
+    its journals as they are, or more actions than :func:`graph_limit`;
+    else ``'networkx'`` (the walk of the in-memory graph).
+    """
+    if engine is not None:
+        return engine
+    if store_is_fresh(Path(path), lenient=lenient):
+        return 'oxigraph'
+    if count_actions(find_run(Path(path))) > graph_limit():
+        return 'oxigraph'
+    return 'networkx'
 
 
 class RunGraph:
@@ -52,13 +140,40 @@ class RunGraph:
     when first asked for: a timeline view never pays for the PROV graph.
     """
 
-    __slots__ = ('_nx', '_store', '_timeline', 'run')
+    __slots__ = (
+        '_disk',
+        '_nx',
+        '_store',
+        '_timeline',
+        'lenient',
+        'max_graph_actions',
+        'run',
+    )
 
-    def __init__(self, run: MergedRun) -> None:
+    def __init__(
+        self,
+        run: MergedRun,
+        *,
+        lenient: bool = False,
+        max_graph_actions: int | None = None,
+    ) -> None:
         self.run = run
+        #: Damaged journal lines were skipped (the store is read so too).
+        self.lenient = lenient
+        #: The most actions :attr:`nx` builds (``None``: graph_limit()).
+        self.max_graph_actions = max_graph_actions
         self._nx: nx.MultiDiGraph | None = None
         self._store: pyoxigraph.Store | None = None
+        self._disk: RunStore | bool | None = None
         self._timeline: Timeline | None = None
+
+    @property
+    def too_large(self) -> bool:
+        """Whether the run has more actions than :attr:`nx` builds."""
+        limit = self.max_graph_actions
+        return len(self.run.actions) > (
+            graph_limit() if limit is None else limit
+        )
 
     @property
     def nx(self) -> nx.MultiDiGraph:
@@ -66,8 +181,19 @@ class RunGraph:
 
         Nodes are compact IRIs with a ``kind`` and PROV attributes; edges
         point from effect to cause and carry the relation name in ``rel``.
+
+        Raises:
+            RunTooLargeError: The run has more actions than the limit
+                (:data:`MAX_GRAPH_ACTIONS`); the message says what to use.
         """
         if self._nx is None:
+            if self.too_large:
+                limit = self.max_graph_actions
+                raise RunTooLargeError(
+                    self.run.run_dir,
+                    len(self.run.actions),
+                    graph_limit() if limit is None else limit,
+                )
             with paused_gc():
                 self._nx = build_graph(self.run)
         return self._nx
@@ -96,11 +222,41 @@ class RunGraph:
         """
         return to_rdflib(self.nx, engine=engine)
 
+    def disk_store(self) -> RunStore | None:
+        """The run's store on disk (:func:`provlog.query.store.open_store`).
+
+        Built when missing or stale. ``None`` when the run folder cannot
+        hold it and the run is small enough for the in-memory store; a
+        larger run gets it in a temporary folder.
+        """
+        if self._disk is None:
+            try:
+                self._disk = (
+                    open_store(
+                        self.run.run_dir,
+                        lenient=self.lenient,
+                        temporary=self.too_large,
+                    )
+                    or False
+                )
+            except (OSError, JournalError):
+                if self.too_large:
+                    raise
+                self._disk = False  # e.g. the folder went: keep to memory
+        return self._disk if isinstance(self._disk, RunStore) else None
+
     def query_store(
         self, engine: str = 'oxigraph'
     ) -> pyoxigraph.Store | rdflib.Graph:
-        """What ``engine`` queries: the Oxigraph store or an rdflib graph."""
-        return self.store if engine == 'oxigraph' else self.to_rdflib(engine)
+        """What ``engine`` queries: the Oxigraph store or an rdflib graph.
+
+        On Oxigraph, the run's store on disk (:meth:`disk_store`), else
+        the in-memory one (:attr:`store`).
+        """
+        if engine != 'oxigraph':
+            return self.to_rdflib(engine)
+        disk = self.disk_store()
+        return disk.store if disk is not None else self.store
 
     def sparql(
         self,
@@ -130,9 +286,23 @@ class RunGraph:
         """How ``target`` was produced, as a derivation tree.
 
         ``target`` is an action tag or an IRI; ``why(value=obj)`` finds the
-        entity whose content hash equals ``obj``'s.
+        entity whose content hash equals ``obj``'s. ``engine='oxigraph'``
+        answers from the run's store alone (:meth:`query_store`), which a
+        run too large for :attr:`nx` needs.
         """
         has_value = 'value' in kwargs
+        if engine == 'oxigraph':
+            tree, _ = why_in_store(
+                self.query_store('oxigraph'),
+                self.run_id,
+                target,
+                value=kwargs.pop('value', None),
+                has_value=has_value,
+                depth=depth,
+            )
+            if kwargs:
+                raise TypeError(f'unexpected arguments: {", ".join(kwargs)}')
+            return tree
         tree, _ = why(
             self,
             target,
@@ -224,22 +394,32 @@ class RunGraph:
         return target
 
     def __repr__(self) -> str:
-        return (
-            f'<RunGraph {self.run_id} actions={len(self.run.actions)} '
-            f'nodes={self.nx.number_of_nodes()}>'
-        )
+        nodes = '' if self._nx is None else f' nodes={len(self._nx)}'
+        actions = len(self.run.actions)
+        return f'<RunGraph {self.run_id} actions={actions}{nodes}>'
 
 
-def load(path: str | os.PathLike[str], *, lenient: bool = False) -> RunGraph:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    lenient: bool = False,
+    max_graph_actions: int | None = None,
+) -> RunGraph:
     """Merge the journals of a run folder into a :class:`RunGraph`.
 
     Args:
         path: A run folder, or a folder holding exactly one run.
         lenient: Skip and count damaged journal lines instead of failing.
+        max_graph_actions: The most actions :attr:`RunGraph.nx` builds
+            (default :func:`graph_limit`).
 
     Raises:
         provlog.journals.reader.JournalError: A journal cannot be read;
             the message names the file and line.
     """
     with paused_gc():
-        return RunGraph(merge_run(Path(path), lenient=lenient))
+        return RunGraph(
+            merge_run(Path(path), lenient=lenient),
+            lenient=lenient,
+            max_graph_actions=max_graph_actions,
+        )

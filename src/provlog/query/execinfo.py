@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ['cost_text', 'execution_details', 'output_lines']
+__all__ = ['cost_text', 'execution_details', 'line_text', 'output_lines']
 
 _ROLES = frozenset({'log', 'stdout', 'stderr', 'warning'})
 _MIB = 1024 * 1024
@@ -29,7 +29,7 @@ def output_lines(g: nx.MultiDiGraph, execution: str) -> list[str]:
         found.append(
             (
                 int(order) if order.isdigit() else 0,
-                _line(d['prov:role'], g.nodes[u]),
+                line_text(d['prov:role'], g.nodes[u]),
             ),
         )
     return [text for _, text in sorted(found)]
@@ -49,7 +49,8 @@ def execution_details(
     return out
 
 
-def _line(role: str, data: dict[str, Any]) -> str:
+def line_text(role: str, data: dict[str, Any]) -> str:
+    """One log record, output or warning entity as one line of text."""
     if role == 'log':
         return (
             f'{data.get("provlog:level", "?")} '

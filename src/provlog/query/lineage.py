@@ -47,10 +47,12 @@ __all__ = [
     'Edge',
     'TargetError',
     'WhyNode',
+    'build_tree',
     'lineage_edges_nx',
     'lineage_edges_sparql',
     'lineage_graph',
     'resolve_target',
+    'sparql_text',
     'why',
 ]
 
@@ -517,7 +519,7 @@ def why(
         engine: ``'networkx'`` (the default) walks a graph of only the
             actions the lineage reaches (:func:`lineage_graph`), which
             the details are read from too; ``'oxigraph'`` or
-            ``'rdflib'`` run the SPARQL :func:`_sparql_text` gives (the
+            ``'rdflib'`` run the SPARQL :func:`sparql_text` gives (the
             same edges; on 40,000 actions, loading the store takes 5x the
             rest of ``why``).
     """
@@ -532,6 +534,20 @@ def why(
     root = expand(node)
     nodes = {root} | {e[0] for e in edges} | {e[2] for e in edges}
     details = {iri: _details(g, iri) for iri in nodes}
+    return build_tree(root, edges, details, depth), sparql_text(node, engine)
+
+
+def build_tree(
+    root: str,
+    edges: set[Edge],
+    details: dict[str, dict[str, str]],
+    depth: int | None = None,
+) -> WhyNode:
+    """The derivation tree from ``root``'s lineage and its nodes' details.
+
+    What :func:`why` builds once it has the relations and what to show of
+    each node, whichever engine found them.
+    """
     index = _Index(edges)
     built: set[str] = set()
     root_node = WhyNode(root, '', {})
@@ -571,7 +587,7 @@ def why(
             (child, level, nesting + 1, tree, label)
             for label, child in reversed(children)
         )
-    return root_node, _sparql_text(node, engine)
+    return root_node
 
 
 class _Index:
@@ -633,7 +649,8 @@ def _children(
     return found
 
 
-def _sparql_text(node: str, engine: str) -> str:
+def sparql_text(node: str, engine: str) -> str:
+    """The SPARQL ``why`` shows for ``node`` (``--show-sparql``)."""
     header = ''.join(f'PREFIX {k}: <{v}>\n' for k, v in NAMESPACES.items())
     if engine != 'rdflib':  # the walk answers what this query does
         return header + edges_query(node)
