@@ -30,6 +30,7 @@ from provlog.mapping.rdf import expand
 from provlog.mapping.rdf import load_store
 from provlog.mapping.rdf import serialize_store
 from provlog.mapping.rdf import to_rdflib
+from provlog.mapping.streamwrite import export_stream
 from provlog.query.lineage import lineage_edges_nx
 from provlog.query.lineage import lineage_edges_sparql
 from provlog.query.sparql import canned_queries
@@ -70,6 +71,38 @@ def _deepest_result(graph: provlog.RunGraph) -> str:
     return best
 
 
+def _streamed_counts(run_dir: Path) -> dict[str, Any]:
+    """Triples of the streamed N-Triples, records of the streamed PROV-JSON.
+
+    What ``provlog export`` writes for a run of any size, counted to hold
+    it to the in-memory export of the same run.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        nt = Path(tmp) / 'run.nt'
+        with nt.open('wb') as fh:
+            export_stream(run_dir, 'nt', fh)
+        with nt.open('rb') as fh:
+            triples = sum(1 for line in fh if line.strip())
+        nt.unlink()
+        pj = Path(tmp) / 'run.json'
+        with pj.open('wb') as fh:
+            export_stream(run_dir, 'provjson', fh)
+        doc = orjson.loads(pj.read_bytes())
+    return {'nt': triples, 'provjson': {k: len(v) for k, v in doc.items()}}
+
+
+def _compare_counts(
+    out: dict[str, Any], streamed: dict[str, Any], provjson: bytes
+) -> None:
+    """Whether the streamed exports hold what the in-memory ones hold."""
+    sections = {k: len(v) for k, v in orjson.loads(provjson).items()}
+    in_memory = {'nt': out['triples'], 'provjson': sections}
+    out['streamed_counts_equal'] = streamed == in_memory
+    if streamed != in_memory:
+        out['streamed_counts'] = streamed
+        out['in_memory_counts'] = in_memory
+
+
 def _merge(run_dir: Path, out: dict[str, Any]) -> provlog.RunGraph:
     """``provlog.load(run_dir)`` in its two steps, to see where memory goes."""
     gc.collect()
@@ -105,8 +138,11 @@ def main() -> None:
     out: dict[str, Any] = {'n': args.n}
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = make_run(Path(tmp), args.n)
-        out['journal_bytes'] = sum(p.stat().st_size for p in run_dir.iterdir())
+        out['journal_bytes'] = sum(
+            p.stat().st_size for p in run_dir.glob('*.jsonl')
+        )
         graph = _merge(run_dir, out)
+        streamed = _streamed_counts(run_dir)
 
     actions = len(graph.run.actions)
     out['actions'] = actions
@@ -129,6 +165,7 @@ def main() -> None:
     out['store_load_s'], store = _timed(lambda: load_store(graph.nx), 1)
     out['store_rss_bytes'] = _rss() - rss1
     out['triples'] = len(store)
+    _compare_counts(out, streamed, data)
     out['turtle_s'], ttl = _timed(lambda: serialize_store(store, 'turtle'), 1)
     out['turtle_bytes'] = len(ttl)
     del ttl
