@@ -6,6 +6,8 @@ import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from typing import Final
+from typing import Literal
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -34,6 +36,7 @@ from provlog.query.store import open_store
 from provlog.query.store import RunStore
 from provlog.query.store import store_is_fresh
 from provlog.query.storewhy import why_in_store
+from provlog.validate import Problem
 from provlog.validate import validate_run
 from provlog.vocab import STATES
 
@@ -48,6 +51,7 @@ __all__ = [
     'MAX_GRAPH_ACTIONS',
     'RunGraph',
     'RunTooLargeError',
+    'WhyEngine',
     'choose_engine',
     'graph_limit',
     'load',
@@ -57,6 +61,9 @@ __all__ = [
 #: Export formats (:mod:`provlog.formats`): PROV-JSON, PROV-N, PROV-XML,
 #: PROV-O as Turtle, N-Triples, RDF/XML and JSON-LD, and the views' formats.
 FORMATS = tuple(formats.BUILTIN)
+#: What answers ``why``: the graph's walk, or SPARQL on one of two engines.
+WhyEngine = Literal['networkx', 'oxigraph', 'rdflib']
+_NO_VALUE: Final = object()
 
 #: The most actions :attr:`RunGraph.nx` builds into memory: the graph
 #: takes about 15 KiB per action (a 100,000-action run, merged and built,
@@ -279,9 +286,9 @@ class RunGraph:
         self,
         target: str | None = None,
         *,
+        value: object = _NO_VALUE,
         depth: int | None = None,
-        engine: str = 'networkx',
-        **kwargs: Any,
+        engine: WhyEngine = 'networkx',
     ) -> WhyNode:
         """How ``target`` was produced, as a derivation tree.
 
@@ -290,29 +297,26 @@ class RunGraph:
         answers from the run's store alone (:meth:`query_store`), which a
         run too large for :attr:`nx` needs.
         """
-        has_value = 'value' in kwargs
+        has_value = value is not _NO_VALUE
+        found = None if value is _NO_VALUE else value
         if engine == 'oxigraph':
             tree, _ = why_in_store(
                 self.query_store('oxigraph'),
                 self.run_id,
                 target,
-                value=kwargs.pop('value', None),
+                value=found,
                 has_value=has_value,
                 depth=depth,
             )
-            if kwargs:
-                raise TypeError(f'unexpected arguments: {", ".join(kwargs)}')
             return tree
         tree, _ = why(
             self,
             target,
-            value=kwargs.pop('value', None),
+            value=found,
             has_value=has_value,
             depth=depth,
             engine=engine,
         )
-        if kwargs:
-            raise TypeError(f'unexpected arguments: {", ".join(kwargs)}')
         return tree
 
     @property
@@ -353,7 +357,7 @@ class RunGraph:
             'flowcept': self._flowcept_counts(),
         }
 
-    def validate(self, *, tolerance: float = 1.0) -> list[Any]:
+    def validate(self, *, tolerance: float = 1.0) -> list[Problem]:
         """Schema, ordering and completeness problems; empty means valid."""
         return validate_run(self, tolerance=tolerance)
 
