@@ -16,7 +16,7 @@ import importlib
 from typing import Any
 from typing import TYPE_CHECKING
 
-__version__ = '0.1.0'
+from provlog._version import __version__
 
 if TYPE_CHECKING:
     from provlog.capture.handler import ProvenanceHandler

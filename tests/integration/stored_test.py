@@ -6,9 +6,12 @@ the last second is not stored: a later write could keep its mtime).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import struct
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 
 import provlog
 from provlog.actions import stored
+from provlog.actions.merge import journal_key
 from provlog.actions.merge import merge_run
 from provlog.actions.merge import MergedRun
 from provlog.cli import main
@@ -48,6 +52,10 @@ def _copy(run: dict[str, Any], tmp_path: Path) -> Path:
 
 def _cache_file(run_dir: Path) -> Path:
     return run_dir / CACHE / 'merged.lines'
+
+
+def _names(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in (run_dir / CACHE).iterdir())
 
 
 def _is_stored(run: MergedRun) -> bool:
@@ -133,18 +141,38 @@ class TestStored:
     def test_killed_writers_files_removed(
         self, procpool_run: dict[str, Any], tmp_path: Path
     ) -> None:
+        """A temporary file nobody holds is a killed writer's, however new."""
         run_dir = _copy(procpool_run, tmp_path)
         (run_dir / CACHE).mkdir()
-        stray, recent = run_dir / CACHE / '.tmp-a', run_dir / CACHE / '.tmp-b'
+        stray, held = run_dir / CACHE / '.tmp-a', run_dir / CACHE / '.tmp-b'
         stray.write_bytes(b'half a file')
-        recent.write_bytes(b'being written')
-        then = time.time() - 7200
-        os.utime(stray, (then, then))
+        held.write_bytes(b'being written')
+        with held.open('rb') as writer:
+            fcntl.flock(writer, fcntl.LOCK_EX)  # as a live writer holds it
+            merge_run(run_dir)
+            assert _names(run_dir) == ['.tmp-b', 'merged.lines']
+        # once stored, a later command (a hit: nothing saved) sweeps too
+        (run_dir / CACHE / '.tmp-c').write_bytes(b'killed after the save')
+        assert _is_stored(merge_run(run_dir))
+        assert _names(run_dir) == ['merged.lines']
+
+    def test_other_provlog_version_merges_again(
+        self,
+        procpool_run: dict[str, Any],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """After an upgrade a finished run is merged by the new provlog."""
+        run_dir = _copy(procpool_run, tmp_path)
         merge_run(run_dir)
-        assert sorted(p.name for p in (run_dir / CACHE).iterdir()) == [
-            '.tmp-b',
-            'merged.lines',
-        ]
+        assert _is_stored(merge_run(run_dir))
+        monkeypatch.setattr(stored, '__version__', '99.0.0')
+        upgraded = merge_run(run_dir)
+        assert not _is_stored(upgraded)
+        assert b'"provlog":"99.0.0"' in _cache_file(run_dir).read_bytes()
+        again = merge_run(run_dir)
+        assert _is_stored(again)
+        _same_run(again, merge_run(run_dir, cache=False))
 
     def test_lenient_kept_apart(
         self, procpool_run: dict[str, Any], tmp_path: Path
@@ -202,6 +230,115 @@ class TestNeverAnError:
         assert _is_stored(run)  # the index was fine
         _same_run(run, fresh)  # the bad line was merged again
         assert _is_stored(merge_run(run_dir))
+
+    @pytest.mark.parametrize(
+        'damage',
+        (
+            'run-not-a-uuid',
+            'run-of-another-run',
+            'agent-name-object',
+            'agent-class-number',
+            'agent-key-not-a-uuid',
+            'ident-without-uid',
+            'ident-uid-number',
+            'launch-of-no-agent',
+        ),
+    )
+    def test_hostile_run_part_not_trusted(
+        self, procpool_run: dict[str, Any], tmp_path: Path, damage: str
+    ) -> None:
+        """A run part written in the format but unlike a merge's: merged."""
+        run_dir = _copy(procpool_run, tmp_path)
+        fresh = merge_run(run_dir, cache=False)
+        hostile = merge_run(run_dir, cache=False)
+        uid = next(iter(hostile.agents))
+        info = hostile.agents[uid]
+        idents = [dict(i) for i in hostile.call_idents()]
+        if damage == 'run-not-a-uuid':
+            hostile.run_id = 'not-a-uuid</x>'
+        elif damage == 'run-of-another-run':
+            hostile.run_id = str(uuid.uuid4())
+        elif damage == 'agent-name-object':
+            info['name'] = {'not': 'a name'}
+        elif damage == 'agent-class-number':
+            info['class'] = 12
+        elif damage == 'agent-key-not-a-uuid':
+            hostile.agents['agent-7'] = hostile.agents.pop(uid)
+        elif damage == 'ident-without-uid':
+            idents[0].pop('uid')
+        elif damage == 'ident-uid-number':
+            idents[0]['uid'] = 12
+        else:
+            event = next(iter(hostile.launches.values()))
+            event['agent'] = 'nobody'
+        hostile._idents = idents
+        assert stored.save(run_dir, journal_key(run_dir), False, hostile)
+        run = merge_run(run_dir)
+        assert not _is_stored(run)
+        _same_run(run, fresh)
+        assert _is_stored(merge_run(run_dir))  # rewritten by the merge
+
+    @pytest.mark.parametrize('hole', ('index', 'run', 'lines'))
+    def test_forged_sizes_read_nothing_large(
+        self,
+        procpool_run: dict[str, Any],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        hole: str,
+    ) -> None:
+        """A sparse file whose trailer claims a terabyte is not read."""
+        run_dir = _copy(procpool_run, tmp_path)
+        fresh = merge_run(run_dir, cache=False)
+        merge_run(run_dir)
+        path = _cache_file(run_dir)
+        data = path.read_bytes()
+        about, at = struct.unpack('>QQ', data[-16:])
+        big = 1 << 40
+        if hole == 'index':  # the index runs through the hole
+            parts, trailer = [data[:at], big, b''], (about, at)
+        elif hole == 'run':  # the run part is the hole
+            parts = [data[:about], big, data[at:-16]]
+            trailer = (about, about + big)
+        else:  # the last action's line is the hole
+            index = orjson.loads(data[at:-16])
+            index['sizes'][-1] += big
+            tail = data[about:at] + orjson.dumps(index) + b'\n'
+            parts = [data[:about], big, tail]
+            trailer = (about + big, about + big + at - about)
+        with path.open('r+b') as fh:
+            fh.truncate(0)
+            fh.write(parts[0])
+            fh.seek(len(parts[0]) + parts[1])
+            fh.write(parts[2] + struct.pack('>QQ', *trailer))
+        reads: list[int] = []
+        pread = os.pread
+
+        def spy(fd: int, n: int, at: int) -> bytes:
+            reads.append(n)
+            return pread(fd, n, at)
+
+        monkeypatch.setattr(os, 'pread', spy)
+        run = merge_run(run_dir)
+        _same_run(run, fresh)  # every action's line read, if stored
+        assert max(reads) < 1 << 24
+        assert _is_stored(merge_run(run_dir))
+
+    def test_out_of_memory_is_damage(
+        self,
+        procpool_run: dict[str, Any],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        run_dir = _copy(procpool_run, tmp_path)
+        merge_run(run_dir)
+
+        def no_memory(*args: Any) -> Any:
+            raise MemoryError
+
+        monkeypatch.setattr(stored, 'run_part', no_memory)
+        run = merge_run(run_dir)
+        assert not _is_stored(run)
+        _same_run(run, merge_run(run_dir, cache=False))
 
     def test_foreign_file_ignored(
         self,

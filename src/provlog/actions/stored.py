@@ -3,24 +3,35 @@
 After a merge, :func:`save` writes what it found to
 ``<run>/.provlog-cache/merged.lines`` (``merged-lenient.lines`` for a
 ``--lenient`` merge), and :func:`load` gives it back to the next command
-while every journal has the name, size and modification time it had.
-A journal that grows, appears or goes, a damaged or foreign file, a
-folder that cannot be written: the run is merged again, as without it.
+while every journal has the name, size and modification time it had, and
+the same version of provlog reads it. A journal that grows, appears or
+goes, another provlog, a damaged or foreign file, a folder that cannot be
+written: the run is merged again, as without it.
 
 The file is JSON (never pickle: a run folder can be hostile, and nothing
-read from it is executed), in lines: the key (format, ``lenient`` and
-every journal's ``[name, size, mtime_ns]``); the run (processes, agents,
-launches and lifetimes, the identities the calls name); an index of the
-actions (tag, the kinds of line each has, the length of its line); then
-one line per action, its lines by kind and their hosts. An action's line
-is read and checked, as the journals' lines are checked, only when that
-action's lines are first asked for: ``stats`` reads the first three
-lines; ``why`` the actions on its target's lineage.
+read from it is executed), in lines, in the order :func:`save` writes
+them: the head (format, provlog's version, ``lenient``, how many actions);
+the key (every journal's ``[name, size, mtime_ns]``); one line per
+action, its lines by kind and their hosts; the run (its id, processes,
+agents, launches and lifetimes, the identities the calls name); an index
+of the actions (tag, the kinds of line each has, its first time, the
+length of its line); and a trailer of two big-endian 64-bit offsets,
+where the run and the index begin. :func:`load` reads the head and the
+key, the trailer, then the index and the run where it says (each read
+bounded by the journals' size and the count of actions), and the first
+line of each journal, whose run id the stored one must be. An action's
+line is read and checked, as the journals' lines are checked, only when
+that action's lines are first asked for: ``stats`` reads none; ``why``
+the actions on its target's lineage.
 
 A journal is taken as settled when its modification time is more than
 :data:`SETTLED` seconds old, so that a later write cannot give it the
-same time again (file systems keep coarse clocks): a run still being
-written is not stored, and is merged each time.
+same time again (file systems keep coarse clocks: FAT's is 2 s): a run
+still being written is not stored, and is merged each time.
+
+A writer holds an exclusive ``flock`` on its temporary file until it has
+renamed it into place; a temporary file that nobody holds is a killed
+writer's, and :func:`save` and :func:`load` remove it.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import itertools
 import os
 import stat
 import struct
+import sys
 import tempfile
 import time
 import weakref
@@ -39,9 +51,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from typing import BinaryIO
+from typing import Protocol
 
 import orjson
 
+from provlog._version import __version__
+from provlog.actions.process import Process
 from provlog.actions.storedcheck import action_line
 from provlog.actions.storedcheck import DamagedError
 from provlog.actions.storedcheck import KINDS
@@ -50,10 +65,14 @@ from provlog.actions.storedcheck import run_part
 from provlog.actions.storedcheck import Stored
 from provlog.vocab import Action
 
+if sys.platform != 'win32':
+    import fcntl
+
 __all__ = [
     'CACHE_DIR',
     'FORMAT',
     'SETTLED',
+    'Merged',
     'Stored',
     'StoredAction',
     'load',
@@ -63,20 +82,56 @@ __all__ = [
 
 #: The folder, inside the run folder, that holds the merged form.
 CACHE_DIR = '.provlog-cache'
-#: The layout's version: a file of another version is merged again.
-FORMAT = 1
-#: Seconds since a journal last changed before its run is stored.
-SETTLED = 1.0
+#: The layout's version: a file of another version is merged again (as
+#: is one written by another version of provlog).
+FORMAT = 2
+#: Seconds since a journal last changed before its run is stored: at
+#: least the coarsest clock of a file system it may be on (FAT: 2 s).
+SETTLED = 2.0
 _BIT = {kind: 1 << n for n, kind in enumerate(KINDS)}
-#: The longest key line read (some 100 bytes a journal).
-_HEAD_BYTES = 1 << 26
+#: The longest head line read (format, version, lenient, count).
+_HEAD_BYTES = 4096
+#: The longest journal header read for the run id (a header is a line of
+#: some 200 bytes; a longer one means the run is merged again).
+_HEADER_BYTES = 1 << 16
+#: Bytes of the actions' lines and of the run, at most, per byte of the
+#: journals: all of it comes from their lines (stored, they take some
+#: 1.3 times as much; more only if they are hostile, and then the run
+#: is merged each time).
+_GROWTH = 4
+#: ... plus this much, and this much per journal (its name, its process).
+_SLACK = 1 << 20
+_PER_JOURNAL = 1 << 12
+#: Bytes of the index per action, at most (a tag, a float, two ints).
+_PER_ACTION = 128
+#: The most read in one go: an index or a run part above it is damage.
+_MOST = 1 << 31
 _TMP = '.tmp-'
-#: Seconds after which a temporary file is taken as a killed writer's.
+#: Seconds after which a temporary file is taken as a killed writer's,
+#: where the file system has no locks to tell.
 _STRAY_AGE = 3600.0
 #: The file's last bytes: where the run and the index begin.
 _TRAILER = struct.Struct('>QQ')
 
 Key = list[list[Any]]
+
+
+class Merged(Protocol):
+    """What :func:`save` stores: a :class:`~.merge.MergedRun`.
+
+    A protocol, not the class, since :mod:`~.merge` imports this module.
+    """
+
+    run_id: str
+    actions: dict[str, Action]
+    agents: dict[str, dict[str, Any]]
+    processes: dict[str, Process]
+    forwarded: set[str]
+    launches: dict[str, dict[str, Any]]
+    lifecycles: dict[str, dict[str, dict[str, Any]]]
+
+    def call_idents(self) -> list[dict[str, Any]]:
+        """The identities the calls name, the first of each ``uid``."""
 
 
 def _file(run_dir: Path, lenient: bool) -> Path:
@@ -87,17 +142,19 @@ def _file(run_dir: Path, lenient: bool) -> Path:
 # ------------------------------------------------------------------ write
 
 
-def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
-    """Store the merged ``run`` (a ``MergedRun``) of the journals ``key``.
+def save(run_dir: Path, key: Key, lenient: bool, run: Merged) -> bool:
+    """Store the merged ``run`` of the journals ``key``.
 
     ``key`` must be what the journals were before and after the merge
     (:func:`provlog.actions.merge.journal_key`). Only settled journals
-    are stored; any failure
-    (a read-only folder, a full disk) only means it is not stored.
+    are stored; any failure (a read-only folder, a full disk) only means
+    it is not stored.
 
     Returns:
         Whether it was stored.
     """
+    if sys.platform == 'win32':
+        return False  # no positional reads: load could not use it
     settled = time.time_ns() - int(SETTLED * 1e9)
     if not key or any(mtime >= settled for _, _, mtime in key):
         return False
@@ -110,32 +167,77 @@ def save(run_dir: Path, key: Key, lenient: bool, run: Any) -> bool:
         _drop_strays(folder)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP)
         try:
-            with os.fdopen(fd, 'wb') as fh:
+            # held until renamed: a temporary file nobody holds is a
+            # killed writer's (a sweep between mkstemp and here removes
+            # this one, and the rename below fails: not stored, no harm)
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with open(fd, 'wb', closefd=False) as fh:
                 _write(fh, run, key, lenient)
             mode = (run_dir / key[0][0]).stat().st_mode
-            os.chmod(tmp, stat.S_IMODE(mode) & 0o666)
+            os.fchmod(fd, stat.S_IMODE(mode) & 0o666)
             os.replace(tmp, _file(run_dir, lenient))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    except (OSError, TypeError, ValueError):
+        finally:
+            os.close(fd)
+    except (OSError, TypeError, ValueError, MemoryError):
         return False  # read-only, full, or not JSON: merged next time too
     return True
 
 
 def _drop_strays(folder: Path) -> None:
-    """Remove what writers killed mid-write left (an hour old or more)."""
-    old = time.time() - _STRAY_AGE
-    for path in folder.glob(f'{_TMP}*'):
-        with contextlib.suppress(OSError):
-            if path.lstat().st_mtime < old:
-                path.unlink()
+    """Remove the temporary files no writer holds: killed writers' files.
+
+    Where the file system has no locks, only those an hour old or more.
+    Nothing is followed: not a symlinked folder, nor a symlinked file.
+    """
+    if sys.platform == 'win32':
+        return
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        dir_fd = os.open(folder, flags | os.O_DIRECTORY)
+    except OSError:
+        return  # none yet, a symlink, or not a folder
+    try:
+        names = [n for n in os.listdir(dir_fd) if n.startswith(_TMP)]
+        for name in names:
+            with contextlib.suppress(OSError):
+                fd = os.open(name, flags | os.O_NONBLOCK, dir_fd=dir_fd)
+                try:
+                    if _unheld(fd):
+                        os.unlink(name, dir_fd=dir_fd)
+                finally:
+                    os.close(fd)
+    except OSError:
+        pass  # cannot be listed: nothing removed
+    finally:
+        os.close(dir_fd)
 
 
-def _write(fh: BinaryIO, run: Any, key: Key, lenient: bool) -> None:
-    """The key, each action's line, the run, the index, and the trailer."""
-    fh.write(orjson.dumps({'format': FORMAT, 'lenient': lenient}))
-    fh.write(b'\n' + orjson.dumps(key) + b'\n')
+def _unheld(fd: int) -> bool:
+    """Whether the temporary file ``fd`` is a killed writer's."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        return False  # not one of ours
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a writer holds it
+    except OSError:  # no locks here: only by its age
+        return os.fstat(fd).st_mtime < time.time() - _STRAY_AGE
+    return True
+
+
+def _write(fh: BinaryIO, run: Merged, key: Key, lenient: bool) -> None:
+    """The head, the key, each action's line, the run, index and trailer."""
+    head = {
+        'format': FORMAT,
+        'provlog': __version__,
+        'lenient': lenient,
+        'actions': len(run.actions),
+    }
+    fh.write(orjson.dumps(head) + b'\n' + orjson.dumps(key) + b'\n')
     actions = run.actions.values()
     sizes = []
     for action in actions:
@@ -172,7 +274,7 @@ def _write(fh: BinaryIO, run: Any, key: Key, lenient: bool) -> None:
     fh.write(_TRAILER.pack(about, index))
 
 
-def _mask(kinds: Any) -> int:
+def _mask(kinds: Iterable[str]) -> int:
     return sum(_BIT[k] for k in kinds)
 
 
@@ -182,6 +284,16 @@ def _mask(kinds: Any) -> int:
 #: Gives every action of the run merged again (the fallback for a line
 #: found damaged after the stored form was taken).
 Remerge = Callable[[], dict[str, Action]]
+#: What a damaged or hostile file can raise as it is read and checked.
+_DAMAGE = (
+    OSError,
+    ValueError,
+    TypeError,
+    KeyError,
+    struct.error,
+    MemoryError,
+    OverflowError,
+)
 
 
 def load(
@@ -189,36 +301,22 @@ def load(
 ) -> Stored | None:
     """The stored form of the run, if it is there for journals ``key``.
 
-    ``None`` when there is none, it is for other journals or another
-    format, or it is damaged; ``remerge`` answers for an action whose line
-    turns out damaged when it is read.
+    ``None`` when there is none, it is for other journals, another format
+    or another provlog, or it is damaged; ``remerge`` answers for an
+    action whose line turns out damaged when it is read. Removes what
+    killed writers left in the folder.
     """
+    _drop_strays(run_dir / CACHE_DIR)
     try:
         fd = _open(_file(run_dir, lenient))
     except OSError:
         return None
     try:
-        with open(fd, 'rb', closefd=False) as fh:
-            head = orjson.loads(fh.readline(_HEAD_BYTES))
-            if not (
-                isinstance(head, dict)
-                and head.get('format') == FORMAT
-                and head.get('lenient') is lenient
-                and orjson.loads(fh.readline(_HEAD_BYTES)) == key
-            ):
-                os.close(fd)
-                return None
-            base = fh.tell()
-        size = os.fstat(fd).st_size
-        about, at = _TRAILER.unpack(
-            os.pread(fd, _TRAILER.size, size - _TRAILER.size)
-        )
-        need(base <= about < at < size)
-        index = orjson.loads(os.pread(fd, size - _TRAILER.size - at, at))
-        stored = run_part(orjson.loads(os.pread(fd, at - about, about)), index)
+        count, base = _head(fd, key, lenient)
+        stored, index = _parts(fd, key, count, base)
         lines = _Lines(fd, base, index['sizes'], remerge)
-        need(lines.end == about)
-    except (OSError, ValueError, TypeError, KeyError, struct.error):
+        need(stored.run_id == _journals_run(run_dir, key))
+    except _DAMAGE:
         os.close(fd)
         return None
     weakref.finalize(lines, os.close, fd)
@@ -229,6 +327,96 @@ def load(
         )
     }
     return stored
+
+
+def _head(fd: int, key: Key, lenient: bool) -> tuple[int, int]:
+    """How many actions, and where their lines begin, if it is for ``key``.
+
+    Raises:
+        DamagedError: It is not: another format, provlog, or journals.
+    """
+    with open(fd, 'rb', closefd=False) as fh:
+        head = orjson.loads(fh.readline(_HEAD_BYTES))
+        need(
+            isinstance(head, dict)
+            and head.get('format') == FORMAT
+            and head.get('provlog') == __version__
+            and head.get('lenient') is lenient
+        )
+        count = head['actions']
+        need(type(count) is int and count >= 0)
+        want = orjson.dumps(key) + b'\n'
+        need(fh.readline(len(want)) == want)  # no more read than it takes
+        return count, fh.tell()
+
+
+def _parts(
+    fd: int, key: Key, count: int, base: int
+) -> tuple[Stored, dict[str, Any]]:
+    """The run and the index, each read only if its size is sane.
+
+    Each is bounded before it is read, whatever the trailer says (a
+    sparse file can claim terabytes): the actions' lines and the run by
+    the journals' size, the index by the count of actions, both by
+    :data:`_MOST`.
+
+    Raises:
+        DamagedError: They are not what :func:`save` writes.
+    """
+    size = os.fstat(fd).st_size
+    about, at = _TRAILER.unpack(
+        os.pread(fd, _TRAILER.size, size - _TRAILER.size)
+    )
+    need(base <= about < at < size - _TRAILER.size)
+    room = (
+        _GROWTH * sum(journal[1] for journal in key)
+        + _SLACK
+        + _PER_JOURNAL * len(key)
+    )
+    index_size = size - _TRAILER.size - at
+    need(
+        2 * count <= about - base <= room  # each line two bytes or more
+        and at - about <= min(room, _MOST)
+        and index_size <= min(_PER_ACTION * count + _SLACK, _MOST)
+    )
+    index = orjson.loads(os.pread(fd, index_size, at))
+    stored = run_part(orjson.loads(os.pread(fd, at - about, about)), index)
+    need(len(index['tags']) == count)
+    need(sum(index['sizes']) == about - base)
+    return stored, index
+
+
+def _journals_run(run_dir: Path, key: Key) -> str:
+    """The run id the journals' headers give, if they give one.
+
+    Raises:
+        DamagedError: Not one run id (the merge would fail, or say why).
+    """
+    runs = {_header_run(run_dir / name) for name, _, _ in key}
+    need(len(runs) == 1)
+    return runs.pop()
+
+
+def _header_run(path: Path) -> str:
+    """The ``run`` of a journal's header: its first line that is not blank.
+
+    Raises:
+        DamagedError: No header with a run id in its first
+            :data:`_HEADER_BYTES`.
+        OSError: It cannot be read, or is not a file.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
+    fd = os.open(path, flags)
+    try:
+        need(stat.S_ISREG(os.fstat(fd).st_mode))
+        first = os.pread(fd, _HEADER_BYTES, 0)
+    finally:
+        os.close(fd)
+    line, newline, _ = first.lstrip(b' \t\n\r\x0b\x0c').partition(b'\n')
+    need(newline or len(first) < _HEADER_BYTES)  # the whole line was read
+    header = orjson.loads(line)
+    need(isinstance(header, dict) and isinstance(header.get('run'), str))
+    return str(header['run'])
 
 
 def _open(path: Path) -> int:
@@ -283,7 +471,7 @@ class _Lines:
                     tag,
                     kinds,
                 )
-            except (OSError, ValueError, TypeError):
+            except _DAMAGE:
                 self.fresh = self.remerge()  # damaged: as if not stored
         action = self.fresh.get(tag)
         if action is None:

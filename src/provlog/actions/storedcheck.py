@@ -21,6 +21,9 @@ from provlog.actions.process import Process
 from provlog.journals.reader import _check_event
 from provlog.vocab import Action
 from provlog.vocab import ACTION_KINDS
+from provlog.vocab import AGENT
+from provlog.vocab import LAUNCH
+from provlog.vocab import LIFECYCLE
 
 __all__ = [
     'KINDS',
@@ -89,17 +92,19 @@ def run_part(about: Any, index: Any) -> Stored:
     need(
         isinstance(run_id, str)
         and _dict_of(agents, dict)
+        and all(_agent(uid, info) for uid, info in agents.items())
         and isinstance(forwarded, list)
         and all(isinstance(t, str) for t in forwarded)
         and _dict_of(launches, dict)
-        and all(_timed(e) for e in launches.values())
+        and all(_launch(uid, e) for uid, e in launches.items())
         and _dict_of(lifecycles, dict)
         and all(
-            _dict_of(states, dict) and all(_timed(e) for e in states.values())
-            for states in lifecycles.values()
+            _TAG.fullmatch(uid)
+            and _dict_of(states, dict)
+            and all(_life(state, e) for state, e in states.items())
+            for uid, states in lifecycles.items()
         )
-        and isinstance(idents, list)
-        and all(isinstance(i, dict) for i in idents)
+        and _idents(idents)
         and isinstance(about['processes'], list)
     )
     processes = {}
@@ -137,6 +142,63 @@ def _event(event: dict[str, Any]) -> bool:
 def _timed(event: dict[str, Any]) -> bool:
     """A launch or lifecycle line, as the merge keeps them: with a time."""
     return 't' in event and _event(event)
+
+
+def _named(event: dict[str, Any]) -> bool:
+    """A line that names its agent (launch, lifecycle), as merged."""
+    agent = event.get('agent')
+    return isinstance(agent, dict) and isinstance(agent.get('uid'), str)
+
+
+def _launch(uid: str, event: dict[str, Any]) -> bool:
+    """An agent's launch, as :class:`~.merge._Lives` keeps it."""
+    return bool(
+        _TAG.fullmatch(uid)
+        and event.get('e') == LAUNCH
+        and _named(event)
+        and _timed(event)
+    )
+
+
+def _life(state: str, event: dict[str, Any]) -> bool:
+    """An agent's lifecycle line for ``state``, as merged."""
+    return (
+        event.get('e') == LIFECYCLE
+        and event.get('state') == state
+        and _named(event)
+        and _timed(event)
+    )
+
+
+def _agent(uid: str, info: dict[str, Any]) -> bool:
+    """What the merge knows of an agent: its ``agent`` line's fields.
+
+    Keyed by its UUID as the merge writes it; ``role``, ``name`` and
+    ``class`` strings or null, as the journal reader checks an ``agent``
+    line (the merge adds only strings to them, from launch and lifecycle
+    lines).
+    """
+    return bool(
+        _TAG.fullmatch(uid)
+        and isinstance(info.get('uid'), str)
+        and info.get('e', AGENT) == AGENT
+        and _check_event(AGENT, info) is None
+    )
+
+
+def _idents(idents: object) -> bool:
+    """The identities the calls name: objects with a ``uid`` string each.
+
+    As the journal reader checks a call's ``caller``, ``callee``, ``src``
+    or ``agent``, and one per ``uid`` as
+    :meth:`~.merge.MergedRun.call_idents` keeps them.
+    """
+    if not isinstance(idents, list):
+        return False
+    uids = [i.get('uid') if isinstance(i, dict) else None for i in idents]
+    return all(isinstance(u, str) for u in uids) and len(set(uids)) == len(
+        uids
+    )
 
 
 _PROCESS_TYPES: dict[str, tuple[type, ...]] = {
