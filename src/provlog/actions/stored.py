@@ -94,6 +94,8 @@ _HEAD_BYTES = 4096
 #: The longest journal header read for the run id (a header is a line of
 #: some 200 bytes; a longer one means the run is merged again).
 _HEADER_BYTES = 1 << 16
+#: What the journal reader skips before a line.
+_BLANKS = b' \t\n\r\x0b\x0c'
 #: Bytes of the actions' lines and of the run, at most, per byte of the
 #: journals: all of it comes from their lines (stored, they take some
 #: 1.3 times as much; more only if they are hostile, and then the run
@@ -409,11 +411,15 @@ def _header_run(path: Path) -> str:
     fd = os.open(path, flags)
     try:
         need(stat.S_ISREG(os.fstat(fd).st_mode))
-        first = os.pread(fd, _HEADER_BYTES, 0)
+        for most in (_HEAD_BYTES, _HEADER_BYTES):  # most headers: 4 KiB
+            first = os.pread(fd, most, 0)
+            line, newline, _ = first.lstrip(_BLANKS).partition(b'\n')
+            if newline or len(first) < most:
+                break  # the whole line was read
+        else:
+            need(False)
     finally:
         os.close(fd)
-    line, newline, _ = first.lstrip(b' \t\n\r\x0b\x0c').partition(b'\n')
-    need(newline or len(first) < _HEADER_BYTES)  # the whole line was read
     header = orjson.loads(line)
     need(isinstance(header, dict) and isinstance(header.get('run'), str))
     return str(header['run'])
