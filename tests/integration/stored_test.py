@@ -1,7 +1,7 @@
 """The merged form kept in ``<run>/.provlog-cache``: used, missed, redone.
 
 Real runs of the example workflow, copied and aged (a journal changed in
-the last second is not stored: a later write could keep its mtime).
+the last two seconds is not stored: a later write could keep its mtime).
 """
 
 from __future__ import annotations
