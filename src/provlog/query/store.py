@@ -33,27 +33,35 @@ is executed: the manifest is JSON, the database data.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gc
 import os
 import queue
 import shutil
+import stat
 import sys
 import tempfile
 import threading
 import time
 import uuid
+import weakref
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from typing import BinaryIO
+from typing import Final
+from typing import TYPE_CHECKING
 
 import orjson
 
+from provlog import __version__
 from provlog.actions.merge import find_run
 from provlog.actions.merge import journal_key
 from provlog.actions.merge import JOURNAL_SUFFIX
+from provlog.actions.stored import SETTLED
 from provlog.journals.reader import JournalError
 from provlog.journals.reader import show
 from provlog.mapping.rdf import NAMESPACES
@@ -63,9 +71,15 @@ from provlog.query.sparql import run_sparql
 from provlog.vocab import EXECUTE_START
 from provlog.vocab import START
 
+if TYPE_CHECKING:
+    import pyoxigraph
+
+    from provlog.query.lineage import WhyNode
+
 __all__ = [
     'STORE_DIR',
     'RunStore',
+    'StoreWriteError',
     'count_actions',
     'hold_lock',
     'open_store',
@@ -76,7 +90,8 @@ __all__ = [
 STORE_DIR = '.provlog-store'
 _MANIFEST = 'manifest.json'
 _LOCK = 'lock'
-_VERSION = 1
+_VERSION = 2
+_NO_VALUE: Final = object()
 #: N-Triples handed to the bulk loader at once: its memory follows it
 #: (about 1.1 GiB at 128 MiB, measured; 1.8 GiB for a whole 1.5 GB file).
 _CHUNK_BYTES = 128 << 20
@@ -85,17 +100,77 @@ _RUN_TYPE = NAMESPACES['provlog'] + 'Run'
 _RDF_TYPE = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#type'
 
 
+class StoreWriteError(OSError):
+    """The store could not be written (a full disk, a file size limit).
+
+    Raised by the bulk loader's thread for what it failed to write; like
+    any other failure to keep the store, it means only that the store is
+    not kept (:func:`open_store` answers without it).
+    """
+
+
+def _own_folder(folder: Path) -> None:
+    """Create ``folder`` when missing; refuse a link or a non-folder.
+
+    ``lstat``, so a link named as the store (to anywhere) is never
+    followed: nothing is written or removed outside the run folder.
+
+    Raises:
+        OSError: ``folder`` cannot be created, or is not a real folder.
+    """
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir()
+    if not stat.S_ISDIR(os.lstat(folder).st_mode):
+        raise NotADirectoryError(
+            errno.ENOTDIR, 'not a folder (a link or a file)', str(folder)
+        )
+
+
+def _open_nofollow(path: Path, *, write: bool) -> BinaryIO:
+    """Open ``path`` as binary, never through a link (``O_NOFOLLOW``).
+
+    With ``write``, created when missing (and opened for appending).
+
+    Raises:
+        OSError: It cannot be opened, or is a link.
+    """
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_WRONLY | os.O_APPEND | os.O_CREAT if write else os.O_RDONLY
+    fd = os.open(path, flags, 0o666)
+    return os.fdopen(fd, 'ab' if write else 'rb')
+
+
+def _open_lock(path: Path) -> BinaryIO:
+    """The lock file ``path``: created if it can be, else read-only.
+
+    ``flock`` works on either, so a reader without write permission still
+    takes its shared lock.
+
+    Raises:
+        OSError: It neither exists nor can be created, or is a link.
+    """
+    try:
+        return _open_nofollow(path, write=True)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise
+        return _open_nofollow(path, write=False)
+
+
 @contextlib.contextmanager
 def hold_lock(folder: Path) -> Iterator[None]:
     """Hold the exclusive lock of ``folder`` (created when missing).
 
-    Waits while another command holds it, and says so on stderr.
+    Waits while another command holds it, and says so on stderr. A
+    ``folder`` that is a link or not a folder is refused, and the lock file
+    is never opened through a link.
 
     Raises:
-        OSError: ``folder`` or its lock file cannot be created.
+        OSError: ``folder`` or its lock file cannot be created, or
+            ``folder`` is not a real folder.
     """
-    folder.mkdir(exist_ok=True)
-    with (folder / _LOCK).open('ab') as lock:
+    _own_folder(folder)
+    with _open_lock(folder / _LOCK) as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -113,7 +188,15 @@ def count_actions(run_dir: Path) -> int:
 
     The larger of the callers' ``start`` and the agents' ``execute_start``
     lines (an action has one or both), counted in the bytes without
-    parsing them: a second or so per GB of journals.
+    parsing them: a second or so per GB of journals, in memory of two
+    reads whatever the lines' lengths.
+
+    The journals are written by provlog's encoder
+    (:mod:`provlog.capture.encoder`), whose lines are ``orjson`` objects
+    with the kind first and no spaces: ``{"e":"start",...``. A journal
+    written otherwise (spaces, another key first) counts as fewer
+    actions, which only chooses the graph for a run the store would
+    answer too.
 
     Raises:
         OSError: A journal cannot be read.
@@ -121,28 +204,36 @@ def count_actions(run_dir: Path) -> int:
     starts = executions = 0
     start = b'{"e":"' + START.encode() + b'"'
     execute = b'{"e":"' + EXECUTE_START.encode() + b'"'
+    # a pattern cut between two reads is found in the overlap; one that
+    # lies wholly in it was counted already (neither can overlap itself:
+    # each holds one '{')
+    overlap = max(len(start), len(execute)) - 1
     for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
         tail = b''
         with path.open('rb') as fh:
             while chunk := fh.read(_COUNT_CHUNK):
-                cut = chunk.rfind(b'\n') + 1
-                data = tail + chunk[:cut]
-                tail = chunk[cut:] if cut else tail + chunk
-                starts += data.count(start)
-                executions += data.count(execute)
-        starts += tail.count(start)
-        executions += tail.count(execute)
+                data = tail + chunk
+                starts += data.count(start) - tail.count(start)
+                executions += data.count(execute) - tail.count(execute)
+                tail = data[-overlap:]
+                del data
     return max(starts, executions)
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest, if it is one this provlog wrote; never via a link."""
     try:
-        data = orjson.loads((folder / _MANIFEST).read_bytes())
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return None
+        with _open_nofollow(folder / _MANIFEST, write=False) as fh:
+            data = orjson.loads(fh.read(1 << 24))
     except (OSError, orjson.JSONDecodeError):
         return None
     if (
         not isinstance(data, dict)
         or data.get('v') != _VERSION
+        # another provlog may map the journals otherwise: built again
+        or data.get('provlog') != __version__
         or not isinstance(data.get('db'), str)
         or not data['db'].startswith('db-')
         or '/' in data['db']
@@ -196,19 +287,31 @@ class RunStore:
         self,
         run_dir: Path,
         manifest: dict[str, Any],
-        store: Any,
+        store: pyoxigraph.Store,
         path: Path,
         lock: BinaryIO | None,
     ) -> None:
         self.run_dir = run_dir
         self.run_id = str(manifest.get('run', run_dir.name))
         self.actions = int(manifest['actions'])
-        self.store = store
+        self.store: pyoxigraph.Store = store
         self.path = path
         self.built = False
         self.seconds = 0.0
         self.temporary = False
         self._lock = lock
+        self._cleanup: weakref.finalize[Any, Any] | None = None
+
+    def _make_temporary(self, folder: Path) -> None:
+        """Mark the store temporary: ``folder`` goes on close, or at exit.
+
+        A :class:`weakref.finalize` removes it too when the store is
+        dropped unclosed (or the interpreter exits first).
+        """
+        self.temporary = True
+        self._cleanup = weakref.finalize(
+            self, shutil.rmtree, str(folder), ignore_errors=True
+        )
 
     def sparql(
         self,
@@ -230,39 +333,37 @@ class RunStore:
         self,
         target: str | None = None,
         *,
+        value: object = _NO_VALUE,
         depth: int | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    ) -> WhyNode:
         """How ``target`` was produced (as ``RunGraph.why``), from the store.
+
+        ``why(value=obj)`` finds the entity whose content hash is ``obj``'s.
 
         Returns:
             The :class:`provlog.query.lineage.WhyNode` tree.
         """
         from provlog.query.storewhy import why_in_store  # noqa: PLC0415
 
-        has_value = 'value' in kwargs
-        value = kwargs.pop('value', None)
-        if kwargs:
-            raise TypeError(f'unexpected arguments: {", ".join(kwargs)}')
         tree, _ = why_in_store(
             self.store,
             self.run_id,
             target,
-            value=value,
-            has_value=has_value,
+            value=None if value is _NO_VALUE else value,
+            has_value=value is not _NO_VALUE,
             depth=depth,
         )
         return tree
 
     def close(self) -> None:
         """Close the database (and remove it, when temporary)."""
-        self.store = None
+        self.store = None  # type: ignore[assignment]
         gc.collect()  # the database closes when its last reference goes
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-        if self.temporary:
-            shutil.rmtree(self.path.parent.parent, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
 
     def __enter__(self) -> RunStore:
         return self
@@ -283,15 +384,15 @@ def _open_db(
     """Open the manifest's database read-only; ``None`` when it cannot be.
 
     A shared lock on ``db-<id>.lock`` keeps builds from removing it while
-    it is open (not taken where the folder is read-only: nothing can build
-    there).
+    it is open (the file opened read-only where it cannot be written; none
+    only where it is missing and cannot be made: nothing can build there).
     """
     import pyoxigraph  # noqa: PLC0415
 
     db = folder / manifest['db'] / 'data'
     lock: BinaryIO | None
     try:
-        lock = (folder / f'{manifest["db"]}.lock').open('ab')
+        lock = _open_lock(folder / f'{manifest["db"]}.lock')
     except OSError:
         lock = None
     else:
@@ -388,7 +489,11 @@ class _Chunks:
                         # provlog's own output, every IRI escaped already
                         lenient=True,
                     )
-            except (SyntaxError, OSError, ValueError) as exc:
+            except OSError as exc:  # the disk, not the run
+                self.error = StoreWriteError(
+                    exc.errno, f'loading the store: {exc}', str(path)
+                )
+            except (SyntaxError, ValueError) as exc:
                 self.error = JournalError(f'{path}: loading the store: {exc}')
             finally:
                 path.unlink(missing_ok=True)
@@ -430,20 +535,41 @@ def _build(run_dir: Path, target: Path, *, lenient: bool) -> dict[str, Any]:
 
 
 def _remove_old(folder: Path, keep: str) -> None:
-    """Remove build leftovers and the databases no reader holds."""
+    """Remove build leftovers and the databases no reader holds.
+
+    Only real folders and files are removed (a link is never followed),
+    and the lock files of databases that are gone too.
+    """
     for entry in folder.iterdir():
         name = entry.name
-        if name.startswith('build-') and entry.is_dir():
+        try:
+            mode = entry.lstat().st_mode
+        except OSError:
+            continue
+        if name.startswith('build-') and stat.S_ISDIR(mode):
             shutil.rmtree(entry, ignore_errors=True)
-        elif name.startswith('db-') and entry.is_dir() and name != keep:
+        elif name.startswith('db-') and stat.S_ISDIR(mode) and name != keep:
             lock_path = folder / f'{name}.lock'
-            with lock_path.open('ab') as lock:
+            try:
+                lock = _open_nofollow(lock_path, write=True)
+            except OSError:
+                continue
+            with lock:
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # open elsewhere: a later build removes it
                 shutil.rmtree(entry, ignore_errors=True)
                 lock_path.unlink(missing_ok=True)
+        elif (
+            name.startswith('db-')
+            and name.endswith('.lock')
+            and name != f'{keep}.lock'
+            and stat.S_ISREG(mode)
+            and not (folder / name.removesuffix('.lock')).exists()
+        ):
+            with contextlib.suppress(OSError):
+                entry.unlink()  # an orphan: its database is gone
 
 
 def _build_into(
@@ -462,6 +588,7 @@ def _build_into(
         raise
     manifest = {
         'v': _VERSION,
+        'provlog': __version__,
         'key': key,
         'db': db,
         'run': made['run'],
@@ -469,20 +596,45 @@ def _build_into(
         'lenient': lenient,
         'seconds': round(time.perf_counter() - t0, 3),
     }
-    tmp = folder / f'{_MANIFEST}.{os.getpid()}.tmp'
-    tmp.write_bytes(orjson.dumps(manifest))
-    tmp.replace(folder / _MANIFEST)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'{_MANIFEST}.')
+    try:
+        with os.fdopen(fd, 'wb') as fh:
+            fh.write(orjson.dumps(manifest))
+        os.replace(tmp, folder / _MANIFEST)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return manifest
 
 
-def _temporary(run_dir: Path, why: OSError, lenient: bool) -> RunStore:
-    """Build the store in a temporary folder, for a read-only run folder."""
-    folder = Path(tempfile.mkdtemp(prefix='provlog-store-'))
+def _note(folder: Path, why: str, then: str) -> None:
+    """Say on stderr, in one line, why the store is not kept in the run."""
     print(
-        f'provlog: cannot keep a store in {show(str(run_dir / STORE_DIR))} '
-        f'({why.strerror or why}): building it in {show(str(folder))}, '
-        'removed after this command',
+        f'provlog: cannot keep a store in {show(str(folder))} ({why}): '
+        + then,
         file=sys.stderr,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for ``exc``, for :func:`_note`."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _temporary(run_dir: Path, why: str, lenient: bool) -> RunStore:
+    """Build the store in a temporary folder, for a run that cannot keep it.
+
+    Raises:
+        JournalError: The run cannot be read.
+        OSError: Not even the temporary folder can hold the store.
+    """
+    folder = Path(tempfile.mkdtemp(prefix='provlog-store-'))
+    _note(
+        run_dir / STORE_DIR,
+        why,
+        f'building it in {show(str(folder))}, removed after this command',
     )
     try:
         key = journal_key(run_dir)
@@ -495,24 +647,88 @@ def _temporary(run_dir: Path, why: OSError, lenient: bool) -> RunStore:
         raise
     opened.built = True
     opened.seconds = float(manifest['seconds'])
-    opened.temporary = True
+    opened._make_temporary(folder)
     return opened
+
+
+def _unsettled(key: list[list[Any]]) -> bool:
+    """Whether a journal changed within :data:`SETTLED` seconds.
+
+    A run still being written is not kept: its store would be stale at
+    once, and built again by every command.
+    """
+    settled = time.time_ns() - int(SETTLED * 1e9)
+    return any(mtime >= settled for _, _, mtime in key)
+
+
+def _fall_back(
+    run_dir: Path,
+    why: str,
+    lenient: bool,
+    temporary: bool | Callable[[], bool],
+) -> RunStore | None:
+    """The store elsewhere than the run folder, or ``None`` (memory)."""
+    if temporary if isinstance(temporary, bool) else temporary():
+        return _temporary(run_dir, why, lenient)
+    _note(run_dir / STORE_DIR, why, 'answering from memory')
+    return None
+
+
+def _keep(folder: Path, run_dir: Path, lenient: bool) -> RunStore | str:
+    """Open, or build and open, the store kept in ``folder``.
+
+    Returns:
+        The store, or why it cannot be kept there (any failure to write
+        it: a link or a file in its place, a read-only folder, a full
+        disk, a run still being written).
+
+    Raises:
+        JournalError: The run cannot be read.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(hold_lock(folder))
+            key = journal_key(run_dir)
+        except OSError as exc:  # a read-only run folder, a link
+            return _reason(exc)
+        manifest = _read_manifest(folder)  # another command may have built
+        if _fresh(manifest, key, lenient):
+            assert manifest is not None
+            opened = _open_db(folder, manifest, run_dir)
+            if opened is not None:
+                return opened
+        if _unsettled(key):
+            return 'the run is still being written'
+        try:
+            manifest = _build_into(folder, run_dir, key, lenient)
+            _remove_old(folder, manifest['db'])
+        except OSError as exc:  # the disk, not the journals
+            return _reason(exc)
+        opened = _open_db(folder, manifest, run_dir)
+        if opened is None:
+            return 'the store built cannot be opened'
+        opened.built = True
+        opened.seconds = float(manifest['seconds'])
+        return opened
+    raise AssertionError  # pragma: no cover - the with returns
 
 
 def open_store(
     path: str | os.PathLike[str],
     *,
     lenient: bool = False,
-    temporary: bool = True,
+    temporary: bool | Callable[[], bool] = True,
 ) -> RunStore | None:
     """The run's store, built first when it is missing, stale or damaged.
 
     Args:
         path: A run folder (or what ``provlog.load`` accepts).
         lenient: Skip and count damaged journal lines instead of failing.
-        temporary: When the run folder cannot hold the store, build it in
-            a temporary folder (said on stderr); with ``False``, return
-            ``None`` then.
+        temporary: When the run folder cannot keep the store (read-only,
+            a link or a file in its place, a full disk, a run still being
+            written), build it in a temporary folder; with ``False``,
+            return ``None`` then (answer from memory). A callable is asked
+            only then. Either is said in one line on stderr.
 
     Returns:
         The open :class:`RunStore` (close it, or use it in ``with``).
@@ -530,25 +746,7 @@ def open_store(
         opened = _open_db(folder, manifest, run_dir)
         if opened is not None:
             return opened
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(hold_lock(folder))
-        except OSError as exc:  # a read-only run folder
-            if not temporary:
-                return None
-            return _temporary(run_dir, exc, lenient)
-        key = journal_key(run_dir)
-        manifest = _read_manifest(folder)  # another command may have built
-        if _fresh(manifest, key, lenient):
-            assert manifest is not None
-            opened = _open_db(folder, manifest, run_dir)
-            if opened is not None:
-                return opened
-        manifest = _build_into(folder, run_dir, key, lenient)
-        _remove_old(folder, manifest['db'])
-        opened = _open_db(folder, manifest, run_dir)
-        if opened is None:
-            raise JournalError(f'{folder}: the store built cannot be opened')
-        opened.built = True
-        opened.seconds = float(manifest['seconds'])
-        return opened
+    kept = _keep(folder, run_dir, lenient)
+    if isinstance(kept, RunStore):
+        return kept
+    return _fall_back(run_dir, kept, lenient, temporary)
