@@ -468,7 +468,8 @@ class _Chunks:
 
     def abandon(self) -> None:
         """Stop the loader after a failed merge."""
-        self.fh.close()
+        with contextlib.suppress(OSError):  # a full disk: the data goes
+            self.fh.close()
         while True:  # make room, then say stop
             try:
                 self.ready.get_nowait()
