@@ -197,9 +197,12 @@ def _limited_query(run_dir: Path, limit: int) -> subprocess.CompletedProcess:
         PYTHONPATH=src + os.pathsep + os.environ.get('PYTHONPATH', ''),
     )
     return subprocess.run(
-        [sys.executable, '-m', 'provlog', 'query', str(run_dir), COUNT]
-        + ['--format', 'json'],
-        preexec_fn=limit_files,  # noqa: PLW1509 - the child's own limit
+        [
+            sys.executable,
+            *('-m', 'provlog', 'query', str(run_dir), COUNT),
+            *('--format', 'json'),
+        ],
+        preexec_fn=limit_files,
         capture_output=True,
         env=env,
         timeout=300,
