@@ -335,7 +335,7 @@ def test_negative_limit_refused(local_run, monkeypatch, capsys):
     assert main(['export', run, '--format', 'xml']) == 2
     err = capsys.readouterr().err
     assert err.count('\n') == 1
-    assert LIMIT_VARIABLE in err
+    assert f"{LIMIT_VARIABLE}='-5' is not a number of actions" in err
 
 
 def test_picture_too_large_says_what_to_use(local_run, monkeypatch, capsys):
