@@ -36,6 +36,7 @@ import contextlib
 import errno
 import fcntl
 import gc
+import importlib
 import os
 import queue
 import shutil
@@ -57,7 +58,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from provlog import __version__
 from provlog.actions.merge import find_run
 from provlog.actions.merge import journal_key
 from provlog.actions.merge import JOURNAL_SUFFIX
@@ -220,6 +220,16 @@ def count_actions(run_dir: Path) -> int:
     return max(starts, executions)
 
 
+def _provlog_version() -> str:
+    """``provlog.__version__``: a store built by another one is rebuilt.
+
+    Looked up, not imported: ``provlog`` names this module for its own
+    API, and the two must not import each other (the package is loaded
+    before any of its modules anyway).
+    """
+    return str(importlib.import_module('provlog').__version__)
+
+
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest, if it is one this provlog wrote; never via a link."""
     try:
@@ -233,7 +243,7 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
         not isinstance(data, dict)
         or data.get('v') != _VERSION
         # another provlog may map the journals otherwise: built again
-        or data.get('provlog') != __version__
+        or data.get('provlog') != _provlog_version()
         or not isinstance(data.get('db'), str)
         or not data['db'].startswith('db-')
         or '/' in data['db']
@@ -589,7 +599,7 @@ def _build_into(
         raise
     manifest = {
         'v': _VERSION,
-        'provlog': __version__,
+        'provlog': _provlog_version(),
         'key': key,
         'db': db,
         'run': made['run'],
