@@ -6,9 +6,11 @@ catalogue of a folder of runs (:mod:`provlog.catalog`) names its own:
 
 * ``manifest.json``: what is built (the key of the journals, by name,
   size and mtime, as :func:`provlog.actions.merge.journal_key` gives it;
-  the database's folder; the run, its action count, whether it was read
-  ``lenient``). A store whose key is not the journals' is stale and built
-  again; the database of a manifest that cannot be read is rebuilt.
+  the provlog version; the database's folder; the run, its action count,
+  whether it was read ``lenient``). A store whose key or version is not
+  the journals' and this provlog's is stale and built again; the database
+  of a manifest that cannot be read is rebuilt. It is replaced through a
+  temporary file in the folder.
 * ``db-<id>/data/``: the Oxigraph database. It is built in ``build-<id>/``:
   the streaming merge and mapping (:mod:`provlog.mapping.streamwrite`)
   write N-Triples in pieces of :data:`_CHUNK_BYTES`, which a thread hands
@@ -20,14 +22,23 @@ catalogue of a folder of runs (:mod:`provlog.catalog`) names its own:
 * ``lock``: held (exclusively) while a store is built, so two commands
   never build at once; the second waits, then finds the store built.
   Readers do not take it: each holds a shared lock on ``db-<id>.lock``
-  while its database is open, and a build removes only the old databases
-  nobody holds.
+  while its database is open (opened read-only when it cannot be
+  written), and a build removes only the old databases nobody holds, and
+  the lock files of those gone.
 
-A run folder that cannot hold the store (read-only) gets it in a
-temporary folder, removed when the store is closed, and a line on stderr
-says so; :func:`open_store` with ``temporary=False`` returns ``None``
-instead, for callers that keep small runs in memory. Nothing in a store
-is executed: the manifest is JSON, the database data.
+Nothing is written or removed outside the run folder: the store's folder
+is checked with ``lstat`` (a symlink or a file in its place is refused)
+and its lock and manifest files are opened with ``O_NOFOLLOW``.
+
+When the run folder cannot keep the store (read-only, a link in its
+place, a full disk while building, or a run still being written: a
+journal changed within :data:`provlog.actions.stored.SETTLED`), the
+store is built in a temporary folder, removed when the store is closed
+or dropped, and a line on stderr says so; :func:`open_store` with
+``temporary=False`` returns ``None`` instead (the line says the answer
+comes from memory), for callers that keep small runs in memory. Only a
+damaged journal is an error. Nothing in a store is executed: the
+manifest is JSON, the database data.
 """
 
 from __future__ import annotations
