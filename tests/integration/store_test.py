@@ -151,18 +151,18 @@ class TestSameAnswers:
     ):
         """Small pieces: blank nodes never split, the compaction runs."""
         from provlog.mapping import streamwrite
-        from provlog.query import store
+        from provlog.query import storebuild
 
         monkeypatch.setattr(streamwrite, '_CHUNK', 1 << 12)  # writes
-        monkeypatch.setattr(store, '_CHUNK_BYTES', 1 << 14)  # pieces
+        monkeypatch.setattr(storebuild, '_CHUNK_BYTES', 1 << 14)  # pieces
         passed = []
-        hand_over = store._Chunks._pass
+        hand_over = storebuild._Chunks._pass
 
         def counted(chunks: Any) -> None:
             passed.append(chunks.count)
             hand_over(chunks)
 
-        monkeypatch.setattr(store._Chunks, '_pass', counted)
+        monkeypatch.setattr(storebuild._Chunks, '_pass', counted)
         run_dir = _copy(local_run, tmp_path)
         graph = provlog.load(run_dir)
         memory = load_store(graph.nx)

@@ -30,7 +30,7 @@ import pytest
 import provlog
 from provlog.cli import main
 from provlog.graph import LIMIT_VARIABLE
-from provlog.query import store
+from provlog.query import storefiles
 from provlog.query.store import count_actions
 from provlog.query.store import open_store
 from provlog.query.store import STORE_DIR
@@ -159,11 +159,11 @@ class TestCountActions:
         want = count_actions(run_dir)
         assert want == len(provlog.load(run_dir).run.actions)
         for size in (1, 7, 13, 64):
-            monkeypatch.setattr(store, '_COUNT_CHUNK', size)
+            monkeypatch.setattr(storefiles, '_COUNT_CHUNK', size)
             assert count_actions(run_dir) == want, size
 
     def test_line_without_newline_in_bounded_memory(self, tmp_path):
-        read = store._COUNT_CHUNK
+        read = storefiles._COUNT_CHUNK
         pattern = b'{"e":"start"'
         # a pattern across each read's edge, in one 3-read line
         data = bytearray(b'x' * (3 * read))

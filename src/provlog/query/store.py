@@ -13,12 +13,13 @@ catalogue of a folder of runs (:mod:`provlog.catalog`) names its own:
   temporary file in the folder.
 * ``db-<id>/data/``: the Oxigraph database. It is built in ``build-<id>/``:
   the streaming merge and mapping (:mod:`provlog.mapping.streamwrite`)
-  write N-Triples in pieces of :data:`_CHUNK_BYTES`, which a thread hands
-  to Oxigraph's bulk loader as each fills (the loader reads the file
-  itself, without the GIL, and its memory follows the piece), so neither
-  the run nor its triples are ever held in Python. The folder is renamed
-  ``db-<id>`` when whole, and the manifest replaced after it. A build cut
-  short leaves a ``build-`` folder the next build removes.
+  write N-Triples in pieces of 128 MiB (:mod:`provlog.query.storebuild`),
+  which a thread hands to Oxigraph's bulk loader as each fills (the
+  loader reads the file itself, without the GIL, and its memory follows
+  the piece), so neither the run nor its triples are ever held in Python.
+  The folder is renamed ``db-<id>`` when whole, and the manifest replaced
+  after it. A build cut short leaves a ``build-`` folder the next build
+  removes.
 * ``lock``: held (exclusively) while a store is built, so two commands
   never build at once; the second waits, then finds the store built.
   Readers do not take it: each holds a shared lock on ``db-<id>.lock``
@@ -28,7 +29,8 @@ catalogue of a folder of runs (:mod:`provlog.catalog`) names its own:
 
 Nothing is written or removed outside the run folder: the store's folder
 is checked with ``lstat`` (a symlink or a file in its place is refused)
-and its lock and manifest files are opened with ``O_NOFOLLOW``.
+and its lock and manifest files are opened with ``O_NOFOLLOW``
+(:mod:`provlog.query.storefiles`).
 
 When the run folder cannot keep the store (read-only, a link in its
 place, a full disk while building, or a run still being written: a
@@ -44,22 +46,14 @@ manifest is JSON, the database data.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import gc
-import importlib
 import os
-import queue
 import shutil
-import stat
 import sys
 import tempfile
-import threading
-import time
-import uuid
 import weakref
 from collections.abc import Callable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,20 +61,24 @@ from typing import BinaryIO
 from typing import Final
 from typing import TYPE_CHECKING
 
-import orjson
-
 from provlog.actions.merge import find_run
 from provlog.actions.merge import journal_key
-from provlog.actions.merge import JOURNAL_SUFFIX
-from provlog.actions.stored import SETTLED
 from provlog.journals.reader import JournalError
 from provlog.journals.reader import show
 from provlog.mapping.rdf import NAMESPACES
 from provlog.query.sparql import load_query
 from provlog.query.sparql import QueryResult
 from provlog.query.sparql import run_sparql
-from provlog.vocab import EXECUTE_START
-from provlog.vocab import START
+from provlog.query.storebuild import build_into
+from provlog.query.storefiles import count_actions
+from provlog.query.storefiles import fresh
+from provlog.query.storefiles import hold_lock
+from provlog.query.storefiles import open_lock
+from provlog.query.storefiles import read_manifest
+from provlog.query.storefiles import remove_old
+from provlog.query.storefiles import STORE_DIR
+from provlog.query.storefiles import StoreWriteError
+from provlog.query.storefiles import unsettled
 
 if TYPE_CHECKING:
     import pyoxigraph
@@ -97,183 +95,9 @@ __all__ = [
     'store_is_fresh',
 ]
 
-#: The store's folder: inside a run folder, or a folder of runs.
-STORE_DIR = '.provlog-store'
-_MANIFEST = 'manifest.json'
-_LOCK = 'lock'
-_VERSION = 2
 _NO_VALUE: Final = object()
-#: N-Triples handed to the bulk loader at once: its memory follows it
-#: (about 1.1 GiB at 128 MiB, measured; 1.8 GiB for a whole 1.5 GB file).
-_CHUNK_BYTES = 128 << 20
-_COUNT_CHUNK = 1 << 24
 _RUN_TYPE = NAMESPACES['provlog'] + 'Run'
 _RDF_TYPE = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#type'
-
-
-class StoreWriteError(OSError):
-    """The store could not be written (a full disk, a file size limit).
-
-    Raised by the bulk loader's thread for what it failed to write; like
-    any other failure to keep the store, it means only that the store is
-    not kept (:func:`open_store` answers without it).
-    """
-
-
-def _own_folder(folder: Path) -> None:
-    """Create ``folder`` when missing; refuse a link or a non-folder.
-
-    ``lstat``, so a link named as the store (to anywhere) is never
-    followed: nothing is written or removed outside the run folder.
-
-    Raises:
-        OSError: ``folder`` cannot be created, or is not a real folder.
-    """
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir()
-    if not stat.S_ISDIR(os.lstat(folder).st_mode):
-        raise NotADirectoryError(
-            errno.ENOTDIR, 'not a folder (a link or a file)', str(folder)
-        )
-
-
-def _open_nofollow(path: Path, *, write: bool) -> BinaryIO:
-    """Open ``path`` as binary, never through a link (``O_NOFOLLOW``).
-
-    With ``write``, created when missing (and opened for appending).
-
-    Raises:
-        OSError: It cannot be opened, or is a link.
-    """
-    flags = os.O_NOFOLLOW | os.O_CLOEXEC
-    flags |= os.O_WRONLY | os.O_APPEND | os.O_CREAT if write else os.O_RDONLY
-    fd = os.open(path, flags, 0o666)
-    return os.fdopen(fd, 'ab' if write else 'rb')
-
-
-def _open_lock(path: Path) -> BinaryIO:
-    """The lock file ``path``: created if it can be, else read-only.
-
-    ``flock`` works on either, so a reader without write permission still
-    takes its shared lock.
-
-    Raises:
-        OSError: It neither exists nor can be created, or is a link.
-    """
-    try:
-        return _open_nofollow(path, write=True)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise
-        return _open_nofollow(path, write=False)
-
-
-@contextlib.contextmanager
-def hold_lock(folder: Path) -> Iterator[None]:
-    """Hold the exclusive lock of ``folder`` (created when missing).
-
-    Waits while another command holds it, and says so on stderr. A
-    ``folder`` that is a link or not a folder is refused, and the lock file
-    is never opened through a link.
-
-    Raises:
-        OSError: ``folder`` or its lock file cannot be created, or
-            ``folder`` is not a real folder.
-    """
-    _own_folder(folder)
-    with _open_lock(folder / _LOCK) as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(
-                'provlog: waiting for another command using '
-                + show(str(folder)),
-                file=sys.stderr,
-            )
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def count_actions(run_dir: Path) -> int:
-    """About how many actions the run has, from its journals' start lines.
-
-    The larger of the callers' ``start`` and the agents' ``execute_start``
-    lines (an action has one or both), counted in the bytes without
-    parsing them: a second or so per GB of journals, in memory of two
-    reads whatever the lines' lengths.
-
-    The journals are written by provlog's encoder
-    (:mod:`provlog.capture.encoder`), whose lines are ``orjson`` objects
-    with the kind first and no spaces: ``{"e":"start",...``. A journal
-    written otherwise (spaces, another key first) counts as fewer
-    actions, which only chooses the graph for a run the store would
-    answer too.
-
-    Raises:
-        OSError: A journal cannot be read.
-    """
-    starts = executions = 0
-    start = b'{"e":"' + START.encode() + b'"'
-    execute = b'{"e":"' + EXECUTE_START.encode() + b'"'
-    # a pattern cut between two reads is found in the overlap; one that
-    # lies wholly in it was counted already (neither can overlap itself:
-    # each holds one '{')
-    overlap = max(len(start), len(execute)) - 1
-    for path in sorted(run_dir.glob(f'*{JOURNAL_SUFFIX}')):
-        tail = b''
-        with path.open('rb') as fh:
-            while chunk := fh.read(_COUNT_CHUNK):
-                data = tail + chunk
-                starts += data.count(start) - tail.count(start)
-                executions += data.count(execute) - tail.count(execute)
-                tail = data[-overlap:]
-                del data
-    return max(starts, executions)
-
-
-def _provlog_version() -> str:
-    """``provlog.__version__``: a store built by another one is rebuilt.
-
-    Looked up, not imported: ``provlog`` names this module for its own
-    API, and the two must not import each other (the package is loaded
-    before any of its modules anyway).
-    """
-    return str(importlib.import_module('provlog').__version__)
-
-
-def _read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The manifest, if it is one this provlog wrote; never via a link."""
-    try:
-        if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            return None
-        with _open_nofollow(folder / _MANIFEST, write=False) as fh:
-            data = orjson.loads(fh.read(1 << 24))
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if (
-        not isinstance(data, dict)
-        or data.get('v') != _VERSION
-        # another provlog may map the journals otherwise: built again
-        or data.get('provlog') != _provlog_version()
-        or not isinstance(data.get('db'), str)
-        or not data['db'].startswith('db-')
-        or '/' in data['db']
-        or not isinstance(data.get('actions'), int)
-    ):
-        return None
-    return data
-
-
-def _fresh(
-    manifest: dict[str, Any] | None, key: list[list[Any]], lenient: bool
-) -> bool:
-    """Whether ``manifest`` describes a store of these journals."""
-    return (
-        manifest is not None
-        and manifest.get('key') == key
-        # a strict build serves lenient reads (no line was skipped)
-        and (lenient or not manifest.get('lenient'))
-    )
 
 
 def store_is_fresh(path: Path, *, lenient: bool = False) -> bool:
@@ -286,7 +110,7 @@ def store_is_fresh(path: Path, *, lenient: bool = False) -> bool:
         key = journal_key(run_dir)
     except (JournalError, OSError):
         return False
-    return _fresh(_read_manifest(run_dir / STORE_DIR), key, lenient)
+    return fresh(read_manifest(run_dir / STORE_DIR), key, lenient)
 
 
 class RunStore:
@@ -413,7 +237,7 @@ def _open_db(
     db = folder / manifest['db'] / 'data'
     lock: BinaryIO | None
     try:
-        lock = _open_lock(folder / f'{manifest["db"]}.lock')
+        lock = open_lock(folder / f'{manifest["db"]}.lock')
     except OSError:
         lock = None
     else:
@@ -432,201 +256,6 @@ def _open_db(
             lock.close()
         return None
     return RunStore(run_dir, manifest, store, db, lock)
-
-
-class _Chunks:
-    """A binary file that the bulk loader reads in pieces, as they fill.
-
-    The N-Triples writer hands over whole groups of lines (a blank node's
-    lines always in the same write), so a piece that ends between two
-    writes is a document of its own. Every :data:`_CHUNK_BYTES` the piece
-    is closed and queued for the loader thread, which loads it by path
-    (Oxigraph reads and parses it without the GIL, beside the merge) and
-    removes it: at most two pieces are on disk, and the loader's memory is
-    that of one piece.
-    """
-
-    def __init__(self, folder: Path, store: Any) -> None:
-        self.folder = folder
-        self.store = store
-        self.count = 0
-        self.size = 0
-        self.error: BaseException | None = None
-        self.ready: queue.Queue[Path | None] = queue.Queue(maxsize=1)
-        self.thread = threading.Thread(
-            target=self._load, name='provlog-store-load', daemon=True
-        )
-        self.thread.start()
-        self.fh = self._next()
-
-    def _next(self) -> BinaryIO:
-        self.count += 1
-        self.size = 0
-        return (self.folder / f'part-{self.count}.nt').open('wb')
-
-    def write(self, data: bytes) -> int:
-        """Write one group of whole lines; pass on the piece when full."""
-        if self.error is not None:
-            raise self.error
-        self.fh.write(data)
-        self.size += len(data)
-        if self.size >= _CHUNK_BYTES:
-            self._pass()
-            self.fh = self._next()
-        return len(data)
-
-    def _pass(self) -> None:
-        self.fh.close()
-        self.ready.put(Path(self.fh.name))
-
-    def finish(self) -> None:
-        """Load the last piece; wait for the loader; raise its error."""
-        self._pass()
-        self.ready.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def abandon(self) -> None:
-        """Stop the loader after a failed merge."""
-        with contextlib.suppress(OSError):  # a full disk: the data goes
-            self.fh.close()
-        while True:  # make room, then say stop
-            try:
-                self.ready.get_nowait()
-            except queue.Empty:
-                break
-        self.ready.put(None)
-        self.thread.join()
-
-    def _load(self) -> None:
-        import pyoxigraph  # noqa: PLC0415
-
-        while (path := self.ready.get()) is not None:
-            try:
-                if self.error is None:
-                    self.store.bulk_load(
-                        path=str(path),
-                        format=pyoxigraph.RdfFormat.N_TRIPLES,
-                        # provlog's own output, every IRI escaped already
-                        lenient=True,
-                    )
-            except OSError as exc:  # the disk, not the run
-                self.error = StoreWriteError(
-                    exc.errno, f'loading the store: {exc}', str(path)
-                )
-            except (SyntaxError, ValueError) as exc:
-                self.error = JournalError(f'{path}: loading the store: {exc}')
-            finally:
-                path.unlink(missing_ok=True)
-
-
-def _build(run_dir: Path, target: Path, *, lenient: bool) -> dict[str, Any]:
-    """Bulk-load the run's N-Triples into a new database at ``target``.
-
-    Returns:
-        The run's id and action count.
-    """
-    import pyoxigraph  # noqa: PLC0415
-
-    from provlog.mapping.streamwrite import export_stream  # noqa: PLC0415
-
-    target.mkdir()
-    store = pyoxigraph.Store(str(target / 'data'))
-    chunks = _Chunks(target, store)
-    try:
-        merge = export_stream(
-            run_dir,
-            'nt',
-            chunks,  # type: ignore[arg-type]
-            lenient=lenient,
-        )
-    except BaseException:
-        chunks.abandon()
-        raise
-    chunks.finish()
-    if chunks.count > 1:
-        # one compaction of the pieces' files: at 1M actions 185 s (a
-        # seventh of the build) and 0.1 GiB, for a store 40% smaller and
-        # lookups 6x faster
-        store.optimize()
-    store.flush()
-    del store, chunks
-    gc.collect()
-    return {'actions': merge.actions, 'run': merge.run.run_id}
-
-
-def _remove_old(folder: Path, keep: str) -> None:
-    """Remove build leftovers and the databases no reader holds.
-
-    Only real folders and files are removed (a link is never followed),
-    and the lock files of databases that are gone too.
-    """
-    for entry in folder.iterdir():
-        name = entry.name
-        try:
-            mode = entry.lstat().st_mode
-        except OSError:
-            continue
-        if name.startswith('build-') and stat.S_ISDIR(mode):
-            shutil.rmtree(entry, ignore_errors=True)
-        elif name.startswith('db-') and stat.S_ISDIR(mode) and name != keep:
-            lock_path = folder / f'{name}.lock'
-            try:
-                lock = _open_nofollow(lock_path, write=True)
-            except OSError:
-                continue
-            with lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # open elsewhere: a later build removes it
-                shutil.rmtree(entry, ignore_errors=True)
-                lock_path.unlink(missing_ok=True)
-        elif (
-            name.startswith('db-')
-            and name.endswith('.lock')
-            and name != f'{keep}.lock'
-            and stat.S_ISREG(mode)
-            and not (folder / name.removesuffix('.lock')).exists()
-        ):
-            with contextlib.suppress(OSError):
-                entry.unlink()  # an orphan: its database is gone
-
-
-def _build_into(
-    folder: Path, run_dir: Path, key: list[list[Any]], lenient: bool
-) -> dict[str, Any]:
-    """Build a database in ``folder`` and make it the manifest's."""
-    t0 = time.perf_counter()
-    ident = uuid.uuid4().hex[:12]
-    work = folder / f'build-{ident}'
-    try:
-        made = _build(run_dir, work, lenient=lenient)
-        db = f'db-{ident}'
-        work.rename(folder / db)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    manifest = {
-        'v': _VERSION,
-        'provlog': _provlog_version(),
-        'key': key,
-        'db': db,
-        'run': made['run'],
-        'actions': made['actions'],
-        'lenient': lenient,
-        'seconds': round(time.perf_counter() - t0, 3),
-    }
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'{_MANIFEST}.')
-    try:
-        with os.fdopen(fd, 'wb') as fh:
-            fh.write(orjson.dumps(manifest))
-        os.replace(tmp, folder / _MANIFEST)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return manifest
 
 
 def _note(folder: Path, why: str, then: str) -> None:
@@ -660,7 +289,7 @@ def _temporary(run_dir: Path, why: str, lenient: bool) -> RunStore:
     )
     try:
         key = journal_key(run_dir)
-        manifest = _build_into(folder, run_dir, key, lenient)
+        manifest = build_into(folder, run_dir, key, lenient)
         opened = _open_db(folder, manifest, run_dir)
         if opened is None:
             raise JournalError(f'{folder}: the store built cannot be opened')
@@ -671,16 +300,6 @@ def _temporary(run_dir: Path, why: str, lenient: bool) -> RunStore:
     opened.seconds = float(manifest['seconds'])
     opened._make_temporary(folder)
     return opened
-
-
-def _unsettled(key: list[list[Any]]) -> bool:
-    """Whether a journal changed within :data:`SETTLED` seconds.
-
-    A run still being written is not kept: its store would be stale at
-    once, and built again by every command.
-    """
-    settled = time.time_ns() - int(SETTLED * 1e9)
-    return any(mtime >= settled for _, _, mtime in key)
 
 
 def _fall_back(
@@ -713,17 +332,17 @@ def _keep(folder: Path, run_dir: Path, lenient: bool) -> RunStore | str:
             key = journal_key(run_dir)
         except OSError as exc:  # a read-only run folder, a link
             return _reason(exc)
-        manifest = _read_manifest(folder)  # another command may have built
-        if _fresh(manifest, key, lenient):
+        manifest = read_manifest(folder)  # another command may have built
+        if fresh(manifest, key, lenient):
             assert manifest is not None
             opened = _open_db(folder, manifest, run_dir)
             if opened is not None:
                 return opened
-        if _unsettled(key):
+        if unsettled(key):
             return 'the run is still being written'
         try:
-            manifest = _build_into(folder, run_dir, key, lenient)
-            _remove_old(folder, manifest['db'])
+            manifest = build_into(folder, run_dir, key, lenient)
+            remove_old(folder, manifest['db'])
         except OSError as exc:  # the disk, not the journals
             return _reason(exc)
         opened = _open_db(folder, manifest, run_dir)
@@ -762,8 +381,8 @@ def open_store(
     run_dir = find_run(Path(path))
     key = journal_key(run_dir)
     folder = run_dir / STORE_DIR
-    manifest = _read_manifest(folder)
-    if _fresh(manifest, key, lenient):
+    manifest = read_manifest(folder)
+    if fresh(manifest, key, lenient):
         assert manifest is not None
         opened = _open_db(folder, manifest, run_dir)
         if opened is not None:
