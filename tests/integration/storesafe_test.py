@@ -347,3 +347,19 @@ def test_picture_too_large_says_what_to_use(local_run, monkeypatch, capsys):
     assert err.count('\n') == 1
     assert 'without --format dot/svg' in err
     assert 'provlog why/query RUN use it' not in err
+
+
+def test_catalogue_manifest_never_written_through_a_link(
+    local_run, tmp_path, capsys
+):
+    """A link planted where a temporary manifest was written is not used."""
+    run_dir = _copy(local_run, tmp_path)
+    folder = run_dir.parent / STORE_DIR
+    folder.mkdir()
+    victim = tmp_path / 'victim-file'
+    victim.write_bytes(b'keep me')
+    (folder / f'manifest.json.{os.getpid()}.tmp').symlink_to(victim)
+    assert main(['query', str(run_dir.parent), COUNT]) == 0
+    assert victim.read_bytes() == b'keep me'
+    assert (folder / 'manifest.json').is_file()
+    capsys.readouterr()

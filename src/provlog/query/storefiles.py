@@ -44,6 +44,7 @@ __all__ = [
     'own_folder',
     'read_manifest',
     'remove_old',
+    'replace_file',
     'unsettled',
     'write_manifest',
 ]
@@ -279,12 +280,25 @@ def write_manifest(folder: Path, fields: dict[str, Any]) -> dict[str, Any]:
         The manifest written.
     """
     manifest = {'v': _VERSION, 'provlog': _provlog_version(), **fields}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'{_MANIFEST}.')
+    replace_file(folder / _MANIFEST, orjson.dumps(manifest))
+    return manifest
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, through a new file beside it.
+
+    The temporary file is made by :func:`tempfile.mkstemp` (a new name,
+    ``O_EXCL``: never a link planted there), then renamed over ``path``
+    (a link at ``path`` is replaced, not followed).
+
+    Raises:
+        OSError: It cannot be written.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'{path.name}.')
     try:
         with os.fdopen(fd, 'wb') as fh:
-            fh.write(orjson.dumps(manifest))
-        os.replace(tmp, folder / _MANIFEST)
+            fh.write(data)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return manifest
