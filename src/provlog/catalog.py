@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -51,6 +50,7 @@ from provlog.query.sparql import QueryResult
 from provlog.query.sparql import run_sparql
 from provlog.query.store import hold_lock
 from provlog.query.store import STORE_DIR
+from provlog.query.storefiles import replace_file
 from provlog.runs import journal_key
 from provlog.runs import remember_summary
 
@@ -280,10 +280,7 @@ class Catalogue:
                 self.store.remove_graph(graph)
 
     def _save(self) -> None:
-        path = self._path / _MANIFEST
-        tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')
-        tmp.write_bytes(orjson.dumps(self._manifest))
-        tmp.replace(path)
+        replace_file(self._path / _MANIFEST, orjson.dumps(self._manifest))
 
 
 @dataclass

@@ -20,6 +20,7 @@ from provlog.graph import choose_engine
 from provlog.graph import graph_limit
 from provlog.graph import load
 from provlog.graph import RunGraph
+from provlog.graph import RunTooLargeError
 from provlog.journals.reader import JournalError
 from provlog.journals.reader import show
 from provlog.mapping.rdf import NAMESPACES
@@ -345,13 +346,16 @@ def _why_value(args: argparse.Namespace) -> dict[str, Any]:
 def _open_store(args: argparse.Namespace) -> RunStore | None:
     """The run's on-disk store; ``None``: keep a small run in memory.
 
-    A run folder that cannot hold the store gets it in a temporary folder
-    when the run is too large for the graph, else the in-memory store.
+    A run folder that cannot keep the store (read-only, a link in its
+    place, a full disk, a run still being written) gets it in a temporary
+    folder when the run is too large for the graph, else the in-memory
+    store; one line on stderr says which.
     """
-    opened = open_store(args.run, lenient=args.lenient, temporary=False)
-    if opened is None and count_actions(find_run(args.run)) > graph_limit():
-        opened = open_store(args.run, lenient=args.lenient)
-    return opened
+    return open_store(
+        args.run,
+        lenient=args.lenient,
+        temporary=lambda: count_actions(find_run(args.run)) > graph_limit(),
+    )
 
 
 def _why_in_store(args: argparse.Namespace) -> int:
@@ -419,7 +423,12 @@ def _why_picture(
     from provlog.formats.dot import MAX_SVG_NODES  # noqa: PLC0415
     from provlog.query.lineage import lineage_graph  # noqa: PLC0415
 
-    g, node = lineage_graph(graph, args.target, **kwargs)
+    try:
+        g, node = lineage_graph(graph, args.target, **kwargs)
+    except RunTooLargeError as exc:
+        raise RunTooLargeError(
+            graph.run.run_dir, exc.actions, exc.limit, picture=True
+        ) from None
     label = g.nodes[node].get('prov:label', node)
     dot = lineage_dot(
         g,

@@ -20,7 +20,6 @@ from provlog.actions.spans import Timeline
 from provlog.actions.spans import timeline
 from provlog.flowcept import forwarded_tags
 from provlog.gcpause import paused_gc
-from provlog.journals.reader import JournalError
 from provlog.mapping.model import build_graph
 from provlog.mapping.provjson import to_provjson
 from provlog.mapping.provjson import write_provjson
@@ -80,17 +79,21 @@ def graph_limit() -> int:
     """:data:`MAX_GRAPH_ACTIONS`, or the number :data:`LIMIT_VARIABLE` says.
 
     Raises:
-        ValueError: The variable is set to something else than a number.
+        ValueError: The variable is set to something else than a number
+            of actions (a negative one too).
     """
     text = os.environ.get(LIMIT_VARIABLE, '').strip()
     if not text:
         return MAX_GRAPH_ACTIONS
     try:
-        return int(text.replace('_', ''))
+        limit = int(text.replace('_', ''))
     except ValueError:
+        limit = -1
+    if limit < 0:
         raise ValueError(
             f'{LIMIT_VARIABLE}={text[:40]!r} is not a number of actions'
-        ) from None
+        )
+    return limit
 
 
 class RunTooLargeError(ValueError):
@@ -101,14 +104,27 @@ class RunTooLargeError(ValueError):
         limit: The most the graph takes (:func:`graph_limit`).
     """
 
-    def __init__(self, run_dir: Path, actions: int, limit: int) -> None:
-        super().__init__(
+    def __init__(
+        self, run_dir: Path, actions: int, limit: int, *, picture: bool = False
+    ) -> None:
+        head = (
             f'{run_dir}: {actions:,} actions, more than the {limit:,} the '
-            'in-memory graph (RunGraph.nx) takes. Ask the on-disk store '
-            'instead (provlog why/query RUN use it, or '
-            'provlog.open_store(RUN) from Python), export it as a stream '
-            '(provlog export RUN --format nt|turtle|provjson), or raise '
-            f'the limit ({LIMIT_VARIABLE}=N, or '
+            'in-memory graph (RunGraph.nx) takes. '
+        )
+        if picture:
+            hint = (
+                'The picture of why needs the graph: use why without '
+                '--format dot/svg (it reads the on-disk store), or raise '
+            )
+        else:
+            hint = (
+                'Ask the on-disk store instead (provlog why/query RUN use '
+                'it, or provlog.open_store(RUN) from Python), export it as '
+                'a stream (provlog export RUN --format nt|turtle|provjson), '
+                'or raise '
+            )
+        super().__init__(
+            head + hint + f'the limit ({LIMIT_VARIABLE}=N, or '
             'provlog.load(RUN, max_graph_actions=N))'
         )
         self.actions = actions
@@ -171,7 +187,7 @@ class RunGraph:
         self.max_graph_actions = max_graph_actions
         self._nx: nx.MultiDiGraph | None = None
         self._store: pyoxigraph.Store | None = None
-        self._disk: RunStore | bool | None = None
+        self._disk: RunStore | None = None
         self._timeline: Timeline | None = None
 
     @property
@@ -229,41 +245,53 @@ class RunGraph:
         """
         return to_rdflib(self.nx, engine=engine)
 
-    def disk_store(self) -> RunStore | None:
+    def disk_store(self) -> RunStore:
         """The run's store on disk (:func:`provlog.query.store.open_store`).
 
-        Built when missing or stale. ``None`` when the run folder cannot
-        hold it and the run is small enough for the in-memory store; a
-        larger run gets it in a temporary folder.
+        Built when missing or stale, in a temporary folder when the run
+        folder cannot keep it; kept open until :meth:`close`.
+
+        Raises:
+            provlog.journals.reader.JournalError: The run cannot be read.
+            OSError: Not even a temporary folder can hold the store.
         """
         if self._disk is None:
-            try:
-                self._disk = (
-                    open_store(
-                        self.run.run_dir,
-                        lenient=self.lenient,
-                        temporary=self.too_large,
-                    )
-                    or False
-                )
-            except (OSError, JournalError):
-                if self.too_large:
-                    raise
-                self._disk = False  # e.g. the folder went: keep to memory
-        return self._disk if isinstance(self._disk, RunStore) else None
+            opened = open_store(self.run.run_dir, lenient=self.lenient)
+            assert opened is not None  # temporary=True: never None
+            self._disk = opened
+        return self._disk
 
     def query_store(
         self, engine: str = 'oxigraph'
     ) -> pyoxigraph.Store | rdflib.Graph:
         """What ``engine`` queries: the Oxigraph store or an rdflib graph.
 
-        On Oxigraph, the run's store on disk (:meth:`disk_store`), else
-        the in-memory one (:attr:`store`).
+        On Oxigraph, the in-memory store of the graph held (:attr:`store`),
+        so the answers are those of :attr:`run`; for a run too large for
+        the graph (:attr:`too_large`), the run's store on disk
+        (:meth:`disk_store`), released by :meth:`close`.
         """
         if engine != 'oxigraph':
             return self.to_rdflib(engine)
-        disk = self.disk_store()
-        return disk.store if disk is not None else self.store
+        if self.too_large:
+            return self.disk_store().store
+        return self.store
+
+    def close(self) -> None:
+        """Release the on-disk store, if one was opened.
+
+        A temporary one is removed. The graph stays usable (and opens the
+        store again when asked).
+        """
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
+
+    def __enter__(self) -> RunGraph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def sparql(
         self,

@@ -6,14 +6,13 @@ lookups over the lineage's nodes (their attributes, the executing agent,
 the result, who sent a value, what an execution logged), read by index
 lookups on the store, so ``why`` on a store built on disk
 (:mod:`provlog.query.store`) costs the lineage's size, not the run's
-length. The details are the graph's, value for value: the
-tests hold the two trees equal.
+length (the lookups: :mod:`provlog.query.storeread`). The details are
+the graph's, value for value: the tests hold the two trees equal.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,7 +22,6 @@ from provlog.mapping.rdf import expand
 from provlog.mapping.rdf import NAMESPACES
 from provlog.mapping.rdf import PROV
 from provlog.mapping.rdf import RDFS
-from provlog.mapping.rdf import XSD
 from provlog.query.execinfo import cost_text
 from provlog.query.execinfo import line_text
 from provlog.query.lineage import _compact
@@ -35,6 +33,9 @@ from provlog.query.lineage import Edge
 from provlog.query.lineage import sparql_text
 from provlog.query.lineage import TargetError
 from provlog.query.lineage import WhyNode
+from provlog.query.storeread import exists
+from provlog.query.storeread import graph_time
+from provlog.query.storeread import StoreReader
 
 __all__ = [
     'lineage_edges_store',
@@ -46,92 +47,12 @@ __all__ = [
 _PROVLOG = NAMESPACES['provlog']
 _ROLE = PREFIXES['plid'] + 'role/'
 _OUTPUT_ROLES = frozenset({'log', 'stdout', 'stderr', 'warning'})
-#: PROV-O predicates whose graph attribute is not ``provlog:<name>``.
-_PREDICATES = {
-    RDFS + 'label': 'prov:label',
-    PROV + 'startedAtTime': 'prov:startTime',
-    PROV + 'endedAtTime': 'prov:endTime',
-}
 #: The relations the lineage follows out of a node.
 _FOLLOW = {
     PROV + rel: rel
     for rel in ('wasGeneratedBy', 'used', 'wasDerivedFrom', 'hadMember')
 }
 _LABEL = RDFS + 'label'
-_TYPE = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#type'
-_ACTIVITY = PROV + 'Activity'
-
-
-class _Reader:
-    """Index lookups on a store, each asked once: the triples of a node."""
-
-    def __init__(self, store: Any) -> None:
-        import pyoxigraph  # noqa: PLC0415
-
-        self.ox = pyoxigraph
-        self.store = store
-        self._out: dict[Any, list[tuple[str, Any]]] = {}
-        self.iri = {
-            name: pyoxigraph.NamedNode(PROV + name)
-            for name in (
-                'wasGeneratedBy',
-                'used',
-                'wasInformedBy',
-                'hadMember',
-                'activity',
-                'qualifiedGeneration',
-            )
-        }
-
-    def out(self, node: Any) -> list[tuple[str, Any]]:
-        """``(predicate IRI, object)`` of every triple about ``node``."""
-        found = self._out.get(node)
-        if found is None:
-            found = self._out[node] = [
-                (q.predicate.value, q.object)
-                for q in self.store.quads_for_pattern(node, None, None)
-            ]
-        return found
-
-    def into(self, relation: str, node: Any) -> list[Any]:
-        """The subjects of ``relation`` (a PROV name) to ``node``."""
-        return [
-            q.subject
-            for q in self.store.quads_for_pattern(
-                None, self.iri[relation], node
-            )
-        ]
-
-    def one(self, node: Any, predicate: str) -> Any:
-        """The first object of ``predicate`` about ``node``, or ``None``."""
-        return next((o for p, o in self.out(node) if p == predicate), None)
-
-    def is_activity(self, node: Any) -> bool:
-        """Whether ``node`` is a ``prov:Activity``.
-
-        Only activities are informed and generate; only entities are used.
-        """
-        return any(
-            p == _TYPE and o.value == _ACTIVITY for p, o in self.out(node)
-        )
-
-    def literals(self, node: Any) -> dict[str, Any]:
-        """The node's literal attributes, as the graph holds them."""
-        data: dict[str, Any] = {}
-        for predicate, obj in self.out(node):
-            if isinstance(obj, self.ox.Literal):
-                key = _attribute(predicate)
-                if key is not None:
-                    data[key] = _python(obj.value, obj.datatype.value)
-        return data
-
-
-def _exists(reader: _Reader, iri: str) -> bool:
-    try:
-        node = reader.ox.NamedNode(iri)
-    except ValueError:
-        return False
-    return any(p == _TYPE for p, _ in reader.out(node))
 
 
 def resolve_in_store(
@@ -147,12 +68,12 @@ def resolve_in_store(
     Raises:
         TargetError: Nothing in the run matches.
     """
-    reader = _Reader(store)
+    reader = StoreReader(store)
     return _resolve(reader, run_id, target, value, has_value=has_value)
 
 
 def _resolve(  # noqa: C901 - one branch per kind of target
-    reader: _Reader,
+    reader: StoreReader,
     run_id: str,
     target: str | None,
     value: object,
@@ -179,7 +100,7 @@ def _resolve(  # noqa: C901 - one branch per kind of target
 
         def when(node: Any) -> str:
             time = reader.one(node, PROV + 'generatedAtTime')
-            return '' if time is None else _time(time.value)
+            return '' if time is None else graph_time(time.value)
 
         return _compact(max(generated, key=when).value)
     if not target:
@@ -190,43 +111,13 @@ def _resolve(  # noqa: C901 - one branch per kind of target
         except ValueError:
             tag = ''
         for node in (f'plid:{tag}/result', f'uuid:{tag}'):
-            if tag and _exists(reader, expand(node)):
+            if tag and exists(reader, expand(node)):
                 return node
     node = target.strip('<>')
     for found_iri in (node, _compact(node)):
-        if ':' in found_iri and _exists(reader, expand(found_iri)):
+        if ':' in found_iri and exists(reader, expand(found_iri)):
             return _compact(expand(found_iri))
     raise TargetError(f'{target!r} is not in run {run_id}')
-
-
-def _time(text: str) -> str:
-    """An ``xsd:dateTime`` as the graph writes it (``…000000+00:00``)."""
-    try:
-        when = datetime.fromisoformat(text.replace('Z', '+00:00'))
-    except ValueError:
-        return text
-    return when.isoformat(timespec='microseconds')
-
-
-def _python(text: str, datatype: str) -> Any:
-    """A literal as the graph holds it: ``int``, ``float``, ``bool``, text."""
-    kind = datatype.removeprefix(XSD)
-    if kind == 'integer':
-        return int(text)
-    if kind == 'double':
-        return float(text)
-    if kind == 'boolean':
-        return text == 'true'
-    if kind == 'dateTime':
-        return _time(text)
-    return text
-
-
-def _attribute(predicate: str) -> str | None:
-    found = _PREDICATES.get(predicate)
-    if found is None and predicate.startswith(_PROVLOG):
-        found = 'provlog:' + predicate[len(_PROVLOG) :]
-    return found
 
 
 def lineage_edges_store(store: Any, target: str) -> set[Edge]:
@@ -235,11 +126,11 @@ def lineage_edges_store(store: Any, target: str) -> set[Edge]:
     The relations :func:`~provlog.query.lineage.lineage_edges_sparql`
     finds, by the walk of :func:`~provlog.query.lineage.lineage_edges_nx`.
     """
-    return _edges(_Reader(store), target)
+    return _edges(StoreReader(store), target)
 
 
 def _edges(  # noqa: C901 - the walk of lineage_edges_nx, on triples
-    reader: _Reader, target: str
+    reader: StoreReader, target: str
 ) -> set[Edge]:
     named = reader.ox.NamedNode
     root = named(expand(target))
@@ -286,12 +177,12 @@ def _edges(  # noqa: C901 - the walk of lineage_edges_nx, on triples
 
 def store_details(store: Any, iris: list[str]) -> dict[str, dict[str, str]]:
     """What the tree shows of each node, as ``lineage._details`` reads it."""
-    reader = _Reader(store)
+    reader = StoreReader(store)
     return {iri: _details(reader, iri) for iri in iris}
 
 
 def _details(  # noqa: C901 - one branch per detail, as lineage._details
-    reader: _Reader, iri: str
+    reader: StoreReader, iri: str
 ) -> dict[str, str]:
     node = reader.ox.NamedNode(iri)
     data = reader.literals(node)
@@ -327,12 +218,12 @@ def _details(  # noqa: C901 - one branch per detail, as lineage._details
     return out
 
 
-def _label(reader: _Reader, node: Any) -> str | None:
+def _label(reader: StoreReader, node: Any) -> str | None:
     label = reader.one(node, _LABEL)
     return None if label is None else str(label.value)
 
 
-def _executor(reader: _Reader, node: Any) -> str | None:
+def _executor(reader: StoreReader, node: Any) -> str | None:
     """The label of the agent that executed ``node`` (an execution)."""
     executor = _ROLE + 'executor'
     for predicate, qualified in reader.out(node):
@@ -345,7 +236,7 @@ def _executor(reader: _Reader, node: Any) -> str | None:
     return None
 
 
-def _caller(reader: _Reader, node: Any) -> str | None:
+def _caller(reader: StoreReader, node: Any) -> str | None:
     """Who sent the value ``node``: the caller of its user's request."""
     found = None
     for user in reader.into('used', node):
@@ -361,7 +252,7 @@ def _caller(reader: _Reader, node: Any) -> str | None:
     return found
 
 
-def _output_lines(reader: _Reader, node: Any) -> list[str]:
+def _output_lines(reader: StoreReader, node: Any) -> list[str]:
     """What an execution logged, printed and warned, one line each."""
     found: list[tuple[int, str]] = []
     for generation in reader.into('activity', node):
@@ -406,7 +297,7 @@ def why_in_store(
         has_value: Look the target up by ``value``.
         depth: Expand at most this many action levels (``None``: all).
     """
-    reader = _Reader(store)
+    reader = StoreReader(store)
     node = _resolve(reader, run_id, target, value, has_value=has_value)
     edges = _edges(reader, node)
     root = expand(node)
