@@ -10,6 +10,10 @@ merged form in ``<run>/.provlog-cache``), and warm, a later one (it reads
 the stored form). Prints one JSON object.
 
 Usage: ``python benchmarks/bench_commands.py N``
+
+The run is made in a child process: on Linux a command's peak RSS
+(``wait4``) counts the peak of the process that started it, so the
+process that starts the commands must stay small.
 """
 
 from __future__ import annotations
@@ -59,16 +63,35 @@ def timed(args: list[str]) -> dict[str, float]:
     return {'s': seconds, 'peak_rss_mb': usage.ru_maxrss / 1024}
 
 
+def _prepare(folder: str, n: int) -> None:
+    """Write the run and print its folder and deepest call (in a child)."""
+    run_dir = make_run(Path(folder), n)
+    sys.stdout.write(
+        orjson.dumps([str(run_dir), deepest_call(run_dir)]).decode() + '\n'
+    )
+
+
 def main() -> None:
+    if sys.argv[1] == '--prepare':
+        _prepare(sys.argv[2], int(sys.argv[3]))
+        return
     n = int(sys.argv[1])
     with tempfile.TemporaryDirectory(prefix='provlog-commands-') as tmp:
-        run_dir = make_run(Path(tmp), n)
-        run = str(run_dir)
+        # made in a child: Linux counts the peak of the process that
+        # starts a command in that command's peak (fork, then exec), so
+        # this one stays small
+        made = subprocess.run(
+            [sys.executable, __file__, '--prepare', tmp, str(n)],
+            capture_output=True,
+            check=True,
+        )
+        run, deepest = orjson.loads(made.stdout)
+        run_dir = Path(run)
         out: dict[str, Any] = {'actions': n}
         commands = {
             'stats': ['stats', run],
             'validate': ['validate', run],
-            'why': ['why', run, deepest_call(run_dir)],
+            'why': ['why', run, deepest],
         }
         time.sleep(stored.SETTLED)  # a run that has finished
         for name, args in commands.items():
