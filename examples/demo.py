@@ -56,12 +56,12 @@ def main() -> int:
         f'Report:    {report}  (one self-contained HTML file: open it in '
         f'any browser, e.g. xdg-open {report}, or copy it anywhere)'
     )
+    g = graph.nx
     print(
         f'\n{stats["actions"]} actions: {states["completed"]} completed, {states["failed"]} failed, '
         f'{states["cancelled"]} cancelled, {states["not_ended"]} not ended; {stats["agents"]} agents; '
-        f'{stats["nodes"]} PROV nodes, {stats["relations"]} relations\n',
+        f'{g.number_of_nodes()} PROV nodes, {g.number_of_edges()} relations\n',
     )
-    g = graph.nx
     rows = []
     for node, data in g.nodes(data=True):
         if 'provlog:ActionExecution' not in data.get('prov:type', ()):
